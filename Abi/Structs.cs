@@ -1,0 +1,102 @@
+using System.Runtime.InteropServices;
+
+namespace Sandbox.Abi;
+
+#pragma warning disable CA1707 // names follow Linux
+
+/// <summary>struct user_regs_struct (x86-64), as PTRACE_GETREGS/SETREGS exchange it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct UserRegs
+{
+    public ulong R15, R14, R13, R12, Rbp, Rbx, R11, R10, R9, R8, Rax, Rcx, Rdx, Rsi, Rdi, OrigRax;
+    public ulong Rip, Cs, Eflags, Rsp, Ss, FsBase, GsBase, Ds, Es, Fs, Gs;
+}
+
+/// <summary>struct stat as x86-64 fstat(2) returns it (144 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct Stat
+{
+    public ulong Dev, Ino, Nlink;
+    public uint Mode, Uid, Gid, Pad0;
+    public ulong Rdev;
+    public long Size, Blksize, Blocks;
+    public long AtimeSec, AtimeNsec, MtimeSec, MtimeNsec, CtimeSec, CtimeNsec;
+    public long Reserved0, Reserved1, Reserved2;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct Timespec
+{
+    public long Sec, Nsec;
+    public Timespec(long sec, long nsec) { Sec = sec; Nsec = nsec; }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct Timeval
+{
+    public long Sec, Usec;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct Iovec
+{
+    public ulong Base, Len;
+}
+
+/// <summary>struct winsize for TIOCGWINSZ.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct Winsize
+{
+    public ushort Row, Col, Xpixel, Ypixel;
+}
+
+/// <summary>The kernel's struct termios (TCGETS), 36 bytes: not glibc's larger one.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct KernelTermios
+{
+    public uint Iflag, Oflag, Cflag, Lflag;
+    public byte Line;
+    public fixed byte Cc[19];
+}
+
+/// <summary>struct sysinfo (x86-64, 112 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct SysInfo
+{
+    public long Uptime;
+    public fixed ulong Loads[3];
+    public ulong TotalRam, FreeRam, SharedRam, BufferRam, TotalSwap, FreeSwap;
+    public ushort Procs, Pad;
+    public uint Pad2;
+    public ulong TotalHigh, FreeHigh;
+    public uint MemUnit;
+    public fixed byte Reserved[4];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+public struct RLimit
+{
+    public ulong Cur, Max;
+}
+
+/// <summary>The kernel's struct sigaction for rt_sigaction(2) on x86-64.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct KernelSigaction
+{
+    public ulong Handler, Flags, Restorer, Mask;
+}
+
+/// <summary>siginfo_t (128 bytes); only the leading fields this code reads are named.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 128)]
+public struct SigInfo
+{
+    public int Signo, Errno, Code, Pad;
+    /// <summary>si_addr for faults; si_pid/si_uid for kill.</summary>
+    public ulong Addr;
+}
+
+/// <summary>struct new_utsname: six fields of 65 bytes.</summary>
+public static class Utsname
+{
+    public const int FieldLength = 65, Size = 6 * FieldLength;
+}

@@ -1,0 +1,59 @@
+using Sandbox.Abi;
+
+namespace Sandbox.Platform;
+
+/// <summary>How guest code runs. A platform makes address spaces (where guest pages are
+/// installed) and contexts (a guest thread's CPU state running in one of them).</summary>
+public interface IPlatform : IDisposable
+{
+    string Name { get; }
+
+    /// <summary>The one memfd that backs all guest memory.</summary>
+    MemoryFile MemoryFile { get; }
+
+    /// <summary>Guest addresses are below this (the platform keeps what is above for itself).</summary>
+    ulong MaxUserAddress { get; }
+
+    /// <summary>Creates an empty address space. On ptrace the calling thread becomes the
+    /// tracer: it must be the thread that later calls <see cref="IContext.Switch"/>.</summary>
+    IAddressSpace NewAddressSpace();
+}
+
+/// <summary>A guest address space: the Sentry decides every mapping and installs MemoryFile
+/// ranges here; the platform never maps anything on its own.</summary>
+public interface IAddressSpace : IDisposable
+{
+    /// <summary>Maps MemoryFile[fileOffset, fileOffset+length) at addr, replacing what was there.</summary>
+    void Map(ulong addr, ulong length, long fileOffset, int prot);
+
+    void Unmap(ulong addr, ulong length);
+
+    void Protect(ulong addr, ulong length, int prot);
+
+    /// <summary>The context of the address space's first thread.</summary>
+    IContext MainContext { get; }
+}
+
+/// <summary>Why <see cref="IContext.Switch"/> returned.</summary>
+public enum SwitchReason
+{
+    /// <summary>The guest executed a system call; regs hold its number and arguments.</summary>
+    Syscall,
+    /// <summary>A synchronous fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP); info says which.</summary>
+    Fault,
+    /// <summary>An asynchronous host signal reached the guest's host process.</summary>
+    Signal,
+    /// <summary>The host process running the guest is gone (killed from outside).</summary>
+    Died,
+}
+
+/// <summary>One guest thread's execution state on the platform.</summary>
+public interface IContext
+{
+    /// <summary>Runs the guest with <paramref name="regs"/> until the next syscall, fault or
+    /// signal, and stores the guest's registers back into <paramref name="regs"/>.</summary>
+    SwitchReason Switch(ref UserRegs regs, out SigInfo info);
+
+    /// <summary>Initial register values (segment selectors, flags) for a new guest thread.</summary>
+    UserRegs InitialRegisters { get; }
+}

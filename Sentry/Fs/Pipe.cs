@@ -1,0 +1,202 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Vfs;
+
+namespace Sandbox.Sentry.Fs;
+
+/// <summary>An anonymous pipe: a bounded byte ring shared by a read end and a write end.
+/// Writes of at most PIPE_BUF bytes are atomic; larger ones may interleave. Blocking waits
+/// use the pipe as a monitor.</summary>
+public sealed class Pipe
+{
+    public const int PipeBuf = 4096;
+    public const int DefaultCapacity = 64 * 1024;
+    public const int MaxCapacity = 1 << 20; // fs.pipe-max-size
+
+    private static long _nextIno = 1;
+
+    private byte[] _ring = new byte[DefaultCapacity];
+    private int _head; // next byte to read
+    private int _count;
+
+    public long Ino { get; } = Interlocked.Increment(ref _nextIno);
+    public int Readers { get; private set; }
+    public int Writers { get; private set; }
+    public int Capacity => _ring.Length;
+
+    public int Available
+    {
+        get { lock (this) return _count; }
+    }
+
+    public (PipeEnd Read, PipeEnd Write) Open(int statusFlags)
+    {
+        lock (this)
+        {
+            Readers++;
+            Writers++;
+        }
+        return (new PipeEnd(this, isWriter: false, OpenFlags.O_RDONLY | statusFlags),
+                new PipeEnd(this, isWriter: true, OpenFlags.O_WRONLY | statusFlags));
+    }
+
+    internal void Close(bool isWriter)
+    {
+        lock (this)
+        {
+            if (isWriter) Writers--; else Readers--;
+            Monitor.PulseAll(this);
+        }
+    }
+
+    /// <summary>F_SETPIPE_SZ: rounds up to a power of two pages; EBUSY if the data would not fit.</summary>
+    public long SetCapacity(long requested)
+    {
+        if (requested < 0 || requested > MaxCapacity) return -(long)Errno.EPERM;
+        int size = (int)Math.Max(Mm.PageSize, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(requested, 1)));
+        lock (this)
+        {
+            if (size < _count) return -(long)Errno.EBUSY;
+            var ring = new byte[size];
+            CopyOut(ring.AsSpan(0, _count));
+            _ring = ring;
+            _head = 0;
+            Monitor.PulseAll(this);
+            return size;
+        }
+    }
+
+    /// <summary>Reads into guest memory. Blocks while empty and a writer exists (unless non-blocking).</summary>
+    public long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, bool nonBlocking)
+    {
+        ulong want = 0;
+        foreach (var v in iovecs) want += v.Len;
+        if (want == 0) return 0;
+        lock (this)
+        {
+            while (_count == 0)
+            {
+                if (Writers == 0) return 0;
+                if (nonBlocking) return -(long)Errno.EAGAIN;
+                Monitor.Wait(this);
+            }
+            long done = 0;
+            foreach (var v in iovecs)
+            {
+                ulong off = 0;
+                while (off < v.Len && _count > 0)
+                {
+                    int chunk = (int)Math.Min(v.Len - off, (ulong)Math.Min(_count, _ring.Length - _head));
+                    int copied = task.MemoryManager.CopyOutPartial(v.Base + off, _ring.AsSpan(_head, chunk));
+                    Consume(copied);
+                    done += copied;
+                    off += (ulong)copied;
+                    if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
+                }
+                if (_count == 0) break;
+            }
+            return Woke(done);
+        }
+    }
+
+    /// <summary>Writes from guest memory. EPIPE without readers (the caller raises SIGPIPE).</summary>
+    public long Write(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, bool nonBlocking)
+    {
+        ulong total = 0;
+        foreach (var v in iovecs) total += v.Len;
+        if (total == 0) return 0;
+        bool atomic = total <= PipeBuf;
+        lock (this)
+        {
+            long done = 0;
+            foreach (var v in iovecs)
+            {
+                ulong off = 0;
+                while (off < v.Len)
+                {
+                    if (Readers == 0) return done > 0 ? Woke(done) : -(long)Errno.EPIPE;
+                    int free = _ring.Length - _count;
+                    if (free == 0 || (atomic && (ulong)free < total - (ulong)done))
+                    {
+                        if (nonBlocking) return done > 0 ? Woke(done) : -(long)Errno.EAGAIN;
+                        Monitor.PulseAll(this);
+                        Monitor.Wait(this);
+                        continue;
+                    }
+                    int tail = (_head + _count) % _ring.Length;
+                    int chunk = (int)Math.Min(v.Len - off, (ulong)Math.Min(free, _ring.Length - tail));
+                    int copied = task.MemoryManager.CopyInPartial(v.Base + off, _ring.AsSpan(tail, chunk));
+                    _count += copied;
+                    done += copied;
+                    off += (ulong)copied;
+                    if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
+                }
+            }
+            return Woke(done);
+        }
+    }
+
+    private long Woke(long result)
+    {
+        Monitor.PulseAll(this);
+        return result;
+    }
+
+    private void Consume(int n)
+    {
+        _head = (_head + n) % _ring.Length;
+        _count -= n;
+    }
+
+    private void CopyOut(Span<byte> dst)
+    {
+        int first = Math.Min(_count, _ring.Length - _head);
+        _ring.AsSpan(_head, first).CopyTo(dst);
+        _ring.AsSpan(0, _count - first).CopyTo(dst[first..]);
+    }
+}
+
+/// <summary>One end of a <see cref="Pipe"/>.</summary>
+public sealed class PipeEnd : FileDescription
+{
+    private readonly bool _isWriter;
+
+    public PipeEnd(Pipe pipe, bool isWriter, int flags)
+    {
+        Pipe = pipe;
+        _isWriter = isWriter;
+        Flags = flags;
+    }
+
+    public Pipe Pipe { get; }
+
+    public override string Name => $"pipe:[{Pipe.Ino}]";
+
+    private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;
+
+    public override long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(task, iovecs, NonBlocking);
+
+    public override long Write(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(task, iovecs, NonBlocking);
+
+    public override long Stat(out Stat stat)
+    {
+        stat = new Stat
+        {
+            Dev = 0xd,
+            Ino = (ulong)Pipe.Ino,
+            Nlink = 1,
+            Mode = StatMode.S_IFIFO | 0x180 /* 0600 */,
+            Blksize = (long)Mm.PageSize,
+        };
+        return 0;
+    }
+
+    public override long Ioctl(Kernel.Task task, uint request, ulong arg) => request switch
+    {
+        Abi.Ioctl.FIONREAD => task.MemoryManager.CopyOut(arg, Pipe.Available),
+        _ => -(long)Errno.ENOTTY,
+    };
+
+    protected override void Release() => Pipe.Close(_isWriter);
+}

@@ -1,0 +1,74 @@
+using Sandbox.Platform;
+
+namespace Sandbox.Sentry.Kernel;
+
+/// <summary>What the sandbox was asked to do, independent of how runsc got it.</summary>
+public sealed class SandboxConfig
+{
+    public required string ExecutablePath { get; init; }
+    public required IReadOnlyList<string> Argv { get; init; }
+    public required IReadOnlyList<string> Envp { get; init; }
+    public string Hostname { get; init; } = "runsc";
+    public uint Uid { get; init; }
+    public uint Gid { get; init; }
+    public bool Strace { get; init; }
+    /// <summary>Where --strace lines and the Sentry's own log go.</summary>
+    public TextWriter? Log { get; init; }
+}
+
+/// <summary>The Sentry's global state: platform, pid allocation, the log.</summary>
+public sealed class Kernel : IDisposable
+{
+    private readonly HashSet<int> _unimplementedLogged = [];
+    private int _nextPid;
+
+    public IPlatform Platform { get; }
+    public SandboxConfig Config { get; }
+    public Logger Log { get; }
+    public DateTime BootTime { get; } = DateTime.UtcNow;
+    public long BootTicks { get; } = Environment.TickCount64;
+    public string Hostname { get; set; }
+    public string Domainname { get; set; } = "(none)";
+
+    public Kernel(IPlatform platform, SandboxConfig config)
+    {
+        Platform = platform;
+        Config = config;
+        Log = new Logger(config.Log);
+        Hostname = config.Hostname;
+    }
+
+    public int AllocatePid() => Interlocked.Increment(ref _nextPid);
+
+    /// <summary>Logs an unimplemented syscall the first time the sandbox sees it.</summary>
+    public void LogUnimplemented(int nr, string name)
+    {
+        lock (_unimplementedLogged)
+            if (!_unimplementedLogged.Add(nr)) return;
+        Log.Warning($"unimplemented syscall {name} ({nr}) returns ENOSYS");
+    }
+
+    public void Dispose() => Platform.Dispose();
+}
+
+/// <summary>The debug log (--debug-log) and strace sink. Thread-safe; a no-op without a writer.</summary>
+public sealed class Logger(TextWriter? writer)
+{
+    private readonly Lock _lock = new();
+
+    public bool Enabled => writer != null;
+
+    public void Line(string line)
+    {
+        if (writer == null) return;
+        lock (_lock)
+        {
+            writer.WriteLine(line);
+            writer.Flush();
+        }
+    }
+
+    public void Info(string message) => Line($"I {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+
+    public void Warning(string message) => Line($"W {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+}

@@ -1,0 +1,17 @@
+using Sandbox.Abi;
+
+namespace Sandbox.Sentry.Kernel;
+
+/// <summary>Signal state. For now it is recorded only; delivery comes with the signals work.</summary>
+public sealed partial class Task
+{
+    /// <summary>rt_sigaction state, indexed by signal number (0 unused).</summary>
+    public KernelSigaction[] SignalActions { get; } = new KernelSigaction[Signals.SIGRTMAX + 1];
+
+    /// <summary>Blocked signals; bit (sig-1). SIGKILL and SIGSTOP can never be blocked.</summary>
+    public ulong SignalMask { get; set; }
+
+    public static ulong SignalBit(int sig) => 1UL << (sig - 1);
+
+    public static readonly ulong UnblockableSignals = SignalBit(Signals.SIGKILL) | SignalBit(Signals.SIGSTOP);
+}

@@ -1,0 +1,148 @@
+using System.Runtime.Intrinsics.X86;
+using System.Security.Cryptography;
+using System.Text;
+using Sandbox.Abi;
+using Sandbox.Sentry.Memory;
+
+namespace Sandbox.Sentry.Loader;
+
+/// <summary>What the new image needs at its start: entry point and initial stack pointer.</summary>
+public readonly record struct LoadResult(ulong Entry, ulong StackPointer);
+
+/// <summary>Credentials the auxiliary vector reports.</summary>
+public readonly record struct AuxCredentials(uint Uid, uint Euid, uint Gid, uint Egid);
+
+/// <summary>Loads static ELF64 executables (ET_EXEC and static-PIE ET_DYN) into a fresh
+/// MemoryManager and builds the initial stack (argv, envp, auxv) the way Linux does.</summary>
+public static class ElfLoader
+{
+    /// <summary>Where position-independent executables are placed (Linux's ELF_ET_DYN_BASE).</summary>
+    public const ulong PieBase = 0x5555_5555_4000;
+    public const ulong StackSize = 8 << 20;
+    private const ulong StackGuardGap = 256UL << 20;
+
+    public static LoadResult Load(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf,
+        IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds)
+    {
+        if (elf.Interpreter != null)
+            throw new ElfFormatException($"dynamically linked (interpreter {elf.Interpreter}); only static executables are supported yet");
+
+        ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
+        ulong imageEnd = 0, phdrAddr = 0;
+        foreach (var ph in elf.ProgramHeaders)
+        {
+            if (ph.Type != ProgramHeader.PT_LOAD || ph.MemSize == 0) continue;
+            ulong start = (ph.Vaddr + bias) & ~(Mm.PageSize - 1);
+            ulong end = MemoryFile_AlignUp(ph.Vaddr + bias + ph.MemSize);
+            if (start < MemoryManager.MinAddress || end > mm.MaxAddress)
+                throw new ElfFormatException("PT_LOAD segment outside the sandbox's user address range");
+            int prot = ((ph.Flags & ProgramHeader.PF_R) != 0 ? Mm.PROT_READ : 0)
+                     | ((ph.Flags & ProgramHeader.PF_W) != 0 ? Mm.PROT_WRITE : 0)
+                     | ((ph.Flags & ProgramHeader.PF_X) != 0 ? Mm.PROT_EXEC : 0);
+            // Segments may share a page with the previous one: map only what is not mapped yet.
+            ulong mapStart = Math.Max(start, imageEnd);
+            if (end > mapStart) mm.MapFixed(mapStart, end - mapStart, prot, execFn);
+            if (start < mapStart && mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
+                mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
+            WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));
+            imageEnd = Math.Max(imageEnd, end);
+            if (elf.PhdrOffset >= ph.Offset && elf.PhdrOffset < ph.Offset + ph.FileSize)
+                phdrAddr = ph.Vaddr + bias + (elf.PhdrOffset - ph.Offset);
+        }
+        foreach (var ph in elf.ProgramHeaders)
+            if (ph.Type == ProgramHeader.PT_PHDR) phdrAddr = ph.Vaddr + bias;
+
+        mm.SetBrkStart(imageEnd);
+
+        // The stack sits at the top of the guest range; mmap allocates below a guard gap.
+        ulong stackTop = mm.MaxAddress - Mm.PageSize;
+        ulong stackBottom = stackTop - StackSize;
+        var stack = mm.MapFixed(stackBottom, StackSize, Mm.PROT_READ | Mm.PROT_WRITE, "[stack]");
+        stack.GrowsDown = true;
+        mm.MmapBase = stackBottom - StackGuardGap;
+
+        var aux = new List<(ulong, ulong)>
+        {
+            (Auxv.AT_PHDR, phdrAddr), (Auxv.AT_PHENT, 56), (Auxv.AT_PHNUM, (ulong)elf.ProgramHeaders.Count),
+            (Auxv.AT_PAGESZ, Mm.PageSize), (Auxv.AT_BASE, 0), (Auxv.AT_FLAGS, 0), (Auxv.AT_ENTRY, elf.Entry + bias),
+            (Auxv.AT_UID, creds.Uid), (Auxv.AT_EUID, creds.Euid), (Auxv.AT_GID, creds.Gid), (Auxv.AT_EGID, creds.Egid),
+            (Auxv.AT_SECURE, 0), (Auxv.AT_HWCAP, HwCap()), (Auxv.AT_HWCAP2, 0), (Auxv.AT_CLKTCK, 100),
+            (Auxv.AT_MINSIGSTKSZ, 2048),
+        };
+        ulong sp = BuildStack(mm, stackTop, argv, envp, execFn, aux);
+        return new LoadResult(elf.Entry + bias, sp);
+    }
+
+    private static ulong MemoryFile_AlignUp(ulong v) => (v + Mm.PageSize - 1) & ~(Mm.PageSize - 1);
+
+    private static ulong MinLoadAddress(ElfImage elf)
+    {
+        ulong min = ulong.MaxValue;
+        foreach (var ph in elf.ProgramHeaders)
+            if (ph.Type == ProgramHeader.PT_LOAD) min = Math.Min(min, ph.Vaddr & ~(Mm.PageSize - 1));
+        return min;
+    }
+
+    /// <summary>CPUID leaf 1 EDX, which is what Linux reports as AT_HWCAP on x86.</summary>
+    private static ulong HwCap() => X86Base.IsSupported ? (uint)X86Base.CpuId(1, 0).Edx : 0;
+
+    /// <summary>Writes as the kernel: ignores the guest protection of the target pages.</summary>
+    private static unsafe void WriteKernel(MemoryManager mm, ulong addr, ReadOnlySpan<byte> data)
+    {
+        int done = 0;
+        while (done < data.Length)
+        {
+            if (!mm.TryTranslateKernel(addr + (ulong)done, (ulong)(data.Length - done), out byte* p, out ulong n))
+                throw new InvalidOperationException($"loader wrote outside its own mapping at 0x{addr + (ulong)done:x}");
+            data.Slice(done, (int)n).CopyTo(new Span<byte>(p, (int)n));
+            done += (int)n;
+        }
+    }
+
+    /// <summary>Lays out the initial stack like Linux: strings at the top (execfn, then argv and
+    /// envp strings, platform, AT_RANDOM bytes), then auxv, envp, argv pointers and argc, with
+    /// the stack pointer 16-byte aligned at argc.</summary>
+    private static ulong BuildStack(MemoryManager mm, ulong top, IReadOnlyList<string> argv, IReadOnlyList<string> envp,
+        string execFn, List<(ulong Key, ulong Value)> aux)
+    {
+        ulong sp = top;
+        ulong PushBytes(ReadOnlySpan<byte> bytes)
+        {
+            sp -= (ulong)bytes.Length;
+            WriteKernel(mm, sp, bytes);
+            return sp;
+        }
+        ulong PushString(string s) => PushBytes(Encoding.UTF8.GetBytes(s + "\0"));
+
+        PushBytes(new byte[8]); // end marker, as Linux leaves a NULL word at the very top
+        ulong execFnAddr = PushString(execFn);
+        var envAddrs = new ulong[envp.Count];
+        for (int i = envp.Count - 1; i >= 0; i--) envAddrs[i] = PushString(envp[i]);
+        var argAddrs = new ulong[argv.Count];
+        for (int i = argv.Count - 1; i >= 0; i--) argAddrs[i] = PushString(argv[i]);
+        ulong platformAddr = PushString("x86_64");
+        sp &= ~15UL;
+        ulong randomAddr = PushBytes(RandomNumberGenerator.GetBytes(16));
+
+        aux.Add((Auxv.AT_RANDOM, randomAddr));
+        aux.Add((Auxv.AT_EXECFN, execFnAddr));
+        aux.Add((Auxv.AT_PLATFORM, platformAddr));
+        aux.Add((Auxv.AT_NULL, 0));
+
+        int words = 1 + argv.Count + 1 + envp.Count + 1 + 2 * aux.Count;
+        sp &= ~15UL;
+        if (words % 2 == 1) sp -= 8;
+        sp -= (ulong)words * 8;
+
+        var table = new ulong[words];
+        int w = 0;
+        table[w++] = (ulong)argv.Count;
+        foreach (ulong a in argAddrs) table[w++] = a;
+        table[w++] = 0;
+        foreach (ulong e in envAddrs) table[w++] = e;
+        table[w++] = 0;
+        foreach (var (k, v) in aux) { table[w++] = k; table[w++] = v; }
+        WriteKernel(mm, sp, System.Runtime.InteropServices.MemoryMarshal.AsBytes(table.AsSpan()));
+        return sp;
+    }
+}

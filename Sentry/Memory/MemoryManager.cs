@@ -1,0 +1,403 @@
+using Sandbox.Abi;
+using Sandbox.Platform;
+using static Sandbox.Abi.Mm;
+
+namespace Sandbox.Sentry.Memory;
+
+/// <summary>A guest address space as the Sentry sees it: the VMAs, the heap break, and the
+/// platform address space where every change is installed. Anonymous memory is backed
+/// eagerly by MemoryFile ranges (sparse, so untouched pages cost nothing) and installed
+/// with one injected mmap per VMA, so faults only happen on truly bad accesses.</summary>
+public sealed unsafe partial class MemoryManager : IDisposable
+{
+    /// <summary>Lowest address a guest mapping may use (vm.mmap_min_addr).</summary>
+    public const ulong MinAddress = 0x10000;
+
+    private readonly List<Vma> _vmas = []; // sorted by Start, non-overlapping
+    private readonly Lock _lock = new();
+    private readonly MemoryFile _file;
+
+    public IAddressSpace AddressSpace { get; }
+    public ulong MaxAddress { get; }
+
+    /// <summary>Top of the region where mmap places mappings without a usable hint.</summary>
+    public ulong MmapBase { get; set; }
+
+    public ulong BrkStart { get; private set; }
+    public ulong Brk { get; private set; }
+
+    public MemoryManager(IAddressSpace addressSpace, MemoryFile file, ulong maxAddress)
+    {
+        AddressSpace = addressSpace;
+        _file = file;
+        MaxAddress = maxAddress;
+        MmapBase = maxAddress;
+    }
+
+    public IReadOnlyList<Vma> Vmas => _vmas;
+
+    // ---- lookup -------------------------------------------------------------------------
+
+    /// <summary>Index of the first VMA whose End is above addr (the one containing addr, or
+    /// the next one above it); _vmas.Count if none.</summary>
+    private int IndexAbove(ulong addr)
+    {
+        int lo = 0, hi = _vmas.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_vmas[mid].End <= addr) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
+    public Vma? Find(ulong addr)
+    {
+        lock (_lock)
+        {
+            int i = IndexAbove(addr);
+            return i < _vmas.Count && _vmas[i].Start <= addr ? _vmas[i] : null;
+        }
+    }
+
+    private bool RangeIsFree(ulong start, ulong end)
+    {
+        int i = IndexAbove(start);
+        return i == _vmas.Count || _vmas[i].Start >= end;
+    }
+
+    /// <summary>Finds a free range of length bytes, top-down below MmapBase (Linux's layout).</summary>
+    private ulong FindFreeTopDown(ulong length)
+    {
+        ulong top = MmapBase;
+        for (int i = IndexAbove(top) - 1; ; i--)
+        {
+            ulong floor = i >= 0 ? _vmas[i].End : MinAddress;
+            if (top >= floor && top - floor >= length) return top - length;
+            if (i < 0) return 0;
+            top = Math.Min(top, _vmas[i].Start);
+        }
+    }
+
+    // ---- changes ------------------------------------------------------------------------
+
+    private void Insert(Vma vma)
+    {
+        int i = IndexAbove(vma.Start);
+        _vmas.Insert(i, vma);
+    }
+
+    /// <summary>Removes [start, end) from the VMA list, splitting VMAs at the edges, and frees
+    /// the MemoryFile pages behind it. Does not touch the platform (callers unmap or replace).</summary>
+    private void RemoveRange(ulong start, ulong end)
+    {
+        int i = IndexAbove(start);
+        while (i < _vmas.Count && _vmas[i].Start < end)
+        {
+            Vma v = _vmas[i];
+            ulong cutStart = Math.Max(v.Start, start), cutEnd = Math.Min(v.End, end);
+            _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+            if (v.Start < cutStart && v.End > cutEnd)
+            {
+                // Punch a hole in the middle: keep both sides.
+                Vma tail = v.CloneRange(cutEnd, v.End);
+                v.End = cutStart;
+                _vmas.Insert(i + 1, tail);
+                return;
+            }
+            if (v.Start < cutStart) { v.End = cutStart; i++; continue; }
+            if (v.End > cutEnd) { v.FileOffset = v.OffsetOf(cutEnd); v.Start = cutEnd; return; }
+            _vmas.RemoveAt(i);
+        }
+    }
+
+    /// <summary>Splits VMAs so that addr is a boundary (no-op if it already is or is unmapped).</summary>
+    private void SplitAt(ulong addr)
+    {
+        int i = IndexAbove(addr);
+        if (i == _vmas.Count) return;
+        Vma v = _vmas[i];
+        if (v.Start >= addr) return;
+        Vma tail = v.CloneRange(addr, v.End);
+        v.End = addr;
+        _vmas.Insert(i + 1, tail);
+    }
+
+    /// <summary>Creates anonymous memory at a fixed address and installs it.</summary>
+    private Vma MapAnonymous(ulong addr, ulong length, int prot, bool shared, string? name)
+    {
+        // Extend the VMA just below when it is alike and its file range can grow in place
+        // (the common case for brk and for growing mremap).
+        int below = IndexAbove(addr) - 1;
+        if (below >= 0)
+        {
+            Vma prev = _vmas[below];
+            if (prev.End == addr && prev.Prot == prot && prev.Shared == shared && prev.Name == name
+                && _file.TryAllocateAt(prev.OffsetOf(addr), (long)length))
+            {
+                prev.End = addr + length;
+                AddressSpace.Map(addr, length, prev.OffsetOf(addr), prot);
+                return prev;
+            }
+        }
+        var vma = new Vma
+        {
+            Start = addr,
+            End = addr + length,
+            Prot = prot,
+            Shared = shared,
+            Name = name,
+            FileOffset = _file.Allocate((long)length),
+        };
+        Insert(vma);
+        AddressSpace.Map(addr, length, vma.FileOffset, prot);
+        return vma;
+    }
+
+    /// <summary>Maps anonymous memory for the loader or the kernel itself (no syscall checks).</summary>
+    public Vma MapFixed(ulong addr, ulong length, int prot, string? name)
+    {
+        lock (_lock)
+        {
+            RemoveRange(addr, addr + length);
+            return MapAnonymous(addr, length, prot, shared: false, name);
+        }
+    }
+
+    /// <summary>Implements the anonymous part of mmap(2); returns the address or -errno.</summary>
+    public long Mmap(ulong addr, ulong length, int prot, int flags)
+    {
+        if (length == 0) return -(long)Errno.EINVAL;
+        if ((addr & (PageSize - 1)) != 0 && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0) return -(long)Errno.EINVAL;
+        ulong len = MemoryFile.AlignUp(length);
+        if (len == 0 || len > MaxAddress) return -(long)Errno.ENOMEM;
+        int type = flags & MAP_TYPE;
+        if (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) return -(long)Errno.EINVAL;
+        if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) return -(long)Errno.EINVAL;
+        bool shared = type != MAP_PRIVATE;
+
+        lock (_lock)
+        {
+            ulong where;
+            if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0)
+            {
+                if (addr < MinAddress && addr + len > 0) return -(long)Errno.EPERM;
+                if (addr + len > MaxAddress || addr + len < addr) return -(long)Errno.ENOMEM;
+                if ((flags & MAP_FIXED_NOREPLACE) != 0 && (flags & MAP_FIXED) == 0 && !RangeIsFree(addr, addr + len))
+                    return -(long)Errno.EEXIST;
+                RemoveRange(addr, addr + len); // the new mmap replaces the old pages in the stub
+                where = addr;
+            }
+            else
+            {
+                ulong hint = addr & ~(PageSize - 1);
+                if (hint >= MinAddress && hint + len <= MaxAddress && hint + len > hint && RangeIsFree(hint, hint + len))
+                    where = hint;
+                else if ((where = FindFreeTopDown(len)) == 0)
+                    return -(long)Errno.ENOMEM;
+            }
+            MapAnonymous(where, len, prot, shared, name: null);
+            return (long)where;
+        }
+    }
+
+    /// <summary>Implements munmap(2).</summary>
+    public long Munmap(ulong addr, ulong length)
+    {
+        if ((addr & (PageSize - 1)) != 0 || length == 0) return -(long)Errno.EINVAL;
+        ulong len = MemoryFile.AlignUp(length);
+        if (addr + len > MaxAddress || addr + len < addr) return -(long)Errno.EINVAL;
+        lock (_lock)
+        {
+            if (RangeIsFree(addr, addr + len)) return 0;
+            RemoveRange(addr, addr + len);
+            AddressSpace.Unmap(addr, len);
+        }
+        return 0;
+    }
+
+    /// <summary>Implements mprotect(2).</summary>
+    public long Mprotect(ulong addr, ulong length, int prot)
+    {
+        if ((addr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
+        if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) != 0) return -(long)Errno.EINVAL;
+        prot &= PROT_READ | PROT_WRITE | PROT_EXEC;
+        ulong len = MemoryFile.AlignUp(length);
+        if (len == 0) return 0;
+        ulong end = addr + len;
+        if (end < addr || end > MaxAddress) return -(long)Errno.ENOMEM;
+        lock (_lock)
+        {
+            if (!FullyMapped(addr, end)) return -(long)Errno.ENOMEM;
+            SplitAt(addr);
+            SplitAt(end);
+            for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                _vmas[i].Prot = prot;
+            AddressSpace.Protect(addr, len, prot);
+        }
+        return 0;
+    }
+
+    private bool FullyMapped(ulong start, ulong end)
+    {
+        ulong at = start;
+        for (int i = IndexAbove(start); i < _vmas.Count && at < end; i++)
+        {
+            if (_vmas[i].Start > at) return false;
+            at = _vmas[i].End;
+        }
+        return at >= end;
+    }
+
+    /// <summary>Implements madvise(2). DONTNEED and FREE drop the pages (they read back as zero);
+    /// the rest are hints.</summary>
+    public long Madvise(ulong addr, ulong length, int advice)
+    {
+        if ((addr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
+        ulong len = MemoryFile.AlignUp(length);
+        ulong end = addr + len;
+        if (end < addr) return -(long)Errno.EINVAL;
+        switch (advice)
+        {
+            case MADV_DONTNEED or MADV_FREE or MADV_REMOVE:
+                lock (_lock)
+                {
+                    if (!FullyMapped(addr, end)) return -(long)Errno.ENOMEM;
+                    for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                    {
+                        Vma v = _vmas[i];
+                        ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+                        _file.Decommit(v.OffsetOf(s), (long)(e - s));
+                    }
+                }
+                return 0;
+            case MADV_NORMAL or MADV_RANDOM or MADV_SEQUENTIAL or MADV_WILLNEED or MADV_DONTFORK or MADV_DOFORK
+                or MADV_MERGEABLE or MADV_UNMERGEABLE or MADV_HUGEPAGE or MADV_NOHUGEPAGE or MADV_DONTDUMP
+                or MADV_DODUMP or MADV_WIPEONFORK or MADV_KEEPONFORK or MADV_COLD or MADV_PAGEOUT:
+                return 0;
+            default:
+                return -(long)Errno.EINVAL;
+        }
+    }
+
+    /// <summary>Implements mremap(2) for anonymous memory. Moving never copies: the VMAs keep
+    /// their MemoryFile pages and are installed at the new address.</summary>
+    public long Mremap(ulong oldAddr, ulong oldSize, ulong newSize, int flags, ulong newAddr)
+    {
+        if ((oldAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
+        if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) != 0) return -(long)Errno.EINVAL;
+        if ((flags & MREMAP_FIXED) != 0 && (flags & MREMAP_MAYMOVE) == 0) return -(long)Errno.EINVAL;
+        if ((flags & MREMAP_DONTUNMAP) != 0) return -(long)Errno.EINVAL; // not supported yet
+        ulong oldLen = MemoryFile.AlignUp(oldSize), newLen = MemoryFile.AlignUp(newSize);
+        if (newLen == 0) return -(long)Errno.EINVAL;
+        if (oldLen == 0) return -(long)Errno.EINVAL; // duplicating shared mappings: not for anonymous private
+        ulong oldEnd = oldAddr + oldLen;
+        lock (_lock)
+        {
+            int first = IndexAbove(oldAddr);
+            if (first == _vmas.Count || _vmas[first].Start > oldAddr || !FullyMapped(oldAddr, oldEnd))
+                return -(long)Errno.EFAULT;
+            if ((flags & MREMAP_FIXED) != 0)
+            {
+                if ((newAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
+                if (newAddr < MinAddress || newAddr + newLen > MaxAddress) return -(long)Errno.EINVAL;
+                if (newAddr < oldEnd && oldAddr < newAddr + newLen) return -(long)Errno.EINVAL;
+                RemoveRange(newAddr, newAddr + newLen);
+                AddressSpace.Unmap(newAddr, newLen);
+                return MoveLocked(oldAddr, oldLen, newLen, newAddr);
+            }
+            if (newLen <= oldLen)
+            {
+                if (newLen < oldLen)
+                {
+                    RemoveRange(oldAddr + newLen, oldEnd);
+                    AddressSpace.Unmap(oldAddr + newLen, oldLen - newLen);
+                }
+                return (long)oldAddr;
+            }
+            // Grow in place when the space after is free: the extra pages are a new VMA piece
+            // with the same attributes (fresh zero pages, as Linux gives for anonymous memory).
+            ulong growEnd = oldAddr + newLen;
+            if (growEnd <= MaxAddress && growEnd > oldAddr && RangeIsFree(oldEnd, growEnd))
+            {
+                Vma last = _vmas[IndexAbove(oldEnd - 1)];
+                MapAnonymous(oldEnd, newLen - oldLen, last.Prot, last.Shared, last.Name);
+                return (long)oldAddr;
+            }
+            if ((flags & MREMAP_MAYMOVE) == 0) return -(long)Errno.ENOMEM;
+            ulong dest = FindFreeTopDown(newLen);
+            if (dest == 0) return -(long)Errno.ENOMEM;
+            return MoveLocked(oldAddr, oldLen, newLen, dest);
+        }
+    }
+
+    private long MoveLocked(ulong oldAddr, ulong oldLen, ulong newLen, ulong dest)
+    {
+        ulong oldEnd = oldAddr + oldLen;
+        ulong keep = Math.Min(oldLen, newLen);
+        SplitAt(oldAddr);
+        SplitAt(oldAddr + keep);
+        SplitAt(oldEnd);
+        var moved = new List<Vma>();
+        int i = IndexAbove(oldAddr);
+        while (i < _vmas.Count && _vmas[i].Start < oldAddr + keep)
+        {
+            moved.Add(_vmas[i]);
+            _vmas.RemoveAt(i);
+        }
+        RemoveRange(oldAddr + keep, oldEnd); // shrinking move: the tail is dropped
+        AddressSpace.Unmap(oldAddr, oldLen);
+        Vma? last = null;
+        foreach (Vma v in moved)
+        {
+            ulong delta = v.Start - oldAddr;
+            ulong len = v.Length;
+            v.Start = dest + delta;
+            v.End = v.Start + len;
+            Insert(v);
+            AddressSpace.Map(v.Start, len, v.FileOffset, v.Prot);
+            last = v;
+        }
+        if (newLen > keep && last != null)
+            MapAnonymous(dest + keep, newLen - keep, last.Prot, last.Shared, last.Name);
+        return (long)dest;
+    }
+
+    /// <summary>Sets where the heap begins (just above the loaded image).</summary>
+    public void SetBrkStart(ulong start)
+    {
+        BrkStart = Brk = start;
+    }
+
+    /// <summary>Implements brk(2): returns the new break, or the old one on failure.</summary>
+    public ulong SetBrk(ulong newBrk)
+    {
+        lock (_lock)
+        {
+            if (newBrk < BrkStart || newBrk > MaxAddress) return Brk;
+            ulong oldTop = MemoryFile.AlignUp(Brk), newTop = MemoryFile.AlignUp(newBrk);
+            if (newTop > oldTop)
+            {
+                if (!RangeIsFree(oldTop, newTop)) return Brk;
+                MapAnonymous(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE, shared: false, "[heap]");
+            }
+            else if (newTop < oldTop)
+            {
+                RemoveRange(newTop, oldTop);
+                AddressSpace.Unmap(newTop, oldTop - newTop);
+            }
+            Brk = newBrk;
+            return Brk;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (Vma v in _vmas) _file.Free(v.FileOffset, (long)v.Length);
+            _vmas.Clear();
+        }
+        AddressSpace.Dispose();
+    }
+}

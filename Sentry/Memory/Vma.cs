@@ -1,0 +1,34 @@
+namespace Sandbox.Sentry.Memory;
+
+/// <summary>A virtual memory area: [Start, End) of guest addresses backed by the contiguous
+/// MemoryFile range starting at <see cref="FileOffset"/>.</summary>
+public sealed class Vma
+{
+    public ulong Start;
+    public ulong End;
+    public int Prot;
+    /// <summary>MAP_SHARED semantics (matters once fork shares pages).</summary>
+    public bool Shared;
+    public bool GrowsDown;
+    /// <summary>MemoryFile offset of the page at <see cref="Start"/>.</summary>
+    public long FileOffset;
+    /// <summary>What /proc/self/maps shows: a path, "[heap]", "[stack]", or null.</summary>
+    public string? Name;
+
+    public ulong Length => End - Start;
+
+    public long OffsetOf(ulong addr) => FileOffset + (long)(addr - Start);
+
+    public Vma CloneRange(ulong start, ulong end) => new()
+    {
+        Start = start,
+        End = end,
+        Prot = Prot,
+        Shared = Shared,
+        GrowsDown = GrowsDown,
+        FileOffset = OffsetOf(start),
+        Name = Name,
+    };
+
+    public override string ToString() => $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}";
+}

@@ -1,0 +1,131 @@
+using System.Text;
+using Sandbox.Abi;
+using Sandbox.Sentry.Syscalls;
+using Task = Sandbox.Sentry.Kernel.Task;
+
+namespace Sandbox.Sentry.Strace;
+
+/// <summary>How --strace prints one syscall argument.</summary>
+public enum ArgKind : byte
+{
+    Hex,
+    Int,
+    Fd,
+    /// <summary>A NUL-terminated path.</summary>
+    Path,
+    /// <summary>A buffer the guest passes in; its length is the next argument.</summary>
+    InBuf,
+    /// <summary>A buffer the kernel fills; its length is the result.</summary>
+    OutBuf,
+    /// <summary>An iovec array the guest passes in; its count is the next argument.</summary>
+    Iovecs,
+    Signal,
+    Timespec,
+}
+
+/// <summary>Formats syscalls like strace: <c>[   1] write(1, "hi\n", 3) = 3</c>.</summary>
+public static class Strace
+{
+    private const int MaxBytesShown = 64;
+
+    public static string Format(Task t, SyscallEntry e, in SyscallArgs a, long? result)
+    {
+        var sb = new StringBuilder(96);
+        sb.Append('[').Append(t.Tid.ToString().PadLeft(4)).Append("] ").Append(e.Name).Append('(');
+        int shown = e.Handler == null ? 6 : e.Args.Length;
+        for (int i = 0; i < shown; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            ArgKind kind = i < e.Args.Length ? e.Args[i] : ArgKind.Hex;
+            AppendArg(sb, t, kind, a, i, result);
+        }
+        sb.Append(") = ");
+        if (result is not { } r) sb.Append('?');
+        else if (r < 0 && r >= -4095) sb.Append("-1 ").Append(ErrnoName((int)-r));
+        else if (e.HexResult) sb.Append("0x").Append(r.ToString("x"));
+        else sb.Append(r);
+        return sb.ToString();
+    }
+
+    public static string ErrnoName(int errno) =>
+        Enum.IsDefined((Errno)errno) ? ((Errno)errno).ToString() : $"errno {errno}";
+
+    private static void AppendArg(StringBuilder sb, Task t, ArgKind kind, in SyscallArgs a, int i, long? result)
+    {
+        ulong v = a[i];
+        switch (kind)
+        {
+            case ArgKind.Int: sb.Append((long)v); break;
+            case ArgKind.Fd: sb.Append((int)v); break;
+            case ArgKind.Signal:
+                sb.Append((int)v is > 0 and <= Signals.SIGRTMAX ? Signals.Name((int)v) : ((int)v).ToString());
+                break;
+            case ArgKind.Path:
+                if (t.MemoryManager.ReadCString(v, 4095, out string path) == 0) AppendQuoted(sb, Encoding.UTF8.GetBytes(path), false);
+                else AppendHex(sb, v);
+                break;
+            case ArgKind.InBuf:
+                AppendBuffer(sb, t, v, (long)a[i + 1]);
+                break;
+            case ArgKind.OutBuf:
+                if (result is { } n && n >= 0) AppendBuffer(sb, t, v, n);
+                else AppendHex(sb, v);
+                break;
+            case ArgKind.Iovecs:
+                AppendIovecs(sb, t, v, a[i + 1]);
+                break;
+            case ArgKind.Timespec:
+                if (t.MemoryManager.CopyIn(v, out Abi.Timespec ts) == 0) sb.Append($"{{tv_sec={ts.Sec}, tv_nsec={ts.Nsec}}}");
+                else AppendHex(sb, v);
+                break;
+            default: AppendHex(sb, v); break;
+        }
+    }
+
+    private static void AppendHex(StringBuilder sb, ulong v) => sb.Append("0x").Append(v.ToString("x"));
+
+    private static void AppendBuffer(StringBuilder sb, Task t, ulong addr, long length)
+    {
+        Span<byte> buf = stackalloc byte[MaxBytesShown];
+        int want = (int)Math.Clamp(length, 0, MaxBytesShown);
+        if (t.MemoryManager.CopyIn(addr, buf[..want]) < 0) { AppendHex(sb, addr); return; }
+        AppendQuoted(sb, buf[..want], length > MaxBytesShown);
+    }
+
+    private static void AppendIovecs(StringBuilder sb, Task t, ulong addr, ulong count)
+    {
+        sb.Append('[');
+        for (ulong i = 0; i < Math.Min(count, 8UL); i++)
+        {
+            if (t.MemoryManager.CopyIn(addr + i * 16, out Iovec iov) < 0) { AppendHex(sb, addr); break; }
+            if (i > 0) sb.Append(", ");
+            sb.Append("{iov_base=");
+            AppendBuffer(sb, t, iov.Base, (long)iov.Len);
+            sb.Append(", iov_len=").Append(iov.Len).Append('}');
+        }
+        if (count > 8) sb.Append(", ...");
+        sb.Append(']');
+    }
+
+    private static void AppendQuoted(StringBuilder sb, ReadOnlySpan<byte> bytes, bool truncated)
+    {
+        sb.Append('"');
+        foreach (byte b in bytes)
+        {
+            switch (b)
+            {
+                case (byte)'\n': sb.Append("\\n"); break;
+                case (byte)'\t': sb.Append("\\t"); break;
+                case (byte)'\r': sb.Append("\\r"); break;
+                case (byte)'"': sb.Append("\\\""); break;
+                case (byte)'\\': sb.Append("\\\\"); break;
+                default:
+                    if (b is >= 0x20 and < 0x7f) sb.Append((char)b);
+                    else sb.Append("\\x").Append(b.ToString("x2"));
+                    break;
+            }
+        }
+        sb.Append('"');
+        if (truncated) sb.Append("...");
+    }
+}

@@ -1,0 +1,204 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Vfs;
+using static Sandbox.Abi.OpenFlags;
+using Task = Sandbox.Sentry.Kernel.Task;
+
+namespace Sandbox.Sentry.Syscalls;
+
+/// <summary>File descriptor and I/O system calls.</summary>
+public static partial class Linux
+{
+    /// <summary>Linux's UIO_MAXIOV.</summary>
+    private const int MaxIovecs = 1024;
+    /// <summary>Linux caps one read/write at MAX_RW_COUNT (INT_MAX rounded down to a page).</summary>
+    private const ulong MaxRwCount = 0x7ffff000;
+
+    /// <summary>Implements Linux syscall read(2).</summary>
+    public static long Read(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if (!f.Readable) return -(long)Errno.EBADF;
+        Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
+        return f.Read(t, iov, -1);
+    }
+
+    /// <summary>Implements Linux syscall write(2).</summary>
+    public static long Write(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if (!f.Writable) return -(long)Errno.EBADF;
+        Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
+        return f.Write(t, iov, -1);
+    }
+
+    /// <summary>Implements Linux syscall pread64(2).</summary>
+    public static long Pread64(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f || !f.Readable) return -(long)Errno.EBADF;
+        if ((long)a.A3 < 0) return -(long)Errno.EINVAL;
+        Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
+        return f.Read(t, iov, (long)a.A3);
+    }
+
+    /// <summary>Implements Linux syscall pwrite64(2).</summary>
+    public static long Pwrite64(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f || !f.Writable) return -(long)Errno.EBADF;
+        if ((long)a.A3 < 0) return -(long)Errno.EINVAL;
+        Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
+        return f.Write(t, iov, (long)a.A3);
+    }
+
+    /// <summary>Implements Linux syscall readv(2).</summary>
+    public static long Readv(Task t, in SyscallArgs a) => Vectored(t, a.A0, a.A1, a.A2, -1, write: false);
+
+    /// <summary>Implements Linux syscall writev(2).</summary>
+    public static long Writev(Task t, in SyscallArgs a) => Vectored(t, a.A0, a.A1, a.A2, -1, write: true);
+
+    /// <summary>Implements Linux syscall preadv(2).</summary>
+    public static long Preadv(Task t, in SyscallArgs a) =>
+        (long)a.A3 < 0 ? -(long)Errno.EINVAL : Vectored(t, a.A0, a.A1, a.A2, (long)a.A3, write: false);
+
+    /// <summary>Implements Linux syscall pwritev(2).</summary>
+    public static long Pwritev(Task t, in SyscallArgs a) =>
+        (long)a.A3 < 0 ? -(long)Errno.EINVAL : Vectored(t, a.A0, a.A1, a.A2, (long)a.A3, write: true);
+
+    private static unsafe long Vectored(Task t, ulong fd, ulong iovAddr, ulong count, long offset, bool write)
+    {
+        if (t.Fds.Get((int)fd) is not { } f) return -(long)Errno.EBADF;
+        if (write ? !f.Writable : !f.Readable) return -(long)Errno.EBADF;
+        if (count > MaxIovecs) return -(long)Errno.EINVAL;
+        if (count == 0) return 0;
+        Span<Iovec> iov = stackalloc Iovec[(int)count];
+        fixed (Iovec* p = iov)
+            if (t.MemoryManager.CopyIn(iovAddr, new Span<byte>(p, (int)count * sizeof(Iovec))) < 0)
+                return -(long)Errno.EFAULT;
+        ulong total = 0;
+        foreach (var v in iov)
+        {
+            if ((long)v.Len < 0) return -(long)Errno.EINVAL;
+            total += v.Len;
+            if ((long)total < 0) return -(long)Errno.EINVAL;
+        }
+        return write ? f.Write(t, iov, offset) : f.Read(t, iov, offset);
+    }
+
+    /// <summary>Implements Linux syscall lseek(2).</summary>
+    public static long Lseek(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if (a.A2 > 4) return -(long)Errno.EINVAL;
+        return f.Seek((long)a.A1, (int)a.A2);
+    }
+
+    /// <summary>Implements Linux syscall close(2).</summary>
+    public static long Close(Task t, in SyscallArgs a) => t.Fds.Close((int)a.A0);
+
+    /// <summary>Implements Linux syscall dup(2).</summary>
+    public static long Dup(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        return t.Fds.Allocate(f, 0, cloexec: false);
+    }
+
+    /// <summary>Implements Linux syscall dup2(2).</summary>
+    public static long Dup2(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if ((int)a.A0 == (int)a.A1) return (int)a.A1;
+        return t.Fds.Replace((int)a.A1, f, cloexec: false);
+    }
+
+    /// <summary>Implements Linux syscall dup3(2).</summary>
+    public static long Dup3(Task t, in SyscallArgs a)
+    {
+        if (((int)a.A2 & ~O_CLOEXEC) != 0) return -(long)Errno.EINVAL;
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if ((int)a.A0 == (int)a.A1) return -(long)Errno.EINVAL;
+        return t.Fds.Replace((int)a.A1, f, cloexec: ((int)a.A2 & O_CLOEXEC) != 0);
+    }
+
+    /// <summary>Status flags that F_SETFL may change.</summary>
+    private const int SettableStatusFlags = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
+
+    /// <summary>Implements Linux syscall fcntl(2).</summary>
+    public static long Fcntl(Task t, in SyscallArgs a)
+    {
+        int fd = (int)a.A0;
+        if (t.Fds.Get(fd) is not { } f) return -(long)Errno.EBADF;
+        switch ((int)a.A1)
+        {
+            case Abi.Fcntl.F_DUPFD:
+                return t.Fds.Allocate(f, (int)a.A2, cloexec: false);
+            case Abi.Fcntl.F_DUPFD_CLOEXEC:
+                return t.Fds.Allocate(f, (int)a.A2, cloexec: true);
+            case Abi.Fcntl.F_GETFD:
+                return t.Fds.TryGetCloseOnExec(fd, out bool cloexec) ? (cloexec ? FD_CLOEXEC : 0) : -(long)Errno.EBADF;
+            case Abi.Fcntl.F_SETFD:
+                return t.Fds.SetCloseOnExec(fd, ((int)a.A2 & FD_CLOEXEC) != 0) ? 0 : -(long)Errno.EBADF;
+            case Abi.Fcntl.F_GETFL:
+                return f.Flags | O_LARGEFILE;
+            case Abi.Fcntl.F_SETFL:
+                f.Flags = (f.Flags & ~SettableStatusFlags) | ((int)a.A2 & SettableStatusFlags);
+                return 0;
+            case Abi.Fcntl.F_GETPIPE_SZ or Abi.Fcntl.F_SETPIPE_SZ:
+                return PipeSize(f, (int)a.A1, a.A2);
+            default:
+                return -(long)Errno.EINVAL;
+        }
+    }
+
+    /// <summary>Implements Linux syscall ioctl(2).</summary>
+    public static long Ioctl(Task t, in SyscallArgs a)
+    {
+        int fd = (int)a.A0;
+        if (t.Fds.Get(fd) is not { } f) return -(long)Errno.EBADF;
+        switch ((uint)a.A1)
+        {
+            case Abi.Ioctl.FIOCLEX: t.Fds.SetCloseOnExec(fd, true); return 0;
+            case Abi.Ioctl.FIONCLEX: t.Fds.SetCloseOnExec(fd, false); return 0;
+            case Abi.Ioctl.FIONBIO:
+                {
+                    if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
+                    f.Flags = on != 0 ? f.Flags | O_NONBLOCK : f.Flags & ~O_NONBLOCK;
+                    return 0;
+                }
+            default:
+                return f.Ioctl(t, (uint)a.A1, a.A2);
+        }
+    }
+
+    /// <summary>Implements Linux syscall fstat(2).</summary>
+    public static long Fstat(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        long r = f.Stat(out Stat st);
+        return r < 0 ? r : t.MemoryManager.CopyOut(a.A1, st);
+    }
+
+    /// <summary>Implements Linux syscall newfstatat(2). Only AT_EMPTY_PATH on an fd is served
+    /// until the VFS exists; paths are not resolved.</summary>
+    public static long Newfstatat(Task t, in SyscallArgs a)
+    {
+        int flags = (int)a.A3;
+        if ((flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)) != 0) return -(long)Errno.EINVAL;
+        long r = t.MemoryManager.ReadCString(a.A1, 4095, out string path);
+        if (r < 0) return r;
+        if (path.Length == 0)
+        {
+            if ((flags & AT_EMPTY_PATH) == 0) return -(long)Errno.ENOENT;
+            return Fstat(t, new SyscallArgs(a.A0, a.A2, 0, 0, 0, 0));
+        }
+        t.Kernel.LogUnimplemented((int)SyscallNumber.newfstatat, "newfstatat (path lookup)");
+        return -(long)Errno.ENOSYS;
+    }
+
+    /// <summary>Implements Linux syscall getcwd(2): the working directory is "/" until the VFS exists.</summary>
+    public static long Getcwd(Task t, in SyscallArgs a)
+    {
+        ReadOnlySpan<byte> cwd = "/\0"u8;
+        if (a.A1 < (ulong)cwd.Length) return -(long)Errno.ERANGE;
+        long r = t.MemoryManager.CopyOut(a.A0, cwd);
+        return r < 0 ? r : cwd.Length;
+    }
+}

@@ -1,0 +1,123 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Strace;
+using static Sandbox.Sentry.Strace.ArgKind;
+using N = Sandbox.Abi.SyscallNumber;
+
+namespace Sandbox.Sentry.Syscalls;
+
+/// <summary>A syscall's six argument registers.</summary>
+public readonly struct SyscallArgs(ulong a0, ulong a1, ulong a2, ulong a3, ulong a4, ulong a5)
+{
+    public readonly ulong A0 = a0, A1 = a1, A2 = a2, A3 = a3, A4 = a4, A5 = a5;
+
+    public ulong this[int i] => i switch { 0 => A0, 1 => A1, 2 => A2, 3 => A3, 4 => A4, _ => A5 };
+}
+
+/// <summary>Every handler has this shape: a result, or a negative errno.</summary>
+public delegate long SyscallHandler(Kernel.Task t, in SyscallArgs a);
+
+/// <summary>One row of the table: the name Linux gives the call, its handler (null = ENOSYS,
+/// logged once), and how --strace prints its arguments.</summary>
+public sealed record SyscallEntry(int Number, string Name, SyscallHandler? Handler, ArgKind[] Args, bool HexResult = false);
+
+/// <summary>The x86-64 syscall table as data: every number maps to an entry with a name, so
+/// --strace can always print one, and unimplemented calls are visible in the log.</summary>
+public static class SyscallTable
+{
+    private static readonly SyscallEntry[] Entries = Build();
+
+    public static SyscallEntry Lookup(long nr) =>
+        nr >= 0 && nr < Entries.Length ? Entries[nr] : new SyscallEntry((int)nr, $"syscall_{nr}", null, []);
+
+    public static IReadOnlyList<SyscallEntry> All => Entries;
+
+    private static SyscallEntry[] Build()
+    {
+        var t = new SyscallEntry[SyscallNumbers.Count];
+        for (int i = 0; i < t.Length; i++)
+            t[i] = new SyscallEntry(i, Enum.IsDefined((N)i) ? ((N)i).ToString() : $"syscall_{i}", null, []);
+
+        void Add(N nr, SyscallHandler h, params ArgKind[] args) => t[(int)nr] = new SyscallEntry((int)nr, nr.ToString(), h, args);
+        void AddHex(N nr, SyscallHandler h, params ArgKind[] args) =>
+            t[(int)nr] = new SyscallEntry((int)nr, nr.ToString(), h, args, HexResult: true);
+
+        // File descriptors and I/O (File.cs).
+        Add(N.read, Linux.Read, Fd, OutBuf, Int);
+        Add(N.write, Linux.Write, Fd, InBuf, Int);
+        Add(N.readv, Linux.Readv, Fd, Hex, Int);
+        Add(N.writev, Linux.Writev, Fd, Iovecs, Int);
+        Add(N.pread64, Linux.Pread64, Fd, OutBuf, Int, Int);
+        Add(N.pwrite64, Linux.Pwrite64, Fd, InBuf, Int, Int);
+        Add(N.preadv, Linux.Preadv, Fd, Hex, Int, Int);
+        Add(N.pwritev, Linux.Pwritev, Fd, Iovecs, Int, Int);
+        Add(N.lseek, Linux.Lseek, Fd, Int, Int);
+        Add(N.close, Linux.Close, Fd);
+        Add(N.dup, Linux.Dup, Fd);
+        Add(N.dup2, Linux.Dup2, Fd, Fd);
+        Add(N.dup3, Linux.Dup3, Fd, Fd, Hex);
+        Add(N.fcntl, Linux.Fcntl, Fd, Int, Hex);
+        Add(N.ioctl, Linux.Ioctl, Fd, Hex, Hex);
+        Add(N.fstat, Linux.Fstat, Fd, Hex);
+        Add(N.newfstatat, Linux.Newfstatat, Fd, ArgKind.Path, Hex, Hex);
+        Add(N.getcwd, Linux.Getcwd, Hex, Int);
+        Add(N.pipe, Linux.Pipe, Hex);
+        Add(N.pipe2, Linux.Pipe2, Hex, Hex);
+
+        // Memory (Mmap.cs).
+        AddHex(N.brk, Linux.Brk, Hex);
+        AddHex(N.mmap, Linux.Mmap, Hex, Int, Hex, Hex, Fd, Hex);
+        Add(N.munmap, Linux.Munmap, Hex, Int);
+        Add(N.mprotect, Linux.Mprotect, Hex, Int, Hex);
+        Add(N.madvise, Linux.Madvise, Hex, Int, Int);
+        AddHex(N.mremap, Linux.Mremap, Hex, Int, Int, Hex, Hex);
+
+        // Threads and processes (Thread.cs).
+        Add(N.arch_prctl, Linux.ArchPrctl, Hex, Hex);
+        Add(N.set_tid_address, Linux.SetTidAddress, Hex);
+        Add(N.set_robust_list, Linux.SetRobustList, Hex, Int);
+        Add(N.get_robust_list, Linux.GetRobustList, Int, Hex, Hex);
+        Add(N.rseq, Linux.Rseq, Hex, Int, Hex, Hex);
+        Add(N.getpid, Linux.Getpid);
+        Add(N.gettid, Linux.Gettid);
+        Add(N.getppid, Linux.Getppid);
+        Add(N.exit, Linux.Exit, Int);
+        Add(N.exit_group, Linux.ExitGroup, Int);
+        Add(N.sched_yield, Linux.SchedYield);
+        Add(N.sched_getaffinity, Linux.SchedGetaffinity, Int, Int, Hex);
+        Add(N.sched_setaffinity, Linux.SchedSetaffinity, Int, Int, Hex);
+
+        // Identity (Identity.cs).
+        Add(N.getuid, Linux.Getuid);
+        Add(N.geteuid, Linux.Geteuid);
+        Add(N.getgid, Linux.Getgid);
+        Add(N.getegid, Linux.Getegid);
+        Add(N.getresuid, Linux.Getresuid, Hex, Hex, Hex);
+        Add(N.getresgid, Linux.Getresgid, Hex, Hex, Hex);
+        Add(N.getgroups, Linux.Getgroups, Int, Hex);
+        Add(N.getpgrp, Linux.Getpgrp);
+        Add(N.getpgid, Linux.Getpgid, Int);
+        Add(N.getsid, Linux.Getsid, Int);
+        Add(N.umask, Linux.Umask, Hex);
+
+        // Time (Time.cs).
+        Add(N.clock_gettime, Linux.ClockGettime, Int, Hex);
+        Add(N.clock_getres, Linux.ClockGetres, Int, Hex);
+        Add(N.gettimeofday, Linux.Gettimeofday, Hex, Hex);
+        Add(N.time, Linux.Time, Hex);
+        Add(N.nanosleep, Linux.Nanosleep, ArgKind.Timespec, Hex);
+        Add(N.clock_nanosleep, Linux.ClockNanosleep, Int, Hex, ArgKind.Timespec, Hex);
+
+        // Signals (Signal.cs).
+        Add(N.rt_sigaction, Linux.RtSigaction, Signal, Hex, Hex, Int);
+        Add(N.rt_sigprocmask, Linux.RtSigprocmask, Int, Hex, Hex, Int);
+
+        // System information and limits (Sys.cs).
+        Add(N.uname, Linux.Uname, Hex);
+        Add(N.sysinfo, Linux.Sysinfo, Hex);
+        Add(N.getrandom, Linux.Getrandom, Hex, Int, Hex);
+        Add(N.prlimit64, Linux.Prlimit64, Int, Int, Hex, Hex);
+        Add(N.getrlimit, Linux.Getrlimit, Int, Hex);
+        Add(N.setrlimit, Linux.Setrlimit, Int, Hex);
+        return t;
+    }
+}

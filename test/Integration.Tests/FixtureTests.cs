@@ -1,0 +1,23 @@
+namespace Sandbox.Integration.Tests;
+
+/// <summary>Self-checking fixtures: each prints one line per check and "NAME ok" last, and
+/// must print exactly the same in the sandbox as natively.</summary>
+public class FixtureTests
+{
+    [Theory]
+    [InlineData("enosys")]  // unknown syscall numbers give ENOSYS
+    [InlineData("heap")]    // brk/sbrk growth and a 100 MiB malloc
+    [InlineData("mmap")]    // mmap/munmap/mprotect/mremap/madvise, EFAULT on bad pointers
+    [InlineData("tls")]     // static TLS of the main thread, arch_prctl
+    [InlineData("misc")]    // uname, clocks, nanosleep, getrandom, rlimits, dup/fcntl, ENOTTY
+    public void Fixture_PassesItsChecks_LikeNative(string name)
+    {
+        var native = Runner.Native(Repo.Guest(name));
+        var sandboxed = Runner.Sandboxed(Repo.Guest(name));
+
+        Expect.ExitCode(native, 0, $"native {name}");
+        Expect.ExitCode(sandboxed, 0, $"sandboxed {name}");
+        Expect.SameStdout(native, sandboxed);
+        Assert.EndsWith($"{name} ok\n", sandboxed.Stdout);
+    }
+}

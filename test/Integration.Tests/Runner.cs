@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Sandbox.Integration.Tests;
+
+/// <summary>What a finished program printed and how it ended.</summary>
+/// <param name="ExitCode">The exit status, or 128 + signal number if a signal killed it.</param>
+public sealed record RunResult(int ExitCode, string Stdout, string Stderr)
+{
+    /// <summary>Exit code and (truncated) output, for assertion messages.</summary>
+    public override string ToString() =>
+        $"exit code {ExitCode}\n--- stdout ---\n{Truncate(Stdout)}\n--- stderr ---\n{Truncate(Stderr)}";
+
+    private static string Truncate(string s) => s.Length <= 4000 ? s : s[..4000] + "\n[... truncated]";
+}
+
+/// <summary>Runs programs natively or inside the sandbox (`out/runsc do`).</summary>
+public static class Runner
+{
+    /// <summary>Any single run longer than this is killed and the test fails.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Runs PROGRAM ARGS directly on the host.</summary>
+    public static RunResult Native(string program, IEnumerable<string>? args = null,
+        IReadOnlyDictionary<string, string>? env = null) =>
+        Run(program, args ?? [], env);
+
+    /// <summary>Runs `out/runsc do [RUNSCFLAGS] PROGRAM ARGS` (see <see cref="Repo.RunscCommand"/>).</summary>
+    public static RunResult Sandboxed(string program, IEnumerable<string>? args = null,
+        IReadOnlyDictionary<string, string>? env = null, IEnumerable<string>? runscFlags = null)
+    {
+        string[] runsc = Repo.RunscCommand;
+        return Run(runsc[0], [.. runsc[1..], "do", .. runscFlags ?? [], program, .. args ?? []], env);
+    }
+
+    /// <summary>Runs a process with an empty stdin, captures stdout and stderr, and enforces
+    /// <see cref="Timeout"/>: on expiry the process tree is killed and an exception thrown.</summary>
+    public static RunResult Run(string program, IEnumerable<string> args,
+        IReadOnlyDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo(program)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+            WorkingDirectory = Repo.Root,
+        };
+        foreach (string arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
+
+        string commandLine = string.Join(' ', [program, .. psi.ArgumentList]);
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {commandLine}");
+        process.StandardInput.Close();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+
+        if (!process.WaitForExit(Timeout))
+        {
+            KillTree(process);
+            throw new TimeoutException($"{commandLine} did not finish within {Timeout.TotalSeconds} s; killed.\n" +
+                $"--- stdout ---\n{Partial(stdout)}\n--- stderr ---\n{Partial(stderr)}");
+        }
+        // The pipes close when every process holding them exits; a leftover child (e.g. a
+        // sandbox helper that outlived runsc) would keep them open.
+        TimeSpan left = Timeout - clock.Elapsed;
+        if (!Task.WaitAll([stdout, stderr], left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)))
+        {
+            throw new TimeoutException($"{commandLine} exited ({process.ExitCode}) but its stdout/stderr " +
+                "stayed open: some child process still holds them.");
+        }
+        return new RunResult(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static void KillTree(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(TimeSpan.FromSeconds(5));
+        }
+        catch (InvalidOperationException)
+        {
+            // It exited in the meantime.
+        }
+    }
+
+    private static string Partial(Task<string> output) =>
+        output.Wait(TimeSpan.FromSeconds(2)) ? output.Result : "(still open)";
+}
