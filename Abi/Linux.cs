@@ -130,3 +130,14 @@ public static class GetRandomFlags
 {
     public const int GRND_NONBLOCK = 1, GRND_RANDOM = 2, GRND_INSECURE = 4;
 }
+
+/// <summary>prctl(2) options.</summary>
+public static class Prctl
+{
+    public const int PR_SET_PDEATHSIG = 1, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4;
+    public const int PR_GET_KEEPCAPS = 7, PR_SET_KEEPCAPS = 8, PR_SET_NAME = 15, PR_GET_NAME = 16;
+    public const int PR_GET_SECCOMP = 21, PR_CAPBSET_READ = 23, PR_SET_CHILD_SUBREAPER = 36, PR_GET_CHILD_SUBREAPER = 37;
+    public const int PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39, PR_SET_VMA = 0x53564d41;
+    /// <summary>TASK_COMM_LEN: names are at most 15 bytes plus NUL.</summary>
+    public const int TaskCommLength = 16;
+}

@@ -41,6 +41,12 @@ public sealed partial class Task
     public int ProcessGroup { get; set; }
     public int Session { get; set; }
 
+    /// <summary>prctl(2) attributes.</summary>
+    public int ParentDeathSignal { get; set; }
+    public bool Dumpable { get; set; } = true;
+    public bool NoNewPrivileges { get; set; }
+    public bool ChildSubreaper { get; set; }
+
     /// <summary>File mode creation mask (umask(2)).</summary>
     public int Umask { get; set; } = 0x12; // 022
 

@@ -98,6 +98,7 @@ public static class SyscallTable
         Add(N.getpgid, Linux.Getpgid, Int);
         Add(N.getsid, Linux.Getsid, Int);
         Add(N.umask, Linux.Umask, Hex);
+        Add(N.prctl, Linux.Prctl, Int, Hex, Hex, Hex, Hex);
 
         // Time (Time.cs).
         Add(N.clock_gettime, Linux.ClockGettime, Int, Hex);
