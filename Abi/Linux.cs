@@ -141,3 +141,44 @@ public static class Prctl
     /// <summary>TASK_COMM_LEN: names are at most 15 bytes plus NUL.</summary>
     public const int TaskCommLength = 16;
 }
+
+/// <summary>Directory entry types (d_type) for getdents64.</summary>
+public static class DirentType
+{
+    public const byte DT_UNKNOWN = 0, DT_FIFO = 1, DT_CHR = 2, DT_DIR = 4, DT_BLK = 6, DT_REG = 8, DT_LNK = 10, DT_SOCK = 12;
+
+    public static byte FromMode(uint mode) => (byte)((mode & StatMode.S_IFMT) >> 12);
+}
+
+/// <summary>openat2(2) resolve flags and other path-walk constants.</summary>
+public static class Resolve
+{
+    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04;
+    public const ulong RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10, RESOLVE_CACHED = 0x20;
+    public const int MaxSymlinkFollows = 40;
+    public const int PathMax = 4096, NameMax = 255;
+}
+
+/// <summary>Access mode bits for access(2) and permission checks.</summary>
+public static class AccessMode
+{
+    public const int F_OK = 0, X_OK = 1, W_OK = 2, R_OK = 4;
+    public const int AT_EACCESS = 0x200;
+}
+
+/// <summary>statx(2) mask bits.</summary>
+public static class Statx
+{
+    public const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_NLINK = 0x4, STATX_UID = 0x8, STATX_GID = 0x10;
+    public const uint STATX_ATIME = 0x20, STATX_MTIME = 0x40, STATX_CTIME = 0x80, STATX_INO = 0x100, STATX_SIZE = 0x200;
+    public const uint STATX_BLOCKS = 0x400, STATX_BASIC_STATS = 0x7ff, STATX_BTIME = 0x800, STATX_MNT_ID = 0x1000;
+    public const uint STATX__RESERVED = 0x80000000;
+    public const int AT_STATX_SYNC_TYPE = 0x6000;
+}
+
+/// <summary>renameat2(2) flags, unlinkat flags and utimensat special values.</summary>
+public static class RenameFlags
+{
+    public const uint RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2, RENAME_WHITEOUT = 4;
+    public const long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
+}

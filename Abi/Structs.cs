@@ -100,3 +100,42 @@ public static class Utsname
 {
     public const int FieldLength = 65, Size = 6 * FieldLength;
 }
+
+[StructLayout(LayoutKind.Sequential)]
+public struct StatxTimestamp
+{
+    public long Sec;
+    public uint Nsec;
+    public int Reserved;
+}
+
+/// <summary>struct statx (256 bytes).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 256)]
+public struct StatxBuf
+{
+    public uint Mask, Blksize;
+    public ulong Attributes;
+    public uint Nlink, Uid, Gid;
+    public ushort Mode, Pad1;
+    public ulong Ino, Size, Blocks, AttributesMask;
+    public StatxTimestamp Atime, Btime, Ctime, Mtime;
+    public uint RdevMajor, RdevMinor, DevMajor, DevMinor;
+    public ulong MntId;
+}
+
+/// <summary>struct statfs (x86-64, 120 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct StatFs
+{
+    public long Type, Bsize, Blocks, Bfree, Bavail, Files, Ffree;
+    public fixed int Fsid[2];
+    public long Namelen, Frsize, Flags;
+    public fixed long Spare[4];
+}
+
+/// <summary>struct open_how for openat2(2).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct OpenHow
+{
+    public ulong Flags, Mode, Resolve;
+}

@@ -2,6 +2,7 @@ using Sandbox.Abi;
 using Sandbox.Abi.Host;
 using Sandbox.Platform;
 using Sandbox.Sentry.Fs;
+using Sandbox.Sentry.Fs.Tmpfs;
 using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Loader;
 using Sandbox.Sentry.Memory;
@@ -52,7 +53,9 @@ public static class SandboxRunner
             new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid));
         var fds = new FdTable();
         DonateStdio(fds);
-        var task = new Task(kernel, mm, fds, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
+        kernel.Mounts = BuildMounts(kernel);
+        var fs = new FsContext(kernel.Mounts.RootPos, kernel.Mounts.RootPos);
+        var task = new Task(kernel, mm, fds, fs, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
         task.Regs.Rip = load.Entry;
         task.Regs.Rsp = load.StackPointer;
         kernel.Log.Info($"[{task.Tid}] starting {config.ExecutablePath} entry=0x{load.Entry:x} sp=0x{load.StackPointer:x}");
@@ -66,6 +69,17 @@ public static class SandboxRunner
         {
             fds.CloseAll();
         }
+    }
+
+    /// <summary>The sandbox's file tree: a tmpfs root with the usual top-level directories.</summary>
+    private static MountNamespace BuildMounts(Kernel.Kernel kernel)
+    {
+        var rootFs = new TmpfsFileSystem(kernel.Platform.MemoryFile, StatMode.S_IFDIR | 0x1ed /* 0755 */);
+        var root = new Mount(rootFs, new Dentry("/", null, rootFs.Root), "none", readOnly: false);
+        var creds = Credentials.For(0, 0);
+        foreach (var (name, mode) in new[] { ("tmp", 0x3ffu /* 01777 */), ("dev", 0x1edu), ("proc", 0x16du), ("sys", 0x16du) })
+            rootFs.Root.CreateChild(name, StatMode.S_IFDIR | mode, 0, creds, out _);
+        return new MountNamespace(root);
     }
 
     /// <summary>Host fds 0-2 become guest fds 0-2, each a duplicate sharing the host open file

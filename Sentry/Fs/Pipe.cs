@@ -39,6 +39,26 @@ public sealed class Pipe
                 new PipeEnd(this, isWriter: true, OpenFlags.O_WRONLY | statusFlags));
     }
 
+    /// <summary>Opens one end of a named pipe (a FIFO inode). Unlike Linux, opening does not
+    /// wait for the other end; reads see EOF only once a writer has come and gone.</summary>
+    public long OpenNamed(Kernel.Task task, PathPos path, int flags, out FileDescription? file)
+    {
+        int access = flags & OpenFlags.O_ACCMODE;
+        lock (this)
+        {
+            bool reader = access != OpenFlags.O_WRONLY, writer = access != OpenFlags.O_RDONLY;
+            if (writer && !reader && Readers == 0 && (flags & OpenFlags.O_NONBLOCK) != 0)
+            {
+                file = null;
+                return -(long)Errno.ENXIO;
+            }
+            if (reader) Readers++;
+            if (writer) Writers++;
+            file = new PipeEnd(this, isWriter: writer, flags & ~OpenFlags.O_CLOEXEC, reader && writer) { Path = path };
+            return 0;
+        }
+    }
+
     internal void Close(bool isWriter)
     {
         lock (this)
@@ -159,11 +179,13 @@ public sealed class Pipe
 public sealed class PipeEnd : FileDescription
 {
     private readonly bool _isWriter;
+    private readonly bool _isBoth;
 
-    public PipeEnd(Pipe pipe, bool isWriter, int flags)
+    public PipeEnd(Pipe pipe, bool isWriter, int flags, bool both = false)
     {
         Pipe = pipe;
         _isWriter = isWriter;
+        _isBoth = both;
         Flags = flags;
     }
 
@@ -181,6 +203,7 @@ public sealed class PipeEnd : FileDescription
 
     public override long Stat(out Stat stat)
     {
+        if (Path is { } named) return named.Inode.Stat(out stat);
         stat = new Stat
         {
             Dev = 0xd,
@@ -198,5 +221,9 @@ public sealed class PipeEnd : FileDescription
         _ => -(long)Errno.ENOTTY,
     };
 
-    protected override void Release() => Pipe.Close(_isWriter);
+    protected override void Release()
+    {
+        if (_isBoth) Pipe.Close(isWriter: false);
+        Pipe.Close(_isWriter);
+    }
 }

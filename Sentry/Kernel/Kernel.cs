@@ -30,6 +30,9 @@ public sealed class Kernel : IDisposable
     public string Hostname { get; set; }
     public string Domainname { get; set; } = "(none)";
 
+    /// <summary>The sandbox's mount namespace (set up before the first task starts).</summary>
+    public Vfs.MountNamespace Mounts { get; set; } = null!;
+
     public Kernel(IPlatform platform, SandboxConfig config)
     {
         Platform = platform;

@@ -24,6 +24,7 @@ public sealed partial class Task
     public int ParentPid { get; }
     public MemoryManager MemoryManager { get; }
     public FdTable Fds { get; }
+    public FsContext Fs { get; }
     public Credentials Creds { get; }
     public ResourceLimits Limits { get; }
     public IContext Context { get; }
@@ -50,8 +51,9 @@ public sealed partial class Task
     /// <summary>File mode creation mask (umask(2)).</summary>
     public int Umask { get; set; } = 0x12; // 022
 
-    public Task(Kernel kernel, MemoryManager mm, FdTable fds, IContext context, Credentials creds, string name)
+    public Task(Kernel kernel, MemoryManager mm, FdTable fds, FsContext fs, IContext context, Credentials creds, string name)
     {
+        Fs = fs;
         Kernel = kernel;
         Tid = Pid = kernel.AllocatePid();
         ParentPid = 0;

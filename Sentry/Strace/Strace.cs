@@ -21,6 +21,8 @@ public enum ArgKind : byte
     Iovecs,
     Signal,
     Timespec,
+    /// <summary>A file mode, in octal.</summary>
+    Oct,
 }
 
 /// <summary>Formats syscalls like strace: <c>[   1] write(1, "hi\n", 3) = 3</c>.</summary>
@@ -56,6 +58,7 @@ public static class Strace
         switch (kind)
         {
             case ArgKind.Int: sb.Append((long)v); break;
+            case ArgKind.Oct: sb.Append('0').Append(Convert.ToString((long)(v & 0xffffffff), 8)); break;
             case ArgKind.Fd: sb.Append((int)v); break;
             case ArgKind.Signal:
                 sb.Append((int)v is > 0 and <= Signals.SIGRTMAX ? Signals.Name((int)v) : ((int)v).ToString());

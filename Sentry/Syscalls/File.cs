@@ -175,30 +175,4 @@ public static partial class Linux
         long r = f.Stat(out Stat st);
         return r < 0 ? r : t.MemoryManager.CopyOut(a.A1, st);
     }
-
-    /// <summary>Implements Linux syscall newfstatat(2). Only AT_EMPTY_PATH on an fd is served
-    /// until the VFS exists; paths are not resolved.</summary>
-    public static long Newfstatat(Task t, in SyscallArgs a)
-    {
-        int flags = (int)a.A3;
-        if ((flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)) != 0) return -(long)Errno.EINVAL;
-        long r = t.MemoryManager.ReadCString(a.A1, 4095, out string path);
-        if (r < 0) return r;
-        if (path.Length == 0)
-        {
-            if ((flags & AT_EMPTY_PATH) == 0) return -(long)Errno.ENOENT;
-            return Fstat(t, new SyscallArgs(a.A0, a.A2, 0, 0, 0, 0));
-        }
-        t.Kernel.LogUnimplemented((int)SyscallNumber.newfstatat, "newfstatat (path lookup)");
-        return -(long)Errno.ENOSYS;
-    }
-
-    /// <summary>Implements Linux syscall getcwd(2): the working directory is "/" until the VFS exists.</summary>
-    public static long Getcwd(Task t, in SyscallArgs a)
-    {
-        ReadOnlySpan<byte> cwd = "/\0"u8;
-        if (a.A1 < (ulong)cwd.Length) return -(long)Errno.ERANGE;
-        long r = t.MemoryManager.CopyOut(a.A0, cwd);
-        return r < 0 ? r : cwd.Length;
-    }
 }

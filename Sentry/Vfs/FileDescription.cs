@@ -14,6 +14,19 @@ public abstract class FileDescription
     /// <summary>What --strace and /proc show for it, e.g. "host:[1]".</summary>
     public abstract string Name { get; }
 
+    /// <summary>Where it was opened, for files reached through the VFS; null for pipes,
+    /// host stdio and other anonymous files.</summary>
+    public PathPos? Path { get; init; }
+
+    /// <summary>Lists directory entries into guest memory (getdents/getdents64).</summary>
+    public virtual long Getdents(Kernel.Task task, ulong addr, int count, bool is64) => -(long)Errno.ENOTDIR;
+
+    public virtual long Truncate(long size) => -(long)Errno.EINVAL;
+
+    public virtual long Sync() => 0;
+
+    public virtual long Allocate(int mode, long offset, long length) => -(long)Errno.ENODEV;
+
     public bool Readable => (Flags & OpenFlags.O_ACCMODE) != OpenFlags.O_WRONLY;
     public bool Writable => (Flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY;
 
@@ -25,7 +38,12 @@ public abstract class FileDescription
 
     public virtual long Seek(long offset, int whence) => -(long)Errno.ESPIPE;
 
-    public abstract long Stat(out Stat stat);
+    public virtual long Stat(out Stat stat)
+    {
+        if (Path is { } p) return p.Inode.Stat(out stat);
+        stat = default;
+        return -(long)Errno.EBADF;
+    }
 
     public virtual long Ioctl(Kernel.Task task, uint request, ulong arg) => -(long)Errno.ENOTTY;
 

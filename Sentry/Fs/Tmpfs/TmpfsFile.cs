@@ -1,0 +1,267 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
+using Sandbox.Sentry.Vfs;
+using static Sandbox.Abi.StatMode;
+
+namespace Sandbox.Sentry.Fs.Tmpfs;
+
+/// <summary>A tmpfs regular file. Its data is a sparse set of MemoryFile pages, so holes cost
+/// nothing, read as zeros, and SEEK_DATA/SEEK_HOLE can find them.</summary>
+public sealed class TmpfsFile : TmpfsInode
+{
+    private const long PageSize = (long)Mm.PageSize;
+    private readonly Dictionary<long, long> _pages = []; // page index → MemoryFile offset
+    private long _size;
+
+    public TmpfsFile(TmpfsFileSystem fs, uint mode, uint uid, uint gid) : base(fs, (mode & 0xfff) | S_IFREG, uid, gid) { }
+
+    public override long Size
+    {
+        get { lock (_pages) return _size; }
+    }
+
+    public override long BlocksUsed
+    {
+        get { lock (_pages) return _pages.Count * (PageSize / 512); }
+    }
+
+    public override long Truncate(long size)
+    {
+        if (size < 0) return -(long)Errno.EINVAL;
+        lock (_pages)
+        {
+            if (size < _size)
+            {
+                long firstDropped = (size + PageSize - 1) / PageSize;
+                foreach (long page in _pages.Keys.Where(p => p >= firstDropped).ToList()) DropPage(page);
+                // Zero the tail of the last kept page so a later extension reads zeros.
+                if (size % PageSize != 0 && _pages.TryGetValue(size / PageSize, out long off))
+                    Tmpfs.Memory.Slice(off + size % PageSize, (int)(PageSize - size % PageSize)).Clear();
+            }
+            _size = size;
+        }
+        TouchModified();
+        return 0;
+    }
+
+    private void DropPage(long page)
+    {
+        Tmpfs.Memory.Free(_pages[page], PageSize);
+        Tmpfs.Unreserve(PageSize);
+        _pages.Remove(page);
+    }
+
+    /// <summary>The last name went away: open descriptions keep the data until they close,
+    /// which the garbage collector handles for us; release the pages now if nobody holds it.</summary>
+    internal void Unlinked() { }
+
+    /// <summary>Copies file data at offset into guest memory; returns bytes read.</summary>
+    public long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        long done = 0;
+        lock (_pages)
+        {
+            foreach (var v in iovecs)
+            {
+                ulong off = 0;
+                while (off < v.Len)
+                {
+                    long at = offset + done;
+                    if (at >= _size) return done;
+                    long page = at / PageSize, inPage = at % PageSize;
+                    int chunk = (int)Math.Min(Math.Min((long)(v.Len - off), PageSize - inPage), _size - at);
+                    int copied = _pages.TryGetValue(page, out long fileOff)
+                        ? task.MemoryManager.CopyOutPartial(v.Base + off, Tmpfs.Memory.Slice(fileOff + inPage, chunk))
+                        : CopyOutZeros(task, v.Base + off, chunk);
+                    done += copied;
+                    off += (ulong)copied;
+                    if (copied < chunk) return done > 0 ? done : -(long)Errno.EFAULT;
+                }
+            }
+        }
+        Atime = Now();
+        return done;
+    }
+
+    private static int CopyOutZeros(Task task, ulong addr, int length)
+    {
+        Span<byte> zeros = stackalloc byte[(int)PageSize];
+        zeros.Clear();
+        return task.MemoryManager.CopyOutPartial(addr, zeros[..length]);
+    }
+
+    /// <summary>Copies guest memory into the file at offset, growing it; returns bytes written.</summary>
+    public long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        long done = 0;
+        lock (_pages)
+        {
+            foreach (var v in iovecs)
+            {
+                ulong off = 0;
+                while (off < v.Len)
+                {
+                    long at = offset + done;
+                    long page = at / PageSize, inPage = at % PageSize;
+                    int chunk = (int)Math.Min((long)(v.Len - off), PageSize - inPage);
+                    if (!_pages.TryGetValue(page, out long fileOff))
+                    {
+                        if (!Tmpfs.Reserve(PageSize)) return done > 0 ? Grew(done, offset) : -(long)Errno.ENOSPC;
+                        fileOff = Tmpfs.Memory.Allocate(PageSize);
+                        _pages[page] = fileOff;
+                    }
+                    int copied = task.MemoryManager.CopyInPartial(v.Base + off, Tmpfs.Memory.Slice(fileOff + inPage, chunk));
+                    done += copied;
+                    off += (ulong)copied;
+                    if (copied < chunk) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
+                }
+            }
+            return Grew(done, offset);
+        }
+    }
+
+    private long Grew(long done, long offset)
+    {
+        if (offset + done > _size) _size = offset + done;
+        if (done > 0) TouchModified();
+        return done;
+    }
+
+    /// <summary>Writes bytes produced by the Sentry itself (copy-up, tests).</summary>
+    public void WriteKernel(long offset, ReadOnlySpan<byte> data)
+    {
+        lock (_pages)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                long at = offset + done;
+                long page = at / PageSize, inPage = at % PageSize;
+                int chunk = (int)Math.Min(data.Length - done, PageSize - inPage);
+                if (!_pages.TryGetValue(page, out long fileOff))
+                {
+                    Tmpfs.Reserve(PageSize);
+                    fileOff = Tmpfs.Memory.Allocate(PageSize);
+                    _pages[page] = fileOff;
+                }
+                data.Slice(done, chunk).CopyTo(Tmpfs.Memory.Slice(fileOff + inPage, chunk));
+                done += chunk;
+            }
+            if (offset + data.Length > _size) _size = offset + data.Length;
+        }
+    }
+
+    /// <summary>Reads bytes for the Sentry itself (exec of a tmpfs file, copy-up).</summary>
+    public int ReadKernel(long offset, Span<byte> dst)
+    {
+        lock (_pages)
+        {
+            int total = (int)Math.Clamp(_size - offset, 0, dst.Length);
+            for (int done = 0; done < total;)
+            {
+                long at = offset + done;
+                long page = at / PageSize, inPage = at % PageSize;
+                int chunk = (int)Math.Min(total - done, PageSize - inPage);
+                if (_pages.TryGetValue(page, out long fileOff)) Tmpfs.Memory.Slice(fileOff + inPage, chunk).CopyTo(dst[done..]);
+                else dst.Slice(done, chunk).Clear();
+                done += chunk;
+            }
+            return total;
+        }
+    }
+
+    /// <summary>SEEK_DATA / SEEK_HOLE over the page map.</summary>
+    public long SeekDataOrHole(long offset, bool data)
+    {
+        lock (_pages)
+        {
+            if (offset < 0 || offset >= _size) return -(long)Errno.ENXIO;
+            for (long at = offset; at < _size; at = (at / PageSize + 1) * PageSize)
+                if (_pages.ContainsKey(at / PageSize) == data) return at;
+            return data ? -(long)Errno.ENXIO : _size;
+        }
+    }
+
+    /// <summary>fallocate: mode 0 allocates (extending the size), PUNCH_HOLE|KEEP_SIZE frees.</summary>
+    public long Allocate(int mode, long offset, long length)
+    {
+        if (offset < 0 || length <= 0) return -(long)Errno.EINVAL;
+        lock (_pages)
+        {
+            if ((mode & Mm.FALLOC_FL_PUNCH_HOLE) != 0)
+            {
+                if ((mode & Mm.FALLOC_FL_KEEP_SIZE) == 0) return -(long)Errno.EOPNOTSUPP;
+                long end = Math.Min(offset + length, _size);
+                for (long at = offset; at < end;)
+                {
+                    long page = at / PageSize, inPage = at % PageSize;
+                    int chunk = (int)Math.Min(end - at, PageSize - inPage);
+                    if (_pages.TryGetValue(page, out long off))
+                    {
+                        if (chunk == PageSize) DropPage(page);
+                        else Tmpfs.Memory.Slice(off + inPage, chunk).Clear();
+                    }
+                    at += chunk;
+                }
+                return 0;
+            }
+            if (mode != 0 && mode != Mm.FALLOC_FL_KEEP_SIZE) return -(long)Errno.EOPNOTSUPP;
+            for (long page = offset / PageSize; page <= (offset + length - 1) / PageSize; page++)
+            {
+                if (_pages.ContainsKey(page)) continue;
+                if (!Tmpfs.Reserve(PageSize)) return -(long)Errno.ENOSPC;
+                _pages[page] = Tmpfs.Memory.Allocate(PageSize);
+            }
+            if ((mode & Mm.FALLOC_FL_KEEP_SIZE) == 0 && offset + length > _size) _size = offset + length;
+            return 0;
+        }
+    }
+
+    public override long Open(Task task, PathPos path, int flags, out FileDescription? file)
+    {
+        file = new TmpfsRegularFile(this, path, flags);
+        return 0;
+    }
+}
+
+/// <summary>An open tmpfs regular file.</summary>
+public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : InodeFile(path, flags)
+{
+    public TmpfsFile File { get; } = file;
+
+    public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        if (offset < 0)
+        {
+            lock (OffsetLock)
+            {
+                long n = File.Read(task, iovecs, Offset);
+                if (n > 0) Offset += n;
+                return n;
+            }
+        }
+        return File.Read(task, iovecs, offset);
+    }
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        bool append = (Flags & OpenFlags.O_APPEND) != 0;
+        if (offset < 0 || append)
+        {
+            lock (OffsetLock)
+            {
+                long at = append ? File.Size : Offset;
+                long n = File.Write(task, iovecs, at);
+                if (n > 0 && offset < 0) Offset = at + n;
+                return n;
+            }
+        }
+        return File.Write(task, iovecs, offset);
+    }
+
+    public override long Truncate(long size) => File.Truncate(size);
+
+    public override long Allocate(int mode, long offset, long length) => File.Allocate(mode, offset, length);
+
+    protected override long SeekDataOrHole(long offset, bool data) => File.SeekDataOrHole(offset, data);
+}

@@ -1,0 +1,194 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
+using static Sandbox.Abi.StatMode;
+
+namespace Sandbox.Sentry.Vfs;
+
+/// <summary>One name in a directory listing.</summary>
+public readonly record struct DirEntry(string Name, ulong Ino, byte Type);
+
+/// <summary>What setattr may change; a null field is left alone.</summary>
+public struct SetAttrRequest
+{
+    public uint? Mode;
+    public uint? Uid, Gid;
+    public long? Size;
+    public Timespec? Atime, Mtime;
+}
+
+/// <summary>A file system object (file, directory, symlink, device, FIFO, socket). The base
+/// class keeps the common attributes in memory; file systems override what they compute or
+/// fetch. Every operation returns 0 / a result, or a negative errno.</summary>
+public abstract class Inode
+{
+    private static long _nextAnonymousIno = 1 << 20;
+
+    protected Inode(FileSystem fs, uint mode, uint uid, uint gid, ulong ino = 0)
+    {
+        FileSystem = fs;
+        Mode = mode;
+        Uid = uid;
+        Gid = gid;
+        Ino = ino != 0 ? ino : (ulong)Interlocked.Increment(ref _nextAnonymousIno);
+        Atime = Mtime = Ctime = Btime = Now();
+        Nlink = IsDirectory ? 2u : 1u;
+    }
+
+    public FileSystem FileSystem { get; }
+    public ulong Ino { get; protected set; }
+    public uint Mode { get; set; }
+    public uint Uid { get; set; }
+    public uint Gid { get; set; }
+    public uint Nlink { get; set; }
+    public ulong Rdev { get; set; }
+    public Timespec Atime, Mtime, Ctime, Btime;
+
+    public uint Type => Mode & S_IFMT;
+    public bool IsDirectory => Type == S_IFDIR;
+    public bool IsSymlink => Type == S_IFLNK;
+    public bool IsRegular => Type == S_IFREG;
+
+    /// <summary>The size st_size reports.</summary>
+    public virtual long Size => 0;
+
+    public static Timespec Now()
+    {
+        long ticks = DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks;
+        return new Timespec(ticks / TimeSpan.TicksPerSecond, ticks % TimeSpan.TicksPerSecond * 100);
+    }
+
+    public void TouchModified() => Mtime = Ctime = Now();
+
+    public void TouchChanged() => Ctime = Now();
+
+    /// <summary>Fills a stat buffer from the inode's attributes.</summary>
+    public virtual long Stat(out Stat st)
+    {
+        long size = Size;
+        st = new Stat
+        {
+            Dev = FileSystem.DeviceId,
+            Ino = Ino,
+            Nlink = Nlink,
+            Mode = Mode,
+            Uid = Uid,
+            Gid = Gid,
+            Rdev = Rdev,
+            Size = size,
+            Blksize = 4096,
+            Blocks = BlocksUsed,
+            AtimeSec = Atime.Sec,
+            AtimeNsec = Atime.Nsec,
+            MtimeSec = Mtime.Sec,
+            MtimeNsec = Mtime.Nsec,
+            CtimeSec = Ctime.Sec,
+            CtimeNsec = Ctime.Nsec,
+        };
+        return 0;
+    }
+
+    /// <summary>512-byte blocks allocated (st_blocks).</summary>
+    public virtual long BlocksUsed => (Size + 511) / 512;
+
+    /// <summary>Applies a setattr; permission checks are the caller's.</summary>
+    public virtual long SetAttr(in SetAttrRequest req)
+    {
+        if (req.Size is { } size)
+        {
+            long r = Truncate(size);
+            if (r < 0) return r;
+        }
+        if (req.Mode is { } mode) Mode = (Mode & S_IFMT) | (mode & 0xfff);
+        if (req.Uid is { } uid) Uid = uid;
+        if (req.Gid is { } gid) Gid = gid;
+        if (req.Atime is { } at) Atime = at;
+        if (req.Mtime is { } mt) Mtime = mt;
+        TouchChanged();
+        return 0;
+    }
+
+    public virtual long Truncate(long size) => IsDirectory ? -(long)Errno.EISDIR : -(long)Errno.EINVAL;
+
+    // ---- directories ----------------------------------------------------------------------
+
+    /// <summary>Finds a child by name (not "." or ".."). -ENOENT if absent.</summary>
+    public virtual long Lookup(string name, out Inode? child)
+    {
+        child = null;
+        return IsDirectory ? -(long)Errno.ENOENT : -(long)Errno.ENOTDIR;
+    }
+
+    public virtual long ReadDir(List<DirEntry> entries) => IsDirectory ? 0 : -(long)Errno.ENOTDIR;
+
+    /// <summary>Creates a regular file, directory, FIFO, device or socket node.</summary>
+    public virtual long CreateChild(string name, uint mode, ulong rdev, Credentials creds, out Inode? child)
+    {
+        child = null;
+        return IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
+    }
+
+    public virtual long CreateSymlink(string name, string target, Credentials creds, out Inode? child)
+    {
+        child = null;
+        return IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
+    }
+
+    public virtual long LinkChild(string name, Inode target) => IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
+
+    /// <summary>Removes a name: a non-directory (rmdir false) or an empty directory (rmdir true).</summary>
+    public virtual long RemoveChild(string name, bool rmdir) => IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
+
+    /// <summary>Moves oldName here to newName in newParent (same file system). flags are renameat2's.</summary>
+    public virtual long RenameChild(string oldName, Inode newParent, string newName, uint flags) => -(long)Errno.EXDEV;
+
+    // ---- symlinks and opening -------------------------------------------------------------
+
+    public virtual long ReadLink(out string target)
+    {
+        target = "";
+        return -(long)Errno.EINVAL;
+    }
+
+    /// <summary>For magic links (/proc/self/fd/N, /proc/self/exe): where following leads,
+    /// bypassing the textual target. Null for ordinary symlinks.</summary>
+    public virtual PathPos? FollowMagic(Task task) => null;
+
+    /// <summary>Creates the open file description for this inode.</summary>
+    public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);
+
+    // ---- extended attributes ------------------------------------------------------------------
+
+    public virtual long GetXattr(string name, out byte[]? value)
+    {
+        value = null;
+        return -(long)Errno.ENODATA;
+    }
+
+    public virtual long SetXattr(string name, ReadOnlySpan<byte> value, int flags) => -(long)Errno.EOPNOTSUPP;
+
+    public virtual long ListXattr(List<string> names) => 0;
+
+    public virtual long RemoveXattr(string name) => -(long)Errno.ENODATA;
+}
+
+/// <summary>A mounted file system instance.</summary>
+public abstract class FileSystem
+{
+    private static ulong _nextDevice = 0x10;
+
+    public ulong DeviceId { get; } = Interlocked.Increment(ref _nextDevice);
+
+    /// <summary>The name /proc/mounts shows ("tmpfs", "proc", "9p", "overlay").</summary>
+    public abstract string Type { get; }
+
+    /// <summary>statfs f_type magic number.</summary>
+    public abstract long Magic { get; }
+
+    public abstract Inode Root { get; }
+
+    public virtual long StatFs(out StatFs st)
+    {
+        st = new StatFs { Type = Magic, Bsize = 4096, Frsize = 4096, Namelen = 255, Blocks = 0, Files = 0 };
+        return 0;
+    }
+}
