@@ -117,9 +117,14 @@ public static class ElfLoader
         PushBytes(new byte[8]); // end marker, as Linux leaves a NULL word at the very top
         ulong execFnAddr = PushString(execFn);
         var envAddrs = new ulong[envp.Count];
+        mm.EnvEnd = sp;
         for (int i = envp.Count - 1; i >= 0; i--) envAddrs[i] = PushString(envp[i]);
+        mm.EnvStart = sp;
         var argAddrs = new ulong[argv.Count];
+        mm.ArgEnd = sp;
         for (int i = argv.Count - 1; i >= 0; i--) argAddrs[i] = PushString(argv[i]);
+        mm.ArgStart = sp;
+        mm.ExecutablePath = execFn;
         ulong platformAddr = PushString("x86_64");
         sp &= ~15UL;
         ulong randomAddr = PushBytes(RandomNumberGenerator.GetBytes(16));

@@ -23,6 +23,15 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// <summary>Top of the region where mmap places mappings without a usable hint.</summary>
     public ulong MmapBase { get; set; }
 
+    /// <summary>Where the loader put argv and envp strings (for /proc/[pid]/cmdline and environ).</summary>
+    public ulong ArgStart { get; set; }
+    public ulong ArgEnd { get; set; }
+    public ulong EnvStart { get; set; }
+    public ulong EnvEnd { get; set; }
+
+    /// <summary>The executable's path as loaded (for /proc/[pid]/exe).</summary>
+    public string? ExecutablePath { get; set; }
+
     public ulong BrkStart { get; private set; }
     public ulong Brk { get; private set; }
 
