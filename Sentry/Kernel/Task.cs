@@ -17,6 +17,12 @@ public readonly record struct ExitStatus(int Code, int Signal)
 /// Split by concern across Task.*.cs files.</summary>
 public sealed partial class Task
 {
+    /// <summary>The task the calling host thread runs (each task has its own host thread).
+    /// For file system code that has no Task parameter, e.g. /proc/self.</summary>
+    [ThreadStatic] private static Task? _current;
+
+    public static Task? Current => _current;
+
     public Kernel Kernel { get; }
     public int Tid { get; }
     /// <summary>Thread group id: the pid the guest sees.</summary>
@@ -73,6 +79,7 @@ public sealed partial class Task
     /// <summary>Runs the guest until it exits; returns its status.</summary>
     public ExitStatus Run()
     {
+        _current = this;
         while (Exit == null)
         {
             switch (Context.Switch(ref Regs, out SigInfo info))
