@@ -94,6 +94,24 @@ public sealed unsafe class HostFile : FileDescription
         return total;
     }
 
+    public override unsafe long ReadKernel(Span<byte> dst, long offset)
+    {
+        fixed (byte* p = dst)
+        {
+            nint r = offset < 0 ? Unistd.Read(_hostFd, p, (nuint)dst.Length) : Unistd.Pread(_hostFd, p, (nuint)dst.Length, offset);
+            return r < 0 ? -HostError.Last : r;
+        }
+    }
+
+    public override unsafe long WriteKernel(ReadOnlySpan<byte> src, long offset)
+    {
+        fixed (byte* p = src)
+        {
+            nint r = offset < 0 ? Unistd.Write(_hostFd, p, (nuint)src.Length) : Unistd.Pwrite(_hostFd, p, (nuint)src.Length, offset);
+            return r < 0 ? -HostError.Last : r;
+        }
+    }
+
     public override long Seek(long offset, int whence)
     {
         long r = Unistd.Lseek(_hostFd, offset, whence);

@@ -85,12 +85,10 @@ public sealed class Pipe
         }
     }
 
-    /// <summary>Reads into guest memory. Blocks while empty and a writer exists (unless non-blocking).</summary>
-    public long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, bool nonBlocking)
+    /// <summary>Reads into dst. Blocks while empty and a writer exists (unless non-blocking).</summary>
+    public long Read(IoBuffers dst, bool nonBlocking)
     {
-        ulong want = 0;
-        foreach (var v in iovecs) want += v.Len;
-        if (want == 0) return 0;
+        if (dst.Length == 0) return 0;
         lock (this)
         {
             while (_count == 0)
@@ -100,58 +98,67 @@ public sealed class Pipe
                 Monitor.Wait(this);
             }
             long done = 0;
-            foreach (var v in iovecs)
+            while (done < dst.Length && _count > 0)
             {
-                ulong off = 0;
-                while (off < v.Len && _count > 0)
-                {
-                    int chunk = (int)Math.Min(v.Len - off, (ulong)Math.Min(_count, _ring.Length - _head));
-                    int copied = task.MemoryManager.CopyOutPartial(v.Base + off, _ring.AsSpan(_head, chunk));
-                    Consume(copied);
-                    done += copied;
-                    off += (ulong)copied;
-                    if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
-                }
-                if (_count == 0) break;
+                int chunk = (int)Math.Min(dst.Length - done, Math.Min(_count, _ring.Length - _head));
+                int copied = dst.CopyOut(done, _ring.AsSpan(_head, chunk));
+                Consume(copied);
+                done += copied;
+                if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
             }
             return Woke(done);
         }
     }
 
-    /// <summary>Writes from guest memory. EPIPE without readers (the caller raises SIGPIPE).</summary>
-    public long Write(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, bool nonBlocking)
+    /// <summary>Writes from src. EPIPE without readers (the caller raises SIGPIPE). Writes of at
+    /// most PIPE_BUF bytes go in whole or wait.</summary>
+    public long Write(IoBuffers src, bool nonBlocking)
     {
-        ulong total = 0;
-        foreach (var v in iovecs) total += v.Len;
+        long total = src.Length;
         if (total == 0) return 0;
         bool atomic = total <= PipeBuf;
         lock (this)
         {
             long done = 0;
-            foreach (var v in iovecs)
+            while (done < total)
             {
-                ulong off = 0;
-                while (off < v.Len)
+                if (Readers == 0) return done > 0 ? Woke(done) : -(long)Errno.EPIPE;
+                int free = _ring.Length - _count;
+                if (free == 0 || (atomic && free < total - done))
                 {
-                    if (Readers == 0) return done > 0 ? Woke(done) : -(long)Errno.EPIPE;
-                    int free = _ring.Length - _count;
-                    if (free == 0 || (atomic && (ulong)free < total - (ulong)done))
-                    {
-                        if (nonBlocking) return done > 0 ? Woke(done) : -(long)Errno.EAGAIN;
-                        Monitor.PulseAll(this);
-                        Monitor.Wait(this);
-                        continue;
-                    }
-                    int tail = (_head + _count) % _ring.Length;
-                    int chunk = (int)Math.Min(v.Len - off, (ulong)Math.Min(free, _ring.Length - tail));
-                    int copied = task.MemoryManager.CopyInPartial(v.Base + off, _ring.AsSpan(tail, chunk));
-                    _count += copied;
-                    done += copied;
-                    off += (ulong)copied;
-                    if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
+                    if (nonBlocking) return done > 0 ? Woke(done) : -(long)Errno.EAGAIN;
+                    Monitor.PulseAll(this);
+                    Monitor.Wait(this);
+                    continue;
                 }
+                int tail = (_head + _count) % _ring.Length;
+                int chunk = (int)Math.Min(total - done, Math.Min(free, _ring.Length - tail));
+                int copied = src.CopyIn(done, _ring.AsSpan(tail, chunk));
+                _count += copied;
+                done += copied;
+                if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
             }
             return Woke(done);
+        }
+    }
+
+    /// <summary>Copies up to dst.Length buffered bytes without consuming them (tee). Blocks
+    /// while empty and a writer exists, unless non-blocking.</summary>
+    public long Peek(Span<byte> dst, bool nonBlocking)
+    {
+        lock (this)
+        {
+            while (_count == 0)
+            {
+                if (Writers == 0) return 0;
+                if (nonBlocking) return -(long)Errno.EAGAIN;
+                Monitor.Wait(this);
+            }
+            int n = Math.Min(dst.Length, _count);
+            int first = Math.Min(n, _ring.Length - _head);
+            _ring.AsSpan(_head, first).CopyTo(dst);
+            _ring.AsSpan(0, n - first).CopyTo(dst[first..]);
+            return n;
         }
     }
 
@@ -196,10 +203,16 @@ public sealed class PipeEnd : FileDescription
     private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;
 
     public override long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(task, iovecs, NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
 
     public override long Write(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(task, iovecs, NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
+
+    public override long ReadKernel(Span<byte> dst, long offset) =>
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(new IoBuffers(dst), NonBlocking);
+
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) =>
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(IoBuffers.Source(src), NonBlocking);
 
     public override long Stat(out Stat stat)
     {

@@ -116,6 +116,23 @@ public static class SyscallTable
         Add(N.sync_file_range, Linux.SyncFileRange, Fd, Int, Int, Hex);
         Add(N.fadvise64, Linux.Fadvise64, Fd, Int, Int, Int);
         Add(N.flock, Linux.Flock, Fd, Hex);
+        Add(N.sendfile, Linux.Sendfile, Fd, Fd, Hex, Int);
+        Add(N.copy_file_range, Linux.CopyFileRange, Fd, Hex, Fd, Hex, Int, Hex);
+        Add(N.splice, Linux.SpliceCall, Fd, Hex, Fd, Hex, Int, Hex);
+        Add(N.tee, Linux.Tee, Fd, Fd, Int, Hex);
+        Add(N.memfd_create, Linux.MemfdCreate, ArgKind.Path, Hex);
+        Add(N.getxattr, Linux.Getxattr, ArgKind.Path, ArgKind.Path, Hex, Int);
+        Add(N.lgetxattr, Linux.Lgetxattr, ArgKind.Path, ArgKind.Path, Hex, Int);
+        Add(N.fgetxattr, Linux.Fgetxattr, Fd, ArgKind.Path, Hex, Int);
+        Add(N.setxattr, Linux.Setxattr, ArgKind.Path, ArgKind.Path, Hex, Int, Hex);
+        Add(N.lsetxattr, Linux.Lsetxattr, ArgKind.Path, ArgKind.Path, Hex, Int, Hex);
+        Add(N.fsetxattr, Linux.Fsetxattr, Fd, ArgKind.Path, Hex, Int, Hex);
+        Add(N.listxattr, Linux.Listxattr, ArgKind.Path, Hex, Int);
+        Add(N.llistxattr, Linux.Llistxattr, ArgKind.Path, Hex, Int);
+        Add(N.flistxattr, Linux.Flistxattr, Fd, Hex, Int);
+        Add(N.removexattr, Linux.Removexattr, ArgKind.Path, ArgKind.Path);
+        Add(N.lremovexattr, Linux.Lremovexattr, ArgKind.Path, ArgKind.Path);
+        Add(N.fremovexattr, Linux.Fremovexattr, Fd, ArgKind.Path);
         Add(N.pipe, Linux.Pipe, Hex);
         Add(N.pipe2, Linux.Pipe2, Hex, Hex);
 

@@ -36,6 +36,13 @@ public abstract class FileDescription
     /// <summary>Writes from guest memory. offset is -1 for the description's own position.</summary>
     public virtual long Write(Kernel.Task task, ReadOnlySpan<Iovec> guestIovecs, long offset) => -(long)Errno.EINVAL;
 
+    /// <summary>Reads into a Sentry buffer (sendfile, splice, copy_file_range); offset -1
+    /// means the description's own position.</summary>
+    public virtual long ReadKernel(Span<byte> dst, long offset) => -(long)Errno.EINVAL;
+
+    /// <summary>Writes from a Sentry buffer; offset -1 means the description's own position.</summary>
+    public virtual long WriteKernel(ReadOnlySpan<byte> src, long offset) => -(long)Errno.EINVAL;
+
     public virtual long Seek(long offset, int whence) => -(long)Errno.ESPIPE;
 
     public virtual long Stat(out Stat stat)

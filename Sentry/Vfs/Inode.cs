@@ -26,20 +26,24 @@ public abstract class Inode
     protected Inode(FileSystem fs, uint mode, uint uid, uint gid, ulong ino = 0)
     {
         FileSystem = fs;
-        Mode = mode;
-        Uid = uid;
-        Gid = gid;
+        _mode = mode;
+        _uid = uid;
+        _gid = gid;
         Ino = ino != 0 ? ino : (ulong)Interlocked.Increment(ref _nextAnonymousIno);
         Atime = Mtime = Ctime = Btime = Now();
-        Nlink = IsDirectory ? 2u : 1u;
+        _nlink = (mode & S_IFMT) == S_IFDIR ? 2u : 1u;
     }
+
+    private uint _mode, _uid, _gid, _nlink;
 
     public FileSystem FileSystem { get; }
     public ulong Ino { get; protected set; }
-    public uint Mode { get; set; }
-    public uint Uid { get; set; }
-    public uint Gid { get; set; }
-    public uint Nlink { get; set; }
+
+    // Virtual so that stacking file systems (overlay) can present their backing inode's.
+    public virtual uint Mode { get => _mode; set => _mode = value; }
+    public virtual uint Uid { get => _uid; set => _uid = value; }
+    public virtual uint Gid { get => _gid; set => _gid = value; }
+    public virtual uint Nlink { get => _nlink; set => _nlink = value; }
     public ulong Rdev { get; set; }
     public Timespec Atime, Mtime, Ctime, Btime;
 
@@ -152,6 +156,10 @@ public abstract class Inode
     /// <summary>For magic links (/proc/self/fd/N, /proc/self/exe): where following leads,
     /// bypassing the textual target. Null for ordinary symlinks.</summary>
     public virtual PathPos? FollowMagic(Task task) => null;
+
+    /// <summary>Reads file data for the Sentry itself (loading an executable, copy-up):
+    /// bytes read, 0 at end of file, or -errno.</summary>
+    public virtual long ReadData(long offset, Span<byte> dst) => IsDirectory ? -(long)Errno.EISDIR : -(long)Errno.EINVAL;
 
     /// <summary>Creates the open file description for this inode.</summary>
     public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);

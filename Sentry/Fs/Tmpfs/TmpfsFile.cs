@@ -55,66 +55,56 @@ public sealed class TmpfsFile : TmpfsInode
     /// which the garbage collector handles for us; release the pages now if nobody holds it.</summary>
     internal void Unlinked() { }
 
-    /// <summary>Copies file data at offset into guest memory; returns bytes read.</summary>
-    public long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    /// <summary>Copies file data at offset into dst; returns bytes read.</summary>
+    public long Read(IoBuffers dst, long offset)
     {
         long done = 0;
         lock (_pages)
         {
-            foreach (var v in iovecs)
+            while (done < dst.Length)
             {
-                ulong off = 0;
-                while (off < v.Len)
-                {
-                    long at = offset + done;
-                    if (at >= _size) return done;
-                    long page = at / PageSize, inPage = at % PageSize;
-                    int chunk = (int)Math.Min(Math.Min((long)(v.Len - off), PageSize - inPage), _size - at);
-                    int copied = _pages.TryGetValue(page, out long fileOff)
-                        ? task.MemoryManager.CopyOutPartial(v.Base + off, Tmpfs.Memory.Slice(fileOff + inPage, chunk))
-                        : CopyOutZeros(task, v.Base + off, chunk);
-                    done += copied;
-                    off += (ulong)copied;
-                    if (copied < chunk) return done > 0 ? done : -(long)Errno.EFAULT;
-                }
+                long at = offset + done;
+                if (at >= _size) break;
+                long page = at / PageSize, inPage = at % PageSize;
+                int chunk = (int)Math.Min(Math.Min(dst.Length - done, PageSize - inPage), _size - at);
+                int copied = _pages.TryGetValue(page, out long fileOff)
+                    ? dst.CopyOut(done, Tmpfs.Memory.Slice(fileOff + inPage, chunk))
+                    : CopyOutZeros(dst, done, chunk);
+                done += copied;
+                if (copied < chunk) return done > 0 ? done : -(long)Errno.EFAULT;
             }
         }
         Atime = Now();
         return done;
     }
 
-    private static int CopyOutZeros(Task task, ulong addr, int length)
+    private static int CopyOutZeros(IoBuffers dst, long pos, int length)
     {
         Span<byte> zeros = stackalloc byte[(int)PageSize];
         zeros.Clear();
-        return task.MemoryManager.CopyOutPartial(addr, zeros[..length]);
+        return dst.CopyOut(pos, zeros[..length]);
     }
 
-    /// <summary>Copies guest memory into the file at offset, growing it; returns bytes written.</summary>
-    public long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    /// <summary>Copies src into the file at offset, growing it; returns bytes written.</summary>
+    public long Write(IoBuffers src, long offset)
     {
         long done = 0;
         lock (_pages)
         {
-            foreach (var v in iovecs)
+            while (done < src.Length)
             {
-                ulong off = 0;
-                while (off < v.Len)
+                long at = offset + done;
+                long page = at / PageSize, inPage = at % PageSize;
+                int chunk = (int)Math.Min(src.Length - done, PageSize - inPage);
+                if (!_pages.TryGetValue(page, out long fileOff))
                 {
-                    long at = offset + done;
-                    long page = at / PageSize, inPage = at % PageSize;
-                    int chunk = (int)Math.Min((long)(v.Len - off), PageSize - inPage);
-                    if (!_pages.TryGetValue(page, out long fileOff))
-                    {
-                        if (!Tmpfs.Reserve(PageSize)) return done > 0 ? Grew(done, offset) : -(long)Errno.ENOSPC;
-                        fileOff = Tmpfs.Memory.Allocate(PageSize);
-                        _pages[page] = fileOff;
-                    }
-                    int copied = task.MemoryManager.CopyInPartial(v.Base + off, Tmpfs.Memory.Slice(fileOff + inPage, chunk));
-                    done += copied;
-                    off += (ulong)copied;
-                    if (copied < chunk) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
+                    if (!Tmpfs.Reserve(PageSize)) return done > 0 ? Grew(done, offset) : -(long)Errno.ENOSPC;
+                    fileOff = Tmpfs.Memory.Allocate(PageSize);
+                    _pages[page] = fileOff;
                 }
+                int copied = src.CopyIn(done, Tmpfs.Memory.Slice(fileOff + inPage, chunk));
+                done += copied;
+                if (copied < chunk) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
             }
             return Grew(done, offset);
         }
@@ -169,6 +159,8 @@ public sealed class TmpfsFile : TmpfsInode
             return total;
         }
     }
+
+    public override long ReadData(long offset, Span<byte> dst) => offset < 0 ? -(long)Errno.EINVAL : ReadKernel(offset, dst);
 
     /// <summary>SEEK_DATA / SEEK_HOLE over the page map.</summary>
     public long SeekDataOrHole(long offset, bool data)
@@ -229,34 +221,38 @@ public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : 
 {
     public TmpfsFile File { get; } = file;
 
-    public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
+        ReadAt(new IoBuffers(task.MemoryManager, iovecs), offset);
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
+        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset);
+
+    public override long ReadKernel(Span<byte> dst, long offset) => ReadAt(new IoBuffers(dst), offset);
+
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(IoBuffers.Source(src), offset);
+
+    private long ReadAt(IoBuffers dst, long offset)
     {
-        if (offset < 0)
+        if (offset >= 0) return File.Read(dst, offset);
+        lock (OffsetLock)
         {
-            lock (OffsetLock)
-            {
-                long n = File.Read(task, iovecs, Offset);
-                if (n > 0) Offset += n;
-                return n;
-            }
+            long n = File.Read(dst, Offset);
+            if (n > 0) Offset += n;
+            return n;
         }
-        return File.Read(task, iovecs, offset);
     }
 
-    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    private long WriteAt(IoBuffers src, long offset)
     {
         bool append = (Flags & OpenFlags.O_APPEND) != 0;
-        if (offset < 0 || append)
+        if (offset >= 0 && !append) return File.Write(src, offset);
+        lock (OffsetLock)
         {
-            lock (OffsetLock)
-            {
-                long at = append ? File.Size : Offset;
-                long n = File.Write(task, iovecs, at);
-                if (n > 0 && offset < 0) Offset = at + n;
-                return n;
-            }
+            long at = append ? File.Size : Offset;
+            long n = File.Write(src, at);
+            if (n > 0 && offset < 0) Offset = at + n;
+            return n;
         }
-        return File.Write(task, iovecs, offset);
     }
 
     public override long Truncate(long size) => File.Truncate(size);
@@ -264,4 +260,8 @@ public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : 
     public override long Allocate(int mode, long offset, long length) => File.Allocate(mode, offset, length);
 
     protected override long SeekDataOrHole(long offset, bool data) => File.SeekDataOrHole(offset, data);
+
+    public override long Ioctl(Task task, uint request, ulong arg) => request == Abi.Ioctl.FIONREAD
+        ? task.MemoryManager.CopyOut(arg, (int)Math.Clamp(File.Size - Offset, 0, int.MaxValue))
+        : -(long)Errno.ENOTTY;
 }

@@ -1,0 +1,84 @@
+using Sandbox.Abi;
+using Sandbox.Sentry.Memory;
+
+namespace Sandbox.Sentry.Vfs;
+
+/// <summary>The other side of a read or write: guest memory described by iovecs, or a buffer
+/// of the Sentry's own (sendfile, splice, copy-up). Positions are byte offsets into the
+/// concatenation; copies stop short at the first inaccessible guest byte.</summary>
+public readonly ref struct IoBuffers
+{
+    private readonly MemoryManager? _mm;
+    private readonly ReadOnlySpan<Iovec> _iovecs;
+    private readonly Span<byte> _kernel;
+
+    public IoBuffers(MemoryManager mm, ReadOnlySpan<Iovec> iovecs)
+    {
+        _mm = mm;
+        _iovecs = iovecs;
+        long total = 0;
+        foreach (var v in iovecs) total += (long)v.Len;
+        Length = total;
+    }
+
+    public IoBuffers(Span<byte> kernel)
+    {
+        _kernel = kernel;
+        Length = kernel.Length;
+    }
+
+    /// <summary>A Sentry buffer that a write drains; it is never written to.</summary>
+    public static IoBuffers Source(ReadOnlySpan<byte> kernel) =>
+        new(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(kernel), kernel.Length));
+
+    public long Length { get; }
+
+    /// <summary>Copies src into the buffers at pos (a read filling them).</summary>
+    public int CopyOut(long pos, ReadOnlySpan<byte> src)
+    {
+        if (_mm == null)
+        {
+            int n = (int)Math.Min(src.Length, Length - pos);
+            src[..n].CopyTo(_kernel[(int)pos..]);
+            return n;
+        }
+        int done = 0;
+        long skip = pos;
+        foreach (var v in _iovecs)
+        {
+            if (done == src.Length) break;
+            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
+            int chunk = (int)Math.Min(src.Length - done, (long)v.Len - skip);
+            int copied = _mm.CopyOutPartial(v.Base + (ulong)skip, src.Slice(done, chunk));
+            done += copied;
+            if (copied < chunk) break;
+            skip = 0;
+        }
+        return done;
+    }
+
+    /// <summary>Copies from the buffers at pos into dst (a write draining them).</summary>
+    public int CopyIn(long pos, Span<byte> dst)
+    {
+        if (_mm == null)
+        {
+            int n = (int)Math.Min(dst.Length, Length - pos);
+            _kernel.Slice((int)pos, n).CopyTo(dst);
+            return n;
+        }
+        int done = 0;
+        long skip = pos;
+        foreach (var v in _iovecs)
+        {
+            if (done == dst.Length) break;
+            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
+            int chunk = (int)Math.Min(dst.Length - done, (long)v.Len - skip);
+            int copied = _mm.CopyInPartial(v.Base + (ulong)skip, dst.Slice(done, chunk));
+            done += copied;
+            if (copied < chunk) break;
+            skip = 0;
+        }
+        return done;
+    }
+}
