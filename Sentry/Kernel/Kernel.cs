@@ -30,6 +30,10 @@ public sealed class Kernel : IDisposable
     public string Hostname { get; set; }
     public string Domainname { get; set; } = "(none)";
 
+    /// <summary>Live tasks by tid, for /proc. Whoever starts a task adds it; it is removed
+    /// when the task has exited.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<int, Task> Tasks { get; } = new();
+
     /// <summary>The sandbox's mount namespace (set up before the first task starts).</summary>
     public Vfs.MountNamespace Mounts { get; set; } = null!;
 

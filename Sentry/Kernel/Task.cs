@@ -48,6 +48,9 @@ public sealed partial class Task
     public int ProcessGroup { get; set; }
     public int Session { get; set; }
 
+    /// <summary>Who owns this process's POSIX record locks (shared by its threads).</summary>
+    public object ProcessLockOwner => this;
+
     /// <summary>prctl(2) attributes.</summary>
     public int ParentDeathSignal { get; set; }
     public bool Dumpable { get; set; } = true;

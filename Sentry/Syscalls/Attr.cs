@@ -241,13 +241,4 @@ public static partial class Linux
         if (f.Path == null) return -(long)Errno.ESPIPE;
         return a.A3 <= 5 && (long)a.A2 >= 0 ? 0 : -(long)Errno.EINVAL;
     }
-
-    /// <summary>Implements Linux syscall flock(2). One sandbox process holds all locks so far;
-    /// contention between guest processes arrives with fork.</summary>
-    public static long Flock(Task t, in SyscallArgs a)
-    {
-        if (t.Fds.Get((int)a.A0) is null) return -(long)Errno.EBADF;
-        int op = (int)a.A1 & ~4; // LOCK_NB
-        return op is 1 or 2 or 8 ? 0 : -(long)Errno.EINVAL;
-    }
 }

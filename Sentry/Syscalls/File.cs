@@ -91,8 +91,13 @@ public static partial class Linux
         return f.Seek((long)a.A1, (int)a.A2);
     }
 
-    /// <summary>Implements Linux syscall close(2).</summary>
-    public static long Close(Task t, in SyscallArgs a) => t.Fds.Close((int)a.A0);
+    /// <summary>Implements Linux syscall close(2). Closing any fd of a file drops the process's
+    /// POSIX record locks on it (the classic, surprising rule).</summary>
+    public static long Close(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is { Path: { } p }) p.Inode.RecordLocks.ReleaseAll(t.ProcessLockOwner);
+        return t.Fds.Close((int)a.A0);
+    }
 
     /// <summary>Implements Linux syscall dup(2).</summary>
     public static long Dup(Task t, in SyscallArgs a)
@@ -141,6 +146,8 @@ public static partial class Linux
             case Abi.Fcntl.F_SETFL:
                 f.Flags = (f.Flags & ~SettableStatusFlags) | ((int)a.A2 & SettableStatusFlags);
                 return 0;
+            case Abi.Fcntl.F_GETLK or Abi.Fcntl.F_SETLK or Abi.Fcntl.F_SETLKW or 36 or 37 or 38:
+                return RecordLock(t, f, (int)a.A1, a.A2);
             case Abi.Fcntl.F_GETPIPE_SZ or Abi.Fcntl.F_SETPIPE_SZ:
                 return PipeSize(f, (int)a.A1, a.A2);
             default:

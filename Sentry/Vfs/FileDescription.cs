@@ -58,9 +58,19 @@ public abstract class FileDescription
 
     public void DecRef()
     {
-        if (Interlocked.Decrement(ref _refs) == 0) Release();
+        if (Interlocked.Decrement(ref _refs) != 0) return;
+        ReleaseLocks();
+        Release();
     }
 
     /// <summary>Called when the last reference goes away.</summary>
     protected virtual void Release() { }
+
+    private void ReleaseLocks()
+    {
+        if (Path is not { } p) return;
+        // OFD and flock locks belong to the description and go with it.
+        p.Inode.RecordLocks.ReleaseAll(this);
+        p.Inode.FlockLocks.ReleaseAll(this);
+    }
 }

@@ -47,6 +47,14 @@ public abstract class Inode
     public ulong Rdev { get; set; }
     public Timespec Atime, Mtime, Ctime, Btime;
 
+    private FileLocks? _recordLocks, _flockLocks;
+
+    /// <summary>fcntl record locks (POSIX and OFD) on this inode.</summary>
+    public FileLocks RecordLocks => LazyInitializer.EnsureInitialized(ref _recordLocks);
+
+    /// <summary>flock(2) locks on this inode; independent of record locks, as on Linux.</summary>
+    public FileLocks FlockLocks => LazyInitializer.EnsureInitialized(ref _flockLocks);
+
     public uint Type => Mode & S_IFMT;
     public bool IsDirectory => Type == S_IFDIR;
     public bool IsSymlink => Type == S_IFLNK;
