@@ -34,6 +34,9 @@ public sealed class Kernel : IDisposable
     /// when the task has exited.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<int, Task> Tasks { get; } = new();
 
+    /// <summary>File system types mount(2) can create besides tmpfs: name → factory(kernel, options).</summary>
+    public Dictionary<string, Func<Kernel, string, Vfs.FileSystem>> FileSystemTypes { get; } = [];
+
     /// <summary>The sandbox's mount namespace (set up before the first task starts).</summary>
     public Vfs.MountNamespace Mounts { get; set; } = null!;
 

@@ -121,6 +121,8 @@ public static class SyscallTable
         Add(N.splice, Linux.SpliceCall, Fd, Hex, Fd, Hex, Int, Hex);
         Add(N.tee, Linux.Tee, Fd, Fd, Int, Hex);
         Add(N.memfd_create, Linux.MemfdCreate, ArgKind.Path, Hex);
+        Add(N.mount, Linux.MountCall, ArgKind.Path, ArgKind.Path, ArgKind.Path, Hex, Hex);
+        Add(N.umount2, Linux.Umount2, ArgKind.Path, Hex);
         Add(N.getxattr, Linux.Getxattr, ArgKind.Path, ArgKind.Path, Hex, Int);
         Add(N.lgetxattr, Linux.Lgetxattr, ArgKind.Path, ArgKind.Path, Hex, Int);
         Add(N.fgetxattr, Linux.Fgetxattr, Fd, ArgKind.Path, Hex, Int);
