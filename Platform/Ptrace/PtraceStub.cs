@@ -19,6 +19,7 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
     private readonly int _tracerTid;
     private UserRegs _initial;
     private bool _dead;
+    private bool _reaped;
 
     public int Pid { get; }
     public IContext MainContext => this;
@@ -137,7 +138,7 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
         int status = Wait();
         if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGTRAP)
         {
-            _dead = !P.WIfStopped(status);
+            _dead = _reaped = !P.WIfStopped(status);
             throw new InvalidOperationException($"stub did not return from injected {nr} (status 0x{status:x})");
         }
         Check(P.Call(P.PTRACE_GETREGS, Pid, 0, (nint)(&regs)), "PTRACE_GETREGS");
@@ -150,10 +151,10 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
         if (_dead) return SwitchReason.Died;
         fixed (UserRegs* r = &regs)
         {
-            if (P.Call(P.PTRACE_SETREGS, Pid, 0, (nint)r) < 0) return MarkDead();
-            if (P.Call(P.PTRACE_SYSEMU, Pid, 0, 0) < 0) return MarkDead();
+            if (P.Call(P.PTRACE_SETREGS, Pid, 0, (nint)r) < 0) return MarkDead(reaped: false);
+            if (P.Call(P.PTRACE_SYSEMU, Pid, 0, 0) < 0) return MarkDead(reaped: false);
             int status = Wait();
-            if (!P.WIfStopped(status)) return MarkDead();
+            if (!P.WIfStopped(status)) return MarkDead(reaped: true);
             P.Call(P.PTRACE_GETREGS, Pid, 0, (nint)r);
             int sig = P.WStopSig(status);
             if (sig == SyscallStop) return SwitchReason.Syscall;
@@ -167,9 +168,11 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
         }
     }
 
-    private SwitchReason MarkDead()
+    private SwitchReason MarkDead(bool reaped)
     {
         _dead = true;
+        // Once waitpid has reported the exit, the pid is free for reuse.
+        _reaped |= reaped;
         return SwitchReason.Died;
     }
 
@@ -200,7 +203,8 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
     /// <summary>Kills the stub and reaps it, so no host process outlives the address space.</summary>
     public void Dispose()
     {
-        if (Pid <= 0) return;
+        // Once reaped, the pid may belong to someone else: never signal it again.
+        if (Pid <= 0 || _reaped) return;
         Unistd.Kill(Pid, Signals.SIGKILL);
         int status;
         while (true)
@@ -212,5 +216,6 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
             break;
         }
         _dead = true;
+        _reaped = true;
     }
 }

@@ -23,7 +23,16 @@ public sealed partial class Task
             // exit and exit_group never return: trace them first.
             if (strace && nr is (long)SyscallNumber.exit or (long)SyscallNumber.exit_group)
                 Kernel.Log.Line(Strace.Strace.Format(this, entry, args, null));
-            result = entry.Handler(this, args);
+            try
+            {
+                result = entry.Handler(this, args);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A Sentry bug must not take the sandbox down: the guest gets EIO, the log the stack.
+                Kernel.Log.Warning($"[{Tid}] {entry.Name} failed inside the Sentry: {e}");
+                result = -(long)Errno.EIO;
+            }
             if (Exit != null) return;
         }
         if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result));

@@ -79,7 +79,10 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private ulong FindFreeTopDown(ulong length)
     {
         ulong top = MmapBase;
-        for (int i = IndexAbove(top) - 1; ; i--)
+        int above = IndexAbove(top);
+        // A VMA may straddle MmapBase (MAP_FIXED, mremap): start below it.
+        if (above < _vmas.Count && _vmas[above].Start < top) top = _vmas[above].Start;
+        for (int i = above - 1; ; i--)
         {
             ulong floor = i >= 0 ? _vmas[i].End : MinAddress;
             if (top >= floor && top - floor >= length) return top - length;
@@ -192,7 +195,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             {
                 if (addr < MinAddress && addr + len > 0) return -(long)Errno.EPERM;
                 if (addr + len > MaxAddress || addr + len < addr) return -(long)Errno.ENOMEM;
-                if ((flags & MAP_FIXED_NOREPLACE) != 0 && (flags & MAP_FIXED) == 0 && !RangeIsFree(addr, addr + len))
+                if ((flags & MAP_FIXED_NOREPLACE) != 0 && !RangeIsFree(addr, addr + len))
                     return -(long)Errno.EEXIST;
                 RemoveRange(addr, addr + len); // the new mmap replaces the old pages in the stub
                 where = addr;
@@ -272,9 +275,17 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 lock (_lock)
                 {
                     if (!FullyMapped(addr, end)) return -(long)Errno.ENOMEM;
+                    // MADV_FREE is for private memory and MADV_REMOVE for shared; a private
+                    // mapping reads back zeros after DONTNEED, a shared one keeps its pages.
                     for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
                     {
                         Vma v = _vmas[i];
+                        if ((advice == MADV_FREE && v.Shared) || (advice == MADV_REMOVE && !v.Shared)) return -(long)Errno.EINVAL;
+                    }
+                    for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                    {
+                        Vma v = _vmas[i];
+                        if (v.Shared && advice == MADV_DONTNEED) continue;
                         ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
                         _file.Decommit(v.OffsetOf(s), (long)(e - s));
                     }
@@ -309,7 +320,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if ((flags & MREMAP_FIXED) != 0)
             {
                 if ((newAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
-                if (newAddr < MinAddress || newAddr + newLen > MaxAddress) return -(long)Errno.EINVAL;
+                if (newAddr < MinAddress || newLen > MaxAddress || newAddr > MaxAddress - newLen) return -(long)Errno.EINVAL;
                 if (newAddr < oldEnd && oldAddr < newAddr + newLen) return -(long)Errno.EINVAL;
                 RemoveRange(newAddr, newAddr + newLen);
                 AddressSpace.Unmap(newAddr, newLen);
