@@ -32,6 +32,18 @@ public interface IAddressSpace : IDisposable
 
     /// <summary>The context of the address space's first thread.</summary>
     IContext MainContext { get; }
+
+    /// <summary>Starts a new thread in this address space for a guest clone(CLONE_VM). Called on
+    /// the parent's host thread; the child's host thread then calls
+    /// <see cref="IPendingThread.Attach"/> to get its context.</summary>
+    IPendingThread NewThread();
+}
+
+/// <summary>A thread created for a guest clone, waiting for its own host thread.</summary>
+public interface IPendingThread
+{
+    /// <summary>Takes the thread over from the calling host thread, which becomes its tracer.</summary>
+    IContext Attach();
 }
 
 /// <summary>Why <see cref="IContext.Switch"/> returned.</summary>
@@ -45,6 +57,8 @@ public enum SwitchReason
     Signal,
     /// <summary>The host process running the guest is gone (killed from outside).</summary>
     Died,
+    /// <summary><see cref="IContext.Interrupt"/> was called: the Sentry has something for the task.</summary>
+    Interrupted,
 }
 
 /// <summary>One guest thread's execution state on the platform.</summary>
@@ -56,4 +70,17 @@ public interface IContext
 
     /// <summary>Initial register values (segment selectors, flags) for a new guest thread.</summary>
     UserRegs InitialRegisters { get; }
+
+    /// <summary>Makes a running (or the next) <see cref="Switch"/> return
+    /// <see cref="SwitchReason.Interrupted"/>. Callable from any thread.</summary>
+    void Interrupt();
+
+    /// <summary>Reads the thread's FPU/SSE/AVX state (XSAVE layout) into buffer; returns its size.</summary>
+    int GetFpState(Span<byte> buffer);
+
+    /// <summary>Restores FPU state previously read with <see cref="GetFpState"/>.</summary>
+    void SetFpState(ReadOnlySpan<byte> state);
+
+    /// <summary>Ends this thread (the others in the address space go on).</summary>
+    void Exit();
 }

@@ -6,59 +6,28 @@ using P = Sandbox.Abi.Host.Ptrace;
 namespace Sandbox.Platform.Ptrace;
 
 /// <summary>One stub process: an address space whose mappings the Sentry installs by injecting
-/// mmap/munmap/mprotect, and (for now) the single guest thread that runs in it. All calls must
-/// come from the thread that created it: ptrace binds a tracee to that thread.</summary>
-public sealed unsafe class PtraceStub : IAddressSpace, IContext
+/// mmap/munmap/mprotect, with one stub thread per guest thread. Each stub thread is traced by
+/// the host thread that runs its guest task (ptrace binds a tracee to one tracer thread), so an
+/// injection always goes through the calling host thread's own stub thread.</summary>
+public sealed unsafe class PtraceStub : IAddressSpace
 {
     /// <summary>The stub's fd for the MemoryFile.</summary>
-    private const int StubMemoryFd = 3;
+    internal const int StubMemoryFd = 3;
     private const ulong TopOfUserSpace = 0x7fff_ffff_f000;
-    private const int SyscallStop = Signals.SIGTRAP | 0x80;
+    private const ulong StubThreadCloneFlags = 0x50F00; // VM|FS|FILES|SIGHAND|THREAD|SYSVSEM
 
-    private readonly PtracePlatform _platform;
-    private readonly int _tracerTid;
-    private UserRegs _initial;
-    private bool _dead;
+    private readonly Dictionary<int, PtraceThread> _byTracer = [];
     private bool _reaped;
 
     public int Pid { get; }
-    public IContext MainContext => this;
-    public UserRegs InitialRegisters => _initial;
+    public IContext MainContext { get; }
 
     internal PtraceStub(PtracePlatform platform)
     {
-        _platform = platform;
-        _tracerTid = Sched.GetTid();
         Pid = SpawnStub(platform);
-        int status = Wait();
-        if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGSTOP)
-            throw new InvalidOperationException($"stub process did not stop as expected (status 0x{status:x})");
-        Check(P.Call(P.PTRACE_SETOPTIONS, Pid, 0, P.PTRACE_O_TRACESYSGOOD | P.PTRACE_O_EXITKILL), "PTRACE_SETOPTIONS");
-        UserRegs regs;
-        Check(P.Call(P.PTRACE_GETREGS, Pid, 0, (nint)(&regs)), "PTRACE_GETREGS");
-        _initial = regs with
-        {
-            Rax = 0,
-            Rbx = 0,
-            Rcx = 0,
-            Rdx = 0,
-            Rsi = 0,
-            Rdi = 0,
-            Rbp = 0,
-            Rsp = 0,
-            R8 = 0,
-            R9 = 0,
-            R10 = 0,
-            R11 = 0,
-            R12 = 0,
-            R13 = 0,
-            R14 = 0,
-            R15 = 0,
-            OrigRax = ulong.MaxValue,
-            Rip = 0,
-            FsBase = 0,
-            GsBase = 0,
-        };
+        var main = new PtraceThread(this, Pid, expectSelfStop: true);
+        lock (_byTracer) _byTracer[main.TracerTid] = main;
+        MainContext = main;
         // Clear the address space down to the stub's own page: no stack, no vDSO.
         InjectChecked(SyscallNumber.munmap, 0, StubElf.Base);
         InjectChecked(SyscallNumber.munmap, StubElf.Base + StubElf.Size, TopOfUserSpace - StubElf.Base - StubElf.Size);
@@ -107,6 +76,18 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
         }
     }
 
+    /// <summary>The stub thread traced by the calling host thread.</summary>
+    private PtraceThread Current
+    {
+        get
+        {
+            lock (_byTracer)
+                return _byTracer.TryGetValue(Sched.GetTid(), out var t)
+                    ? t
+                    : throw new InvalidOperationException("ptrace stub used from a thread that traces none of its threads");
+        }
+    }
+
     public void Map(ulong addr, ulong length, long fileOffset, int prot) =>
         InjectChecked(SyscallNumber.mmap, addr, length, (ulong)prot,
             (ulong)(Mm.MAP_SHARED | Mm.MAP_FIXED), StubMemoryFd, (ulong)fileOffset);
@@ -123,82 +104,34 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
             throw new InvalidOperationException($"injected {nr} failed in the stub: errno {-r}");
     }
 
-    /// <summary>Runs one host system call inside the stub: point it at the gadget with the call
-    /// in its registers, let it run (PTRACE_CONT, not SYSEMU) until the int3, read rax. The
-    /// guest's own registers are restored by the next <see cref="Switch"/>.</summary>
-    public long Inject(SyscallNumber nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0)
+    /// <summary>Runs one host system call inside the stub, on the calling host thread's own
+    /// stub thread.</summary>
+    public long Inject(SyscallNumber nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0) =>
+        Current.Inject(nr, StubElf.SyscallGadget, a0, a1, a2, a3, a4, a5);
+
+    public IPendingThread NewThread()
     {
-        AssertTracer();
-        UserRegs regs = _initial;
-        regs.Rax = (ulong)nr;
-        regs.Rdi = a0; regs.Rsi = a1; regs.Rdx = a2; regs.R10 = a3; regs.R8 = a4; regs.R9 = a5;
-        regs.Rip = StubElf.SyscallGadget;
-        Check(P.Call(P.PTRACE_SETREGS, Pid, 0, (nint)(&regs)), "PTRACE_SETREGS");
-        Check(P.Call(P.PTRACE_CONT, Pid, 0, 0), "PTRACE_CONT");
-        int status = Wait();
-        if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGTRAP)
-        {
-            _dead = _reaped = !P.WIfStopped(status);
-            throw new InvalidOperationException($"stub did not return from injected {nr} (status 0x{status:x})");
-        }
-        Check(P.Call(P.PTRACE_GETREGS, Pid, 0, (nint)(&regs)), "PTRACE_GETREGS");
-        return (long)regs.Rax;
+        long tid = Current.Inject(SyscallNumber.clone, StubElf.CloneGadget, StubThreadCloneFlags);
+        if (tid <= 0) throw new InvalidOperationException($"injected clone failed in the stub: errno {-tid}");
+        return new PendingStubThread(this, (int)tid);
     }
 
-    public SwitchReason Switch(ref UserRegs regs, out SigInfo info)
+    private sealed class PendingStubThread(PtraceStub stub, int tid) : IPendingThread
     {
-        info = default;
-        if (_dead) return SwitchReason.Died;
-        fixed (UserRegs* r = &regs)
+        public IContext Attach()
         {
-            if (P.Call(P.PTRACE_SETREGS, Pid, 0, (nint)r) < 0) return MarkDead(reaped: false);
-            if (P.Call(P.PTRACE_SYSEMU, Pid, 0, 0) < 0) return MarkDead(reaped: false);
-            int status = Wait();
-            if (!P.WIfStopped(status)) return MarkDead(reaped: true);
-            P.Call(P.PTRACE_GETREGS, Pid, 0, (nint)r);
-            int sig = P.WStopSig(status);
-            if (sig == SyscallStop) return SwitchReason.Syscall;
-            fixed (SigInfo* si = &info)
-                P.Call(P.PTRACE_GETSIGINFO, Pid, 0, (nint)si);
-            bool synchronous = info.Code > 0 && sig is Signals.SIGSEGV or Signals.SIGBUS or Signals.SIGFPE
-                or Signals.SIGILL or Signals.SIGTRAP;
-            // A guest int3 arrives as SIGTRAP with si_code SI_KERNEL.
-            return synchronous || (sig == Signals.SIGTRAP && info.Code == SigCodes.SI_KERNEL)
-                ? SwitchReason.Fault : SwitchReason.Signal;
+            var thread = new PtraceThread(stub, tid, expectSelfStop: false);
+            lock (stub._byTracer) stub._byTracer[thread.TracerTid] = thread;
+            return thread;
         }
     }
 
-    private SwitchReason MarkDead(bool reaped)
+    internal void Forget(PtraceThread thread)
     {
-        _dead = true;
-        // Once waitpid has reported the exit, the pid is free for reuse.
-        _reaped |= reaped;
-        return SwitchReason.Died;
+        lock (_byTracer) _byTracer.Remove(thread.TracerTid);
     }
 
-    private int Wait()
-    {
-        int status;
-        while (true)
-        {
-            int r = P.WaitPid(Pid, &status, P.__WALL);
-            if (r == Pid) return status;
-            int errno = HostError.Last;
-            if (r < 0 && errno != 4 /* EINTR */) throw new HostException("waitpid(stub)", errno);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AssertTracer()
-    {
-        if (Sched.GetTid() != _tracerTid)
-            throw new InvalidOperationException("ptrace stub used from a thread other than its tracer");
-    }
-
-    private static void Check(long r, string call)
-    {
-        if (r < 0) throw new HostException(call, HostError.Last);
-    }
+    internal void MarkReaped() => _reaped = true;
 
     /// <summary>Kills the stub and reaps it, so no host process outlives the address space.</summary>
     public void Dispose()
@@ -215,7 +148,6 @@ public sealed unsafe class PtraceStub : IAddressSpace, IContext
             if (r == Pid && P.WIfStopped(status)) continue;
             break;
         }
-        _dead = true;
         _reaped = true;
     }
 }

@@ -38,12 +38,27 @@ public static class StubElf
         0xB8, 0xE7, 0x00, 0x00, 0x00, // mov eax, 231
         0xBF, 0x7F, 0x00, 0x00, 0x00, // mov edi, 127
         0x0F, 0x05,                   // syscall
+        // clone gadget: the injected clone returns in both threads.
+        0x0F, 0x05,                   // syscall
+        0x48, 0x85, 0xC0,             // test rax, rax
+        0x75, 0x09,                   // jnz parent
+        // child: wait in pause() until its own tracer attaches and takes over.
+        0xB8, 0x22, 0x00, 0x00, 0x00, // mov eax, 34 (pause)
+        0x0F, 0x05,                   // syscall
+        0xEB, 0xF7,                   // jmp child
+        // parent:
+        0xCC,                         // int3
     ];
 
     private const int GadgetOffsetInCode = 37;
+    private const int CloneGadgetOffsetInCode = 52;
 
     /// <summary>Address of the <c>syscall; int3</c> pair.</summary>
     public const ulong SyscallGadget = Base + CodeOffset + GadgetOffsetInCode;
+
+    /// <summary>Address of the clone gadget: <c>syscall</c>, then int3 in the parent and a
+    /// pause() loop in the new thread.</summary>
+    public const ulong CloneGadget = Base + CodeOffset + CloneGadgetOffsetInCode;
 
     public static byte[] Build()
     {

@@ -24,18 +24,18 @@ public sealed class PtraceStubTests
                 .Ud2());
             var regs = g.RegsAt(code);
 
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             Assert.Equal(39UL, regs.OrigRax);
             Assert.Equal(code + 7, regs.Rip); // just after the syscall instruction
 
             regs.Rax = 4242;
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             Assert.Equal(60UL, regs.OrigRax);
             Assert.Equal(7UL, regs.Rdi);
             // exit(7) did not reach the host: the stub is still there.
             Assert.True(ProcessExists(g.Stub.Pid), "the guest's exit reached the host kernel");
 
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGILL, info.Signo);
             Assert.Equal(code + 19, regs.Rip); // at the ud2
         });
@@ -51,9 +51,9 @@ public sealed class PtraceStubTests
                 .MovRdiRax()
                 .MovEax(60).Syscall());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             regs.Rax = 0x1234_5678_9abc_def0;
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             Assert.Equal(60UL, regs.OrigRax);
             Assert.Equal(0x1234_5678_9abc_def0UL, regs.Rdi);
         });
@@ -67,7 +67,7 @@ public sealed class PtraceStubTests
             ulong code = g.MapCode(CodeAddr, new Asm()
                 .MovRax(1).MovRdi(11).MovRsi(22).MovRdx(33).MovR10(44).MovR8(55).MovR9(66).Syscall().Ud2());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             Assert.Equal(1UL, regs.OrigRax);
             Assert.Equal((11UL, 22UL, 33UL, 44UL, 55UL, 66UL), (regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9));
         });
@@ -82,7 +82,7 @@ public sealed class PtraceStubTests
             g.Platform.MemoryFile.Slice(data, 1)[0] = 0x77;
             ulong code = g.MapCode(CodeAddr, new Asm().MovRbx(DataAddr).MovzxEdiByteRbx().MovEax(60).Syscall());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             Assert.Equal(0x77UL, regs.Rdi);
         });
     }
@@ -94,7 +94,7 @@ public sealed class PtraceStubTests
         {
             ulong code = g.MapCode(CodeAddr, new Asm().MovRax(HoleAddr + 0x123).MovByteRaxImm(1).Ud2());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGSEGV, info.Signo);
             Assert.Equal(SigCodes.SEGV_MAPERR, info.Code);
             Assert.Equal(HoleAddr + 0x123, info.Addr);
@@ -114,12 +114,12 @@ public sealed class PtraceStubTests
                 .MovByteRbxImm(0x5B)
                 .Ud2());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
             // The guest's store landed in the MemoryFile: the Sentry sees it without copying.
             Assert.Equal(0x5A, g.Platform.MemoryFile.Slice(data + 8, 1)[0]);
 
             g.Stub.Protect(DataAddr, Page, Mm.PROT_READ);
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGSEGV, info.Signo);
             Assert.Equal(SigCodes.SEGV_ACCERR, info.Code);
             Assert.Equal(DataAddr + 8, info.Addr);
@@ -127,7 +127,7 @@ public sealed class PtraceStubTests
 
             // Writable again: the same store now succeeds and the guest runs on to the ud2.
             g.Stub.Protect(DataAddr, Page, Mm.PROT_READ | Mm.PROT_WRITE);
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out info));
             Assert.Equal(Signals.SIGILL, info.Signo);
             Assert.Equal(0x5B, g.Platform.MemoryFile.Slice(data + 8, 1)[0]);
         });
@@ -140,11 +140,11 @@ public sealed class PtraceStubTests
         {
             ulong code = g.MapCode(CodeAddr, new Asm().MovEax(39).Syscall().Ud2());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Syscall, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
 
             g.Stub.Unmap(CodeAddr, Page);
             regs.Rip = code;
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGSEGV, info.Signo);
             Assert.Equal(SigCodes.SEGV_MAPERR, info.Code);
             Assert.Equal(code, info.Addr);
@@ -159,7 +159,7 @@ public sealed class PtraceStubTests
             ulong code = g.MapCode(CodeAddr, new Asm().MovEax(39).Syscall());
             g.Stub.Protect(CodeAddr, Page, Mm.PROT_READ);
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGSEGV, info.Signo);
             Assert.Equal(SigCodes.SEGV_ACCERR, info.Code);
             Assert.Equal(code, info.Addr);
@@ -173,7 +173,7 @@ public sealed class PtraceStubTests
         {
             ulong code = g.MapCode(CodeAddr, new Asm().Int3());
             var regs = g.RegsAt(code);
-            Assert.Equal(SwitchReason.Fault, g.Stub.Switch(ref regs, out SigInfo info));
+            Assert.Equal(SwitchReason.Fault, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
             Assert.Equal(Signals.SIGTRAP, info.Signo);
         });
     }
@@ -192,7 +192,7 @@ public sealed class PtraceStubTests
                 Unistd.Kill(pid, Signals.SIGUSR1);
             });
             killer.Start();
-            SwitchReason reason = g.Stub.Switch(ref regs, out SigInfo info);
+            SwitchReason reason = g.Stub.MainContext.Switch(ref regs, out SigInfo info);
             killer.Join();
             Assert.Equal(SwitchReason.Signal, reason);
             Assert.Equal(Signals.SIGUSR1, info.Signo);
@@ -208,8 +208,8 @@ public sealed class PtraceStubTests
             ulong code = g.MapCode(CodeAddr, new Asm().MovEax(39).Syscall());
             var regs = g.RegsAt(code);
             Assert.Equal(0, Unistd.Kill(g.Stub.Pid, Signals.SIGKILL));
-            Assert.Equal(SwitchReason.Died, g.Stub.Switch(ref regs, out _));
-            Assert.Equal(SwitchReason.Died, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Died, g.Stub.MainContext.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Died, g.Stub.MainContext.Switch(ref regs, out _));
         });
     }
 
@@ -273,7 +273,7 @@ public sealed class PtraceStubTests
             Assert.False(ProcessExists(pid), $"stub {pid} outlived Dispose");
             Assert.False(Directory.Exists($"/proc/{pid}"), $"/proc/{pid} still exists (zombie not reaped?)");
             var regs = g.RegsAt(CodeAddr);
-            Assert.Equal(SwitchReason.Died, g.Stub.Switch(ref regs, out _));
+            Assert.Equal(SwitchReason.Died, g.Stub.MainContext.Switch(ref regs, out _));
         });
         Assert.NotEqual(0, pid);
     }
@@ -354,7 +354,7 @@ public sealed class PtraceStubTests
             return off;
         }
 
-        public UserRegs RegsAt(ulong rip) => Stub.InitialRegisters with { Rip = rip };
+        public UserRegs RegsAt(ulong rip) => Stub.MainContext.InitialRegisters with { Rip = rip };
 
         public void Dispose()
         {

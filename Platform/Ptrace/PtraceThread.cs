@@ -1,0 +1,182 @@
+using Sandbox.Abi;
+using Sandbox.Abi.Host;
+using P = Sandbox.Abi.Host.Ptrace;
+
+namespace Sandbox.Platform.Ptrace;
+
+/// <summary>One stub thread and its tracer (the host thread that created this object): runs
+/// the guest with PTRACE_SYSEMU and injects host syscalls for the Sentry.</summary>
+internal sealed unsafe class PtraceThread : IContext
+{
+    private const int SyscallStop = Signals.SIGTRAP | 0x80;
+    private const int NT_X86_XSTATE = 0x202;
+
+    private readonly PtraceStub _stub;
+    private readonly UserRegs _initial;
+    private bool _dead;
+    private bool _pendingInterrupt;
+
+    public int Tid { get; }
+    public int TracerTid { get; }
+    public UserRegs InitialRegisters => _initial;
+
+    /// <summary>Takes over a stub thread. The main thread stopped itself (TRACEME + SIGSTOP);
+    /// a new thread waits in pause() and is attached here.</summary>
+    public PtraceThread(PtraceStub stub, int tid, bool expectSelfStop)
+    {
+        _stub = stub;
+        Tid = tid;
+        TracerTid = Sched.GetTid();
+        if (!expectSelfStop) Check(P.Call(P.PTRACE_ATTACH, tid, 0, 0), "PTRACE_ATTACH");
+        int status = Wait();
+        if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGSTOP)
+            throw new InvalidOperationException($"stub thread {tid} did not stop as expected (status 0x{status:x})");
+        Check(P.Call(P.PTRACE_SETOPTIONS, tid, 0, P.PTRACE_O_TRACESYSGOOD | P.PTRACE_O_EXITKILL), "PTRACE_SETOPTIONS");
+        UserRegs regs;
+        Check(P.Call(P.PTRACE_GETREGS, tid, 0, (nint)(&regs)), "PTRACE_GETREGS");
+        _initial = regs with
+        {
+            Rax = 0, Rbx = 0, Rcx = 0, Rdx = 0, Rsi = 0, Rdi = 0, Rbp = 0, Rsp = 0,
+            R8 = 0, R9 = 0, R10 = 0, R11 = 0, R12 = 0, R13 = 0, R14 = 0, R15 = 0,
+            OrigRax = ulong.MaxValue, Rip = 0, FsBase = 0, GsBase = 0,
+        };
+    }
+
+    /// <summary>Runs one host system call in this stub thread: point it at a gadget with the
+    /// call in its registers, let it run (PTRACE_CONT, not SYSEMU) until the int3, read rax.
+    /// The guest's own registers are restored by the next <see cref="Switch"/>.</summary>
+    public long Inject(SyscallNumber nr, ulong gadget, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0)
+    {
+        if (Sched.GetTid() != TracerTid)
+            throw new InvalidOperationException("ptrace stub thread used from a thread other than its tracer");
+        UserRegs regs = _initial;
+        regs.Rax = (ulong)nr;
+        regs.Rdi = a0; regs.Rsi = a1; regs.Rdx = a2; regs.R10 = a3; regs.R8 = a4; regs.R9 = a5;
+        regs.Rip = gadget;
+        Check(P.Call(P.PTRACE_SETREGS, Tid, 0, (nint)(&regs)), "PTRACE_SETREGS");
+        Check(P.Call(P.PTRACE_CONT, Tid, 0, 0), "PTRACE_CONT");
+        while (true)
+        {
+            int status = Wait();
+            if (P.WIfStopped(status) && P.WStopSig(status) == Signals.SIGSTOP)
+            {
+                // An Interrupt() raced with the injection: let the call finish, keep the
+                // interrupt for the next Switch.
+                _pendingInterrupt = true;
+                Check(P.Call(P.PTRACE_CONT, Tid, 0, 0), "PTRACE_CONT");
+                continue;
+            }
+            if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGTRAP)
+            {
+                _dead = true;
+                if (!P.WIfStopped(status)) _stub.MarkReaped();
+                throw new InvalidOperationException($"stub did not return from injected {nr} (status 0x{status:x})");
+            }
+            break;
+        }
+        Check(P.Call(P.PTRACE_GETREGS, Tid, 0, (nint)(&regs)), "PTRACE_GETREGS");
+        return (long)regs.Rax;
+    }
+
+    public SwitchReason Switch(ref UserRegs regs, out SigInfo info)
+    {
+        info = default;
+        if (_dead) return SwitchReason.Died;
+        if (_pendingInterrupt)
+        {
+            _pendingInterrupt = false;
+            return SwitchReason.Interrupted;
+        }
+        fixed (UserRegs* r = &regs)
+        {
+            if (P.Call(P.PTRACE_SETREGS, Tid, 0, (nint)r) < 0) return MarkDead(reaped: false);
+            if (P.Call(P.PTRACE_SYSEMU, Tid, 0, 0) < 0) return MarkDead(reaped: false);
+            int status = Wait();
+            if (!P.WIfStopped(status)) return MarkDead(reaped: true);
+            P.Call(P.PTRACE_GETREGS, Tid, 0, (nint)r);
+            int sig = P.WStopSig(status);
+            if (sig == SyscallStop) return SwitchReason.Syscall;
+            if (sig == Signals.SIGSTOP) return SwitchReason.Interrupted;
+            fixed (SigInfo* si = &info)
+                P.Call(P.PTRACE_GETSIGINFO, Tid, 0, (nint)si);
+            bool synchronous = info.Code > 0 && sig is Signals.SIGSEGV or Signals.SIGBUS or Signals.SIGFPE
+                or Signals.SIGILL or Signals.SIGTRAP;
+            // A guest int3 arrives as SIGTRAP with si_code SI_KERNEL.
+            return synchronous || (sig == Signals.SIGTRAP && info.Code == SigCodes.SI_KERNEL)
+                ? SwitchReason.Fault : SwitchReason.Signal;
+        }
+    }
+
+    private SwitchReason MarkDead(bool reaped)
+    {
+        _dead = true;
+        // Once waitpid has reported the exit of the main thread, the pid is free for reuse.
+        if (reaped && Tid == _stub.Pid) _stub.MarkReaped();
+        return SwitchReason.Died;
+    }
+
+    /// <summary>A SIGSTOP makes the thread stop at its next chance; Switch reports it as
+    /// Interrupted and resumes without it.</summary>
+    public void Interrupt()
+    {
+        if (!_dead) HostSignal.Tgkill(_stub.Pid, Tid, Signals.SIGSTOP);
+    }
+
+    public int GetFpState(Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            var iov = new Iovec { Base = (ulong)p, Len = (ulong)buffer.Length };
+            Check(P.Call(P.PTRACE_GETREGSET, Tid, NT_X86_XSTATE, (nint)(&iov)), "PTRACE_GETREGSET");
+            return (int)iov.Len;
+        }
+    }
+
+    public void SetFpState(ReadOnlySpan<byte> state)
+    {
+        fixed (byte* p = state)
+        {
+            var iov = new Iovec { Base = (ulong)p, Len = (ulong)state.Length };
+            Check(P.Call(P.PTRACE_SETREGSET, Tid, NT_X86_XSTATE, (nint)(&iov)), "PTRACE_SETREGSET");
+        }
+    }
+
+    /// <summary>Makes the stub thread exit (a guest thread ended; its process goes on).</summary>
+    public void Exit()
+    {
+        if (_dead) return;
+        _stub.Forget(this);
+        if (Tid == _stub.Pid) return; // the main thread stays until the stub is disposed
+        UserRegs regs = _initial;
+        regs.Rax = (ulong)SyscallNumber.exit;
+        regs.Rip = StubElf.SyscallGadget;
+        P.Call(P.PTRACE_SETREGS, Tid, 0, (nint)(&regs));
+        P.Call(P.PTRACE_CONT, Tid, 0, 0);
+        int status;
+        while (true)
+        {
+            int r = P.WaitPid(Tid, &status, P.__WALL);
+            if (r < 0 && HostError.Last == 4) continue;
+            if (r == Tid && P.WIfStopped(status)) { P.Call(P.PTRACE_CONT, Tid, 0, 0); continue; }
+            break;
+        }
+        _dead = true;
+    }
+
+    private int Wait()
+    {
+        int status;
+        while (true)
+        {
+            int r = P.WaitPid(Tid, &status, P.__WALL);
+            if (r == Tid) return status;
+            int errno = HostError.Last;
+            if (r < 0 && errno != 4 /* EINTR */) throw new HostException("waitpid(stub)", errno);
+        }
+    }
+
+    private static void Check(long r, string call)
+    {
+        if (r < 0) throw new HostException(call, HostError.Last);
+    }
+}
