@@ -50,6 +50,17 @@ public sealed unsafe partial class MemoryManager
         }
     }
 
+    /// <summary>The MemoryFile offset behind a mapped guest address (futex keys).</summary>
+    public bool TryFileOffset(ulong addr, out long offset)
+    {
+        lock (_lock)
+        {
+            int i = IndexAbove(addr);
+            offset = i < _vmas.Count && _vmas[i].Start <= addr ? _vmas[i].OffsetOf(addr) : -1;
+            return offset >= 0;
+        }
+    }
+
     // On x86 every mapping that is not PROT_NONE is readable; writing needs PROT_WRITE.
     private static bool Accessible(int prot, bool write) =>
         write ? (prot & Mm.PROT_WRITE) != 0 : prot != Mm.PROT_NONE;
