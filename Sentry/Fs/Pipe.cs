@@ -1,11 +1,13 @@
 using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Vfs;
+using static Sandbox.Sentry.Kernel.Events;
 
 namespace Sandbox.Sentry.Fs;
 
-/// <summary>An anonymous pipe: a bounded byte ring shared by a read end and a write end.
-/// Writes of at most PIPE_BUF bytes are atomic; larger ones may interleave. Blocking waits
-/// use the pipe as a monitor.</summary>
+/// <summary>An anonymous or named pipe: a bounded byte ring shared by read ends and write
+/// ends. Writes of at most PIPE_BUF bytes are atomic; larger ones may interleave. The try-
+/// operations never block; the ends block through the task's waiter on <see cref="Queue"/>.</summary>
 public sealed class Pipe
 {
     public const int PipeBuf = 4096;
@@ -17,8 +19,11 @@ public sealed class Pipe
     private byte[] _ring = new byte[DefaultCapacity];
     private int _head; // next byte to read
     private int _count;
+    /// <summary>A named pipe has had a writer: reads at EOF return 0 rather than waiting.</summary>
+    private bool _hadWriter;
 
     public long Ino { get; } = Interlocked.Increment(ref _nextIno);
+    public WaitQueue Queue { get; } = new();
     public int Readers { get; private set; }
     public int Writers { get; private set; }
     public int Capacity => _ring.Length;
@@ -34,9 +39,10 @@ public sealed class Pipe
         {
             Readers++;
             Writers++;
+            _hadWriter = true;
         }
-        return (new PipeEnd(this, isWriter: false, OpenFlags.O_RDONLY | statusFlags),
-                new PipeEnd(this, isWriter: true, OpenFlags.O_WRONLY | statusFlags));
+        return (new PipeEnd(this, isReader: true, isWriter: false, OpenFlags.O_RDONLY | statusFlags),
+                new PipeEnd(this, isReader: false, isWriter: true, OpenFlags.O_WRONLY | statusFlags));
     }
 
     /// <summary>Opens one end of a named pipe (a FIFO inode). Unlike Linux, opening does not
@@ -53,18 +59,40 @@ public sealed class Pipe
                 return -(long)Errno.ENXIO;
             }
             if (reader) Readers++;
-            if (writer) Writers++;
-            file = new PipeEnd(this, isWriter: writer, flags & ~OpenFlags.O_CLOEXEC, reader && writer) { Path = path };
-            return 0;
+            if (writer) { Writers++; _hadWriter = true; }
+            file = new PipeEnd(this, reader, writer, flags & ~OpenFlags.O_CLOEXEC) { Path = path };
         }
+        Queue.Notify(POLLIN | POLLOUT);
+        return 0;
     }
 
-    internal void Close(bool isWriter)
+    internal void Close(bool reader, bool writer)
     {
         lock (this)
         {
-            if (isWriter) Writers--; else Readers--;
-            Monitor.PulseAll(this);
+            if (reader) Readers--;
+            if (writer) Writers--;
+        }
+        Queue.Notify(POLLIN | POLLOUT | POLLHUP | POLLERR);
+    }
+
+    /// <summary>poll events now: readable with data or at EOF, writable with room.</summary>
+    public uint Readiness(bool reader, bool writer)
+    {
+        lock (this)
+        {
+            uint ev = 0;
+            if (reader)
+            {
+                if (_count > 0) ev |= POLLIN | POLLRDNORM;
+                if (Writers == 0 && _hadWriter) ev |= POLLHUP;
+            }
+            if (writer)
+            {
+                if (_ring.Length - _count >= PipeBuf || (_count == 0)) ev |= POLLOUT | POLLWRNORM;
+                if (Readers == 0) ev |= POLLERR;
+            }
+            return ev;
         }
     }
 
@@ -77,83 +105,72 @@ public sealed class Pipe
         {
             if (size < _count) return -(long)Errno.EBUSY;
             var ring = new byte[size];
-            CopyOut(ring.AsSpan(0, _count));
+            int first = Math.Min(_count, _ring.Length - _head);
+            _ring.AsSpan(_head, first).CopyTo(ring);
+            _ring.AsSpan(0, _count - first).CopyTo(ring.AsSpan(first));
             _ring = ring;
             _head = 0;
-            Monitor.PulseAll(this);
-            return size;
         }
+        Queue.Notify(POLLOUT);
+        return size;
     }
 
-    /// <summary>Reads into dst. Blocks while empty and a writer exists (unless non-blocking).</summary>
-    public long Read(IoBuffers dst, bool nonBlocking)
+    /// <summary>Reads what is buffered into dst: bytes read, 0 at EOF, -EAGAIN when empty
+    /// with a writer still present.</summary>
+    public long TryRead(IoBuffers dst)
     {
         if (dst.Length == 0) return 0;
+        long done = 0;
         lock (this)
         {
-            while (_count == 0)
-            {
-                if (Writers == 0) return 0;
-                if (nonBlocking) return -(long)Errno.EAGAIN;
-                Monitor.Wait(this);
-            }
-            long done = 0;
+            if (_count == 0) return Writers == 0 && _hadWriter ? 0 : -(long)Errno.EAGAIN;
             while (done < dst.Length && _count > 0)
             {
                 int chunk = (int)Math.Min(dst.Length - done, Math.Min(_count, _ring.Length - _head));
                 int copied = dst.CopyOut(done, _ring.AsSpan(_head, chunk));
-                Consume(copied);
+                _head = (_head + copied) % _ring.Length;
+                _count -= copied;
                 done += copied;
-                if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
+                if (copied < chunk) break;
             }
-            return Woke(done);
         }
+        if (done > 0) Queue.Notify(POLLOUT | POLLWRNORM);
+        return done > 0 ? done : -(long)Errno.EFAULT;
     }
 
-    /// <summary>Writes from src. EPIPE without readers (the caller raises SIGPIPE). Writes of at
-    /// most PIPE_BUF bytes go in whole or wait.</summary>
-    public long Write(IoBuffers src, bool nonBlocking)
+    /// <summary>Writes from src starting at position from: bytes written (possibly short),
+    /// -EAGAIN without room (all of an atomic write must fit), -EPIPE without readers.</summary>
+    public long TryWrite(IoBuffers src, long from)
     {
-        long total = src.Length;
-        if (total == 0) return 0;
-        bool atomic = total <= PipeBuf;
+        long total = src.Length - from;
+        if (total <= 0) return 0;
+        bool atomic = src.Length <= PipeBuf;
+        long done = 0;
         lock (this)
         {
-            long done = 0;
-            while (done < total)
+            if (Readers == 0) return -(long)Errno.EPIPE;
+            int free = _ring.Length - _count;
+            if (free == 0 || (atomic && free < total)) return -(long)Errno.EAGAIN;
+            while (done < total && _count < _ring.Length)
             {
-                if (Readers == 0) return done > 0 ? Woke(done) : -(long)Errno.EPIPE;
-                int free = _ring.Length - _count;
-                if (free == 0 || (atomic && free < total - done))
-                {
-                    if (nonBlocking) return done > 0 ? Woke(done) : -(long)Errno.EAGAIN;
-                    Monitor.PulseAll(this);
-                    Monitor.Wait(this);
-                    continue;
-                }
                 int tail = (_head + _count) % _ring.Length;
-                int chunk = (int)Math.Min(total - done, Math.Min(free, _ring.Length - tail));
-                int copied = src.CopyIn(done, _ring.AsSpan(tail, chunk));
+                int chunk = (int)Math.Min(total - done, Math.Min(_ring.Length - _count, _ring.Length - tail));
+                int copied = src.CopyIn(from + done, _ring.AsSpan(tail, chunk));
                 _count += copied;
                 done += copied;
-                if (copied < chunk) return done > 0 ? Woke(done) : -(long)Errno.EFAULT;
+                if (copied < chunk) break;
             }
-            return Woke(done);
         }
+        if (done > 0) Queue.Notify(POLLIN | POLLRDNORM);
+        return done > 0 ? done : -(long)Errno.EFAULT;
     }
 
-    /// <summary>Copies up to dst.Length buffered bytes without consuming them (tee). Blocks
-    /// while empty and a writer exists, unless non-blocking.</summary>
-    public long Peek(Span<byte> dst, bool nonBlocking)
+    /// <summary>Copies up to dst.Length buffered bytes without consuming them (tee).</summary>
+    public long TryPeek(Span<byte> dst)
     {
         lock (this)
         {
-            while (_count == 0)
-            {
-                if (Writers == 0) return 0;
-                if (nonBlocking) return -(long)Errno.EAGAIN;
-                Monitor.Wait(this);
-            }
+            if (_count == 0) return Writers == 0 && _hadWriter ? 0 : -(long)Errno.EAGAIN;
             int n = Math.Min(dst.Length, _count);
             int first = Math.Min(n, _ring.Length - _head);
             _ring.AsSpan(_head, first).CopyTo(dst);
@@ -162,37 +179,54 @@ public sealed class Pipe
         }
     }
 
-    private long Woke(long result)
+    /// <summary>A blocking or non-blocking read for task: waits while empty.</summary>
+    public long Read(Kernel.Task? task, IoBuffers dst, bool nonBlocking)
     {
-        Monitor.PulseAll(this);
-        return result;
+        long r = TryRead(dst);
+        if (r != -(long)Errno.EAGAIN || nonBlocking || task == null) return r;
+        using var wait = task.BeginWait(Queue, POLLIN | POLLHUP);
+        while (true)
+        {
+            task.Blocker.Reset();
+            r = TryRead(dst);
+            if (r != -(long)Errno.EAGAIN) return r;
+            r = task.Sleep();
+            if (r < 0) return r;
+        }
     }
 
-    private void Consume(int n)
+    /// <summary>A blocking or non-blocking write for task: a blocking one returns once all is
+    /// written, or early (with the count so far) on a signal or a vanished reader.</summary>
+    public long Write(Kernel.Task? task, IoBuffers src, bool nonBlocking)
     {
-        _head = (_head + n) % _ring.Length;
-        _count -= n;
-    }
-
-    private void CopyOut(Span<byte> dst)
-    {
-        int first = Math.Min(_count, _ring.Length - _head);
-        _ring.AsSpan(_head, first).CopyTo(dst);
-        _ring.AsSpan(0, _count - first).CopyTo(dst[first..]);
+        long done = 0;
+        while (true)
+        {
+            long r = TryWrite(src, done);
+            if (r > 0) done += r;
+            if (done == src.Length) return done;
+            if (r < 0 && r != -(long)Errno.EAGAIN) return done > 0 ? done : r;
+            if (nonBlocking || task == null) return done > 0 ? done : -(long)Errno.EAGAIN;
+            using var wait = task.BeginWait(Queue, POLLOUT | POLLERR);
+            task.Blocker.Reset();
+            uint ready = Readiness(reader: false, writer: true);
+            if ((ready & (POLLOUT | POLLERR)) != 0) continue;
+            r = task.Sleep();
+            if (r < 0) return done > 0 ? done : r;
+        }
     }
 }
 
-/// <summary>One end of a <see cref="Pipe"/>.</summary>
+/// <summary>One end of a <see cref="Pipe"/> (both ends for a FIFO opened O_RDWR).</summary>
 public sealed class PipeEnd : FileDescription
 {
-    private readonly bool _isWriter;
-    private readonly bool _isBoth;
+    private readonly bool _isReader, _isWriter;
 
-    public PipeEnd(Pipe pipe, bool isWriter, int flags, bool both = false)
+    public PipeEnd(Pipe pipe, bool isReader, bool isWriter, int flags)
     {
         Pipe = pipe;
+        _isReader = isReader;
         _isWriter = isWriter;
-        _isBoth = both;
         Flags = flags;
     }
 
@@ -203,26 +237,27 @@ public sealed class PipeEnd : FileDescription
     private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;
 
     public override long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(task, new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
 
     public override long Write(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(task, new IoBuffers(task.MemoryManager, iovecs), NonBlocking);
 
     public override long ReadKernel(Span<byte> dst, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(new IoBuffers(dst), NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Read(Kernel.Task.Current, new IoBuffers(dst), NonBlocking);
 
     public override long WriteKernel(ReadOnlySpan<byte> src, long offset) =>
-        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(IoBuffers.Source(src), NonBlocking);
+        offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(Kernel.Task.Current, IoBuffers.Source(src), NonBlocking);
+
+    public override uint Readiness(uint mask) => Pipe.Readiness(_isReader, _isWriter) & (mask | AlwaysReported);
+
+    public override WaitQueue? EventQueue => Pipe.Queue;
 
     public override long Stat(out Stat stat)
     {
         if (Path is { } named) return named.Inode.Stat(out stat);
         stat = new Stat
         {
-            Dev = 0xd,
-            Ino = (ulong)Pipe.Ino,
-            Nlink = 1,
-            Mode = StatMode.S_IFIFO | 0x180 /* 0600 */,
+            Dev = 0xd, Ino = (ulong)Pipe.Ino, Nlink = 1, Mode = StatMode.S_IFIFO | 0x180 /* 0600 */,
             Blksize = (long)Mm.PageSize,
         };
         return 0;
@@ -234,9 +269,5 @@ public sealed class PipeEnd : FileDescription
         _ => -(long)Errno.ENOTTY,
     };
 
-    protected override void Release()
-    {
-        if (_isBoth) Pipe.Close(isWriter: false);
-        Pipe.Close(_isWriter);
-    }
+    protected override void Release() => Pipe.Close(_isReader, _isWriter);
 }

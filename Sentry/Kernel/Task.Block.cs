@@ -27,6 +27,19 @@ public sealed partial class Task
 
     internal void ClearInterrupt() => _interruptRequested = false;
 
+    /// <summary>Sleeps until woken (after the caller subscribed and re-checked its condition,
+    /// with <see cref="Blocker.Reset"/> before the check): 0 when woken, -EINTR when
+    /// interrupted, -ETIMEDOUT at the deadline.</summary>
+    public long Sleep(long deadlineMs = long.MaxValue)
+    {
+        if (InterruptPending) return -(long)Errno.EINTR;
+        if (!Blocker.Wait(deadlineMs)) return -(long)Errno.ETIMEDOUT;
+        return InterruptPending ? -(long)Errno.EINTR : 0;
+    }
+
+    /// <summary>Subscribes the task's blocker to queue until the scope is disposed.</summary>
+    public WaitScope BeginWait(WaitQueue queue, uint mask) => new(queue, Blocker, mask);
+
     /// <summary>Runs attempt until it returns something other than -EAGAIN, waiting on queue
     /// (for the events in mask) in between. Returns -EINTR when interrupted and -ETIMEDOUT
     /// at the deadline (Environment.TickCount64 milliseconds; long.MaxValue for none).</summary>
@@ -51,4 +64,20 @@ public sealed partial class Task
             queue?.Unsubscribe(Blocker);
         }
     }
+}
+
+/// <summary>A subscription of a blocker to a wait queue, for a using block.</summary>
+public readonly struct WaitScope : IDisposable
+{
+    private readonly WaitQueue _queue;
+    private readonly Blocker _blocker;
+
+    public WaitScope(WaitQueue queue, Blocker blocker, uint mask)
+    {
+        _queue = queue;
+        _blocker = blocker;
+        queue.Subscribe(blocker, mask);
+    }
+
+    public void Dispose() => _queue.Unsubscribe(_blocker);
 }

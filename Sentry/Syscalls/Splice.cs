@@ -1,6 +1,7 @@
 using Sandbox.Abi;
 using Sandbox.Sentry.Fs;
 using Sandbox.Sentry.Fs.Tmpfs;
+using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Vfs;
 using Task = Sandbox.Sentry.Kernel.Task;
 
@@ -118,9 +119,9 @@ public static partial class Linux
         if (input.Pipe == output.Pipe) return -(long)Errno.EINVAL;
         var buffer = new byte[(int)Math.Min(a.A2, (ulong)input.Pipe.Capacity)];
         bool nonBlocking = ((uint)a.A3 & SPLICE_F_NONBLOCK) != 0 || (input.Flags & OpenFlags.O_NONBLOCK) != 0;
-        long n = input.Pipe.Peek(buffer, nonBlocking);
+        long n = nonBlocking ? input.Pipe.TryPeek(buffer) : t.BlockOn(input.Pipe.Queue, Events.POLLIN, () => input.Pipe.TryPeek(buffer));
         if (n <= 0) return n;
-        return output.Pipe.Write(IoBuffers.Source(buffer.AsSpan(0, (int)n)), nonBlocking: true);
+        return output.Pipe.Write(t, IoBuffers.Source(buffer.AsSpan(0, (int)n)), nonBlocking: true);
     }
 
     /// <summary>The file system behind memfd_create: unlinked tmpfs files.</summary>

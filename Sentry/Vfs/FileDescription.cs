@@ -23,6 +23,13 @@ public abstract class FileDescription
 
     public virtual long Truncate(long size) => -(long)Errno.EINVAL;
 
+    /// <summary>Which of the poll events in mask hold now. Regular files are always ready.</summary>
+    public virtual uint Readiness(uint mask) => mask & (Kernel.Events.POLLIN | Kernel.Events.POLLOUT
+        | Kernel.Events.POLLRDNORM | Kernel.Events.POLLWRNORM);
+
+    /// <summary>Where pollers wait for this file's readiness to change; null if it never does.</summary>
+    public virtual Kernel.WaitQueue? EventQueue => null;
+
     public virtual long Sync() => 0;
 
     public virtual long Allocate(int mode, long offset, long length) => -(long)Errno.ENODEV;
