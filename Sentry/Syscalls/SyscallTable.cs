@@ -137,6 +137,10 @@ public static class SyscallTable
         Add(N.fremovexattr, Linux.Fremovexattr, Fd, ArgKind.Path);
         Add(N.pipe, Linux.Pipe, Hex);
         Add(N.pipe2, Linux.Pipe2, Hex, Hex);
+        Add(N.poll, Linux.Poll, Hex, Int, Int);
+        Add(N.ppoll, Linux.Ppoll, Hex, Int, Hex, Hex, Int);
+        Add(N.select, Linux.Select, Int, Hex, Hex, Hex, Hex);
+        Add(N.pselect6, Linux.Pselect6, Int, Hex, Hex, Hex, Hex, Hex);
 
         // Memory (Mmap.cs).
         AddHex(N.brk, Linux.Brk, Hex);
