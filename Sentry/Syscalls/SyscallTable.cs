@@ -141,6 +141,14 @@ public static class SyscallTable
         Add(N.ppoll, Linux.Ppoll, Hex, Int, Hex, Hex, Int);
         Add(N.select, Linux.Select, Int, Hex, Hex, Hex, Hex);
         Add(N.pselect6, Linux.Pselect6, Int, Hex, Hex, Hex, Hex, Hex);
+        Add(N.epoll_create, Linux.EpollCreate, Int);
+        Add(N.epoll_create1, Linux.EpollCreate1, Hex);
+        Add(N.epoll_ctl, Linux.EpollCtl, Fd, Int, Fd, Hex);
+        Add(N.epoll_wait, Linux.EpollWait, Fd, Hex, Int, Int);
+        Add(N.epoll_pwait, Linux.EpollPwait, Fd, Hex, Int, Int, Hex, Int);
+        Add(N.epoll_pwait2, Linux.EpollPwait2, Fd, Hex, Int, Hex, Hex, Int);
+        Add(N.eventfd, Linux.Eventfd, Int);
+        Add(N.eventfd2, Linux.Eventfd2, Int, Hex);
 
         // Memory (Mmap.cs).
         AddHex(N.brk, Linux.Brk, Hex);
