@@ -20,6 +20,8 @@ public sealed class FakeAddressSpace : IAddressSpace
 
     public IContext MainContext => throw new NotSupportedException("no context in a fake address space");
 
+    public IPendingThread NewThread() => throw new NotSupportedException("no threads in a fake address space");
+
     public void Map(ulong addr, ulong length, long fileOffset, int prot)
     {
         Check(addr, length);
