@@ -28,7 +28,7 @@ public static unsafe partial class Files
     public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
-    public static partial int StatxAt(int dirfd, byte* path, int flags, uint mask, Statx* buf);
+    public static partial int StatxAt(int dirfd, byte* path, int flags, uint mask, StatxBuf* buf);
 
     [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
     public static partial nint Getdents64(int fd, byte* buf, nuint count);
@@ -103,50 +103,17 @@ public static unsafe partial class Files
     public static int Fchmodat2(int dirfd, byte* path, uint mode, int flags) =>
         (int)Syscall4(SYS_fchmodat2, dirfd, (long)path, mode, flags);
 
+    /// <summary>struct flock (x86-64, 32 bytes) for fcntl record locks.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Flock
+    {
+        public short Type, Whence;
+        public long Start, Len;
+        public int Pid;
+    }
+
     /// <summary>glibc's gnu_dev_makedev.</summary>
     public static ulong MakeDev(uint major, uint minor) =>
         (((ulong)major & 0xfffff000) << 32) | (((ulong)major & 0xfff) << 8) |
         (((ulong)minor & 0xffffff00) << 12) | ((ulong)minor & 0xff);
-}
-
-/// <summary>struct statx_timestamp.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct StatxTimestamp
-{
-    public long Sec;
-    public uint Nsec;
-    public int Reserved;
-}
-
-/// <summary>struct statx (256 bytes).</summary>
-[StructLayout(LayoutKind.Sequential, Size = 256)]
-public struct Statx
-{
-    public uint Mask, Blksize;
-    public ulong Attributes;
-    public uint Nlink, Uid, Gid;
-    public ushort Mode, Spare0;
-    public ulong Ino, Size, Blocks, AttributesMask;
-    public StatxTimestamp Atime, Btime, Ctime, Mtime;
-    public uint RdevMajor, RdevMinor, DevMajor, DevMinor;
-}
-
-/// <summary>struct statfs as x86-64 fstatfs(2) returns it (120 bytes).</summary>
-[StructLayout(LayoutKind.Sequential)]
-public unsafe struct StatFs
-{
-    public long Type, Bsize;
-    public ulong Blocks, Bfree, Bavail, Files, Ffree;
-    public ulong Fsid;
-    public long Namelen, Frsize, Flags;
-    public fixed long Spare[4];
-}
-
-/// <summary>struct flock (x86-64, 32 bytes) for fcntl record locks.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct Flock
-{
-    public short Type, Whence;
-    public long Start, Len;
-    public int Pid;
 }

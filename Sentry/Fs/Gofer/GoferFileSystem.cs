@@ -1,0 +1,473 @@
+using Sandbox.Abi;
+using Sandbox.Gofer.P9;
+using Sandbox.Sentry.Kernel;
+using Sandbox.Sentry.Vfs;
+using static Sandbox.Abi.StatMode;
+
+namespace Sandbox.Sentry.Fs.Gofer;
+
+/// <summary>A file system served by a Gofer over 9P2000.L. Metadata comes from Tgetattr and is
+/// cached in the inodes (the Gofer's tree is the sandbox's alone, so the cache stays valid);
+/// file data of read-only mounts is cached in chunks, which doubles as read-ahead.</summary>
+public sealed class GoferFileSystem : FileSystem
+{
+    /// <summary>P9_GETATTR_BASIC: mode, nlink, uid, gid, rdev, times, ino, size, blocks.</summary>
+    internal const ulong AttrMask = 0x7ff;
+    private long _cacheBudget = 512L << 20;
+
+    public GoferFileSystem(P9Client client, bool readOnly, string aname = "/")
+    {
+        Client = client;
+        ReadOnly = readOnly;
+        int err = client.Version();
+        if (err != 0) throw new IOException($"9P version negotiation failed: errno {err}");
+        uint fid = client.AllocateFid();
+        err = client.Attach(fid, "root", 0, aname, out _);
+        if (err != 0) throw new IOException($"9P attach to '{aname}' failed: errno {err}");
+        err = client.GetAttr(fid, AttrMask, out P9Attr attr);
+        if (err != 0) throw new IOException($"9P getattr of the root failed: errno {err}");
+        Root = new GoferInode(this, fid, attr);
+    }
+
+    public P9Client Client { get; }
+    public bool ReadOnly { get; }
+    public override string Type => "9p";
+    public override long Magic => 0x01021997;
+    public override Inode Root { get; }
+
+    /// <summary>Takes bytes from the page-cache budget; false when the cache is full.</summary>
+    internal bool ReserveCache(long bytes) => Interlocked.Add(ref _cacheBudget, -bytes) >= 0 || Undo(bytes);
+
+    private bool Undo(long bytes)
+    {
+        Interlocked.Add(ref _cacheBudget, bytes);
+        return false;
+    }
+
+    public override long StatFs(out StatFs st)
+    {
+        st = default;
+        int err = Client.Statfs(((GoferInode)Root).Fid, out P9Statfs s);
+        if (err != 0) return -err;
+        st = new StatFs
+        {
+            Type = Magic, Bsize = s.BSize, Frsize = s.BSize, Blocks = (long)s.Blocks, Bfree = (long)s.BFree,
+            Bavail = (long)s.BAvail, Files = (long)s.Files, Ffree = (long)s.FFree, Namelen = s.NameLen,
+        };
+        return 0;
+    }
+}
+
+/// <summary>A file or directory on the Gofer. Directories keep their fid (walks start there);
+/// other objects get a fid for the duration of each operation, so the Gofer's descriptor
+/// count stays bounded by the directories in use.</summary>
+public sealed class GoferInode : Inode
+{
+    private const int ChunkSize = 256 * 1024;
+    private readonly GoferFileSystem _fs;
+    private readonly GoferInode? _parent;
+    private readonly string _name;
+    private uint _dirFid;
+    private long _size;
+    private ulong _blocks;
+    private readonly Dictionary<long, byte[]> _chunks = [];
+    private uint _readFid;
+
+    internal GoferInode(GoferFileSystem fs, uint dirFid, P9Attr attr) : this(fs, null, "", attr)
+    {
+        _dirFid = dirFid;
+    }
+
+    private GoferInode(GoferFileSystem fs, GoferInode? parent, string name, P9Attr attr)
+        : base(fs, attr.Mode, attr.Uid, attr.Gid, attr.Qid.Path)
+    {
+        _fs = fs;
+        _parent = parent;
+        _name = name;
+        Apply(attr);
+    }
+
+    private P9Client Client => _fs.Client;
+
+    /// <summary>The directory fid (directories only).</summary>
+    internal uint Fid => _dirFid;
+
+    private void Apply(in P9Attr a)
+    {
+        Mode = a.Mode;
+        Uid = a.Uid;
+        Gid = a.Gid;
+        Nlink = (uint)a.Nlink;
+        Rdev = a.Rdev;
+        _size = (long)a.Size;
+        _blocks = a.Blocks;
+        Atime = new Timespec((long)a.AtimeSec, (long)a.AtimeNsec);
+        Mtime = new Timespec((long)a.MtimeSec, (long)a.MtimeNsec);
+        Ctime = new Timespec((long)a.CtimeSec, (long)a.CtimeNsec);
+    }
+
+    public override long Size => Interlocked.Read(ref _size);
+
+    public override long BlocksUsed => (long)_blocks;
+
+    /// <summary>Walks a new fid to this object (from the parent directory's fid).</summary>
+    private long WalkHere(out uint fid)
+    {
+        fid = Client.AllocateFid();
+        int err = _parent == null
+            ? Client.Walk(_dirFid, fid, [], out _)
+            : Client.Walk(_parent._dirFid, fid, [_name], out _);
+        if (err == 0) return 0;
+        Client.ReleaseFid(fid);
+        return -err;
+    }
+
+    private void Clunk(uint fid)
+    {
+        Client.Clunk(fid);
+        Client.ReleaseFid(fid);
+    }
+
+    public override long Lookup(string name, out Inode? child)
+    {
+        child = null;
+        if (!IsDirectory) return -(long)Errno.ENOTDIR;
+        uint fid = Client.AllocateFid();
+        int err = Client.Walk(_dirFid, fid, [name], out _);
+        if (err != 0) { Client.ReleaseFid(fid); return -err; }
+        err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
+        if (err != 0) { Clunk(fid); return -err; }
+        if ((attr.Mode & S_IFMT) == S_IFDIR)
+        {
+            var dir = new GoferInode(_fs, this, name, attr);
+            dir.SetDirFid(fid);
+            child = dir;
+        }
+        else
+        {
+            Clunk(fid);
+            child = new GoferInode(_fs, this, name, attr);
+        }
+        return 0;
+    }
+
+    private void SetDirFid(uint fid) => _dirFid = fid;
+
+    public override long ReadDir(List<DirEntry> entries)
+    {
+        if (!IsDirectory) return -(long)Errno.ENOTDIR;
+        long r = WalkHere(out uint fid);
+        if (r < 0) return r;
+        try
+        {
+            int err = Client.Lopen(fid, (uint)(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY), out _, out _);
+            if (err != 0) return -err;
+            var batch = new List<P9Dirent>();
+            ulong offset = 0;
+            while (true)
+            {
+                batch.Clear();
+                err = Client.Readdir(fid, offset, Client.MSize, batch);
+                if (err != 0) return -err;
+                if (batch.Count == 0) return 0;
+                foreach (var d in batch)
+                    if (d.Name is not "." and not "..") entries.Add(new DirEntry(d.Name, d.Qid.Path, d.Type));
+                offset = batch[^1].Offset;
+            }
+        }
+        finally
+        {
+            Clunk(fid);
+        }
+    }
+
+    public override long ReadLink(out string target)
+    {
+        target = "";
+        if (!IsSymlink) return -(long)Errno.EINVAL;
+        long r = WalkHere(out uint fid);
+        if (r < 0) return r;
+        int err = Client.Readlink(fid, out target);
+        Clunk(fid);
+        return -err;
+    }
+
+    /// <summary>A fid opened for reading, shared by every reader of this file.</summary>
+    private long ReadFid(out uint fid)
+    {
+        lock (_chunks)
+        {
+            fid = _readFid;
+            if (fid != 0) return 0;
+            long r = WalkHere(out fid);
+            if (r < 0) return r;
+            int err = Client.Lopen(fid, OpenFlags.O_RDONLY, out _, out _);
+            if (err != 0) { Clunk(fid); return -err; }
+            _readFid = fid;
+            return 0;
+        }
+    }
+
+    /// <summary>Reads file data, through the chunk cache on read-only mounts.</summary>
+    public override long ReadData(long offset, Span<byte> dst)
+    {
+        if (IsDirectory) return -(long)Errno.EISDIR;
+        if (offset < 0) return -(long)Errno.EINVAL;
+        long r = ReadFid(out uint fid);
+        if (r < 0) return r;
+        if (!_fs.ReadOnly)
+        {
+            int err = Client.Read(fid, (ulong)offset, dst, out int count);
+            return err != 0 ? -err : count;
+        }
+        int done = 0;
+        while (done < dst.Length)
+        {
+            long at = offset + done;
+            if (at >= Size) break;
+            long index = at / ChunkSize;
+            r = Chunk(fid, index, out byte[]? chunk);
+            if (r < 0) return done > 0 ? done : r;
+            int inChunk = (int)(at % ChunkSize);
+            int n = Math.Min(dst.Length - done, chunk!.Length - inChunk);
+            if (n <= 0) break;
+            chunk.AsSpan(inChunk, n).CopyTo(dst[done..]);
+            done += n;
+        }
+        return done;
+    }
+
+    private long Chunk(uint fid, long index, out byte[]? chunk)
+    {
+        lock (_chunks)
+            if (_chunks.TryGetValue(index, out chunk)) return 0;
+        var buffer = new byte[(int)Math.Min(ChunkSize, Math.Max(0, Size - index * ChunkSize))];
+        int err = Client.Read(fid, (ulong)(index * ChunkSize), buffer, out int count);
+        if (err != 0) { chunk = null; return -err; }
+        if (count < buffer.Length) Array.Resize(ref buffer, count);
+        chunk = buffer;
+        if (_fs.ReserveCache(buffer.Length))
+            lock (_chunks) _chunks[index] = buffer;
+        return 0;
+    }
+
+    // ---- changes (writable mounts; the overlay keeps read-only ones untouched) ----------------
+
+    private long Refresh(uint fid)
+    {
+        int err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
+        if (err != 0) return -err;
+        Apply(attr);
+        return 0;
+    }
+
+    public override long SetAttr(in SetAttrRequest req)
+    {
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        const uint ModeBit = 1, UidBit = 2, GidBit = 4, SizeBit = 8, AtimeBit = 0x10, MtimeBit = 0x20, CtimeBit = 0x40;
+        const uint AtimeSet = 0x80, MtimeSet = 0x100;
+        var s = new P9SetAttr { Valid = CtimeBit };
+        if (req.Mode is { } m) { s.Valid |= ModeBit; s.Mode = m; }
+        if (req.Uid is { } u) { s.Valid |= UidBit; s.Uid = u; }
+        if (req.Gid is { } g) { s.Valid |= GidBit; s.Gid = g; }
+        if (req.Size is { } size) { s.Valid |= SizeBit; s.Size = (ulong)size; }
+        if (req.Atime is { } at) { s.Valid |= AtimeBit | AtimeSet; s.AtimeSec = (ulong)at.Sec; s.AtimeNsec = (ulong)at.Nsec; }
+        if (req.Mtime is { } mt) { s.Valid |= MtimeBit | MtimeSet; s.MtimeSec = (ulong)mt.Sec; s.MtimeNsec = (ulong)mt.Nsec; }
+        long r = WalkHere(out uint fid);
+        if (r < 0) return r;
+        try
+        {
+            int err = Client.SetAttr(fid, s);
+            return err != 0 ? -err : Refresh(fid);
+        }
+        finally
+        {
+            Clunk(fid);
+        }
+    }
+
+    public override long Truncate(long size) => SetAttr(new SetAttrRequest { Size = size });
+
+    public override long CreateChild(string name, uint mode, ulong rdev, Credentials creds, out Inode? child)
+    {
+        child = null;
+        if (!IsDirectory) return -(long)Errno.ENOTDIR;
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        int err;
+        switch (mode & S_IFMT)
+        {
+            case S_IFDIR:
+                err = Client.Mkdir(_dirFid, name, mode & 0xfff, creds.EffectiveGid, out _);
+                break;
+            case S_IFREG:
+            {
+                long r = WalkHere(out uint fid);
+                if (r < 0) return r;
+                err = Client.Lcreate(fid, name, (uint)(OpenFlags.O_RDWR | OpenFlags.O_EXCL), mode & 0xfff, creds.EffectiveGid, out _, out _);
+                Clunk(fid);
+                break;
+            }
+            default:
+                var (major, minor) = DeviceRegistry.Split(rdev);
+                err = Client.Mknod(_dirFid, name, mode, major, minor, creds.EffectiveGid, out _);
+                break;
+        }
+        if (err != 0) return -err;
+        TouchModified();
+        return Lookup(name, out child);
+    }
+
+    public override long CreateSymlink(string name, string target, Credentials creds, out Inode? child)
+    {
+        child = null;
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        int err = Client.Symlink(_dirFid, name, target, creds.EffectiveGid, out _);
+        if (err != 0) return -err;
+        return Lookup(name, out child);
+    }
+
+    public override long LinkChild(string name, Inode target)
+    {
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        if (target is not GoferInode g || g._fs != _fs) return -(long)Errno.EXDEV;
+        long r = g.WalkHere(out uint fid);
+        if (r < 0) return r;
+        int err = Client.Link(_dirFid, fid, name);
+        Clunk(fid);
+        return -err;
+    }
+
+    public override long RemoveChild(string name, bool rmdir)
+    {
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        const uint AT_REMOVEDIR = 0x200;
+        return -Client.UnlinkAt(_dirFid, name, rmdir ? AT_REMOVEDIR : 0);
+    }
+
+    public override long RenameChild(string oldName, Inode newParent, string newName, uint flags)
+    {
+        if (_fs.ReadOnly) return -(long)Errno.EROFS;
+        if (newParent is not GoferInode np || np._fs != _fs) return -(long)Errno.EXDEV;
+        if (flags != 0) return -(long)Errno.EINVAL; // 9P2000.L renameat has no flags
+        return -Client.RenameAt(_dirFid, oldName, np._dirFid, newName);
+    }
+
+    public override long Open(Task task, PathPos path, int flags, out FileDescription? file)
+    {
+        file = null;
+        switch (Type)
+        {
+            case S_IFDIR:
+                file = new DirectoryFile(path, flags);
+                return 0;
+            case S_IFREG:
+                file = new GoferFile(this, path, flags);
+                return 0;
+            case S_IFCHR:
+                return DeviceRegistry.Open(task, path, Rdev, flags, out file);
+            default:
+                return -(long)Errno.ENXIO;
+        }
+    }
+
+    /// <summary>A fid opened with the given flags, for a writing description.</summary>
+    internal long OpenFid(int flags, out uint fid)
+    {
+        long r = WalkHere(out fid);
+        if (r < 0) return r;
+        int err = Client.Lopen(fid, (uint)(flags & (OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_TRUNC)), out _, out _);
+        if (err == 0) return 0;
+        Clunk(fid);
+        return -err;
+    }
+
+    internal long WriteData(uint fid, long offset, ReadOnlySpan<byte> data)
+    {
+        int err = Client.Write(fid, (ulong)offset, data, out int count);
+        if (err != 0) return -err;
+        lock (_chunks) _chunks.Clear();
+        long end = offset + count;
+        long size;
+        while ((size = Interlocked.Read(ref _size)) < end && Interlocked.CompareExchange(ref _size, end, size) != size) { }
+        TouchModified();
+        return count;
+    }
+
+    internal void ReleaseFid(uint fid) => Clunk(fid);
+}
+
+/// <summary>An open regular file on a Gofer mount.</summary>
+public sealed class GoferFile : InodeFile
+{
+    private readonly GoferInode _inode;
+    private uint _writeFid;
+
+    public GoferFile(GoferInode inode, PathPos path, int flags) : base(path, flags)
+    {
+        _inode = inode;
+    }
+
+    public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        var dst = new IoBuffers(task.MemoryManager, iovecs);
+        var buffer = new byte[(int)Math.Min(dst.Length, 1 << 20)];
+        if (offset >= 0) return CopyOut(dst, buffer, _inode.ReadData(offset, buffer));
+        lock (OffsetLock)
+        {
+            long n = CopyOut(dst, buffer, _inode.ReadData(Offset, buffer));
+            if (n > 0) Offset += n;
+            return n;
+        }
+    }
+
+    private static long CopyOut(IoBuffers dst, byte[] buffer, long n)
+    {
+        if (n <= 0) return n;
+        int copied = dst.CopyOut(0, buffer.AsSpan(0, (int)n));
+        return copied == 0 ? -(long)Errno.EFAULT : copied;
+    }
+
+    public override long ReadKernel(Span<byte> dst, long offset)
+    {
+        var buffer = new byte[dst.Length];
+        long n = AtOffset(offset, at => _inode.ReadData(at, buffer));
+        if (n > 0) buffer.AsSpan(0, (int)n).CopyTo(dst);
+        return n;
+    }
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    {
+        var src = new IoBuffers(task.MemoryManager, iovecs);
+        var buffer = new byte[(int)Math.Min(src.Length, 1 << 20)];
+        int got = src.CopyIn(0, buffer);
+        if (got == 0 && buffer.Length > 0) return -(long)Errno.EFAULT;
+        return WriteKernel(buffer.AsSpan(0, got), offset);
+    }
+
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset)
+    {
+        long r = EnsureWriteFid();
+        if (r < 0) return r;
+        byte[] data = src.ToArray();
+        return AtOffset(offset, at => _inode.WriteData(_writeFid, at, data), append: (Flags & OpenFlags.O_APPEND) != 0);
+    }
+
+    private long EnsureWriteFid()
+    {
+        lock (OffsetLock)
+        {
+            if (_writeFid != 0) return 0;
+            long r = _inode.OpenFid(OpenFlags.O_WRONLY, out uint fid);
+            if (r < 0) return r;
+            _writeFid = fid;
+            return 0;
+        }
+    }
+
+    public override long Truncate(long size) => _inode.Truncate(size);
+
+    protected override void Release()
+    {
+        if (_writeFid != 0) _inode.ReleaseFid(_writeFid);
+    }
+}
