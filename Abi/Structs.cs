@@ -86,13 +86,24 @@ public struct KernelSigaction
     public ulong Handler, Flags, Restorer, Mask;
 }
 
-/// <summary>siginfo_t (128 bytes); only the leading fields this code reads are named.</summary>
-[StructLayout(LayoutKind.Sequential, Size = 128)]
+/// <summary>siginfo_t (128 bytes); the union members this code uses are overlaid.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 128)]
 public struct SigInfo
 {
-    public int Signo, Errno, Code, Pad;
-    /// <summary>si_addr for faults; si_pid/si_uid for kill.</summary>
-    public ulong Addr;
+    [FieldOffset(0)] public int Signo;
+    [FieldOffset(4)] public int Errno;
+    [FieldOffset(8)] public int Code;
+    /// <summary>si_addr for faults.</summary>
+    [FieldOffset(16)] public ulong Addr;
+    /// <summary>si_pid / si_uid for kill, sigqueue and SIGCHLD.</summary>
+    [FieldOffset(16)] public int Pid;
+    [FieldOffset(20)] public int Uid;
+    /// <summary>si_status for SIGCHLD; si_value for sigqueue and timers.</summary>
+    [FieldOffset(24)] public int Status;
+    [FieldOffset(24)] public ulong Value;
+    /// <summary>si_timerid / si_overrun for POSIX timers.</summary>
+    [FieldOffset(16)] public int TimerId;
+    [FieldOffset(20)] public int Overrun;
 }
 
 /// <summary>struct new_utsname: six fields of 65 bytes.</summary>

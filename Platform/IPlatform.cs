@@ -83,4 +83,7 @@ public interface IContext
 
     /// <summary>Ends this thread (the others in the address space go on).</summary>
     void Exit();
+
+    /// <summary>CPU time the guest thread itself has used on the host, in nanoseconds.</summary>
+    long GuestCpuNanos();
 }

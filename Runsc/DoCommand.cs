@@ -29,6 +29,12 @@ public static class DoCommand
         DefaultValueFactory = _ => "ptrace",
     };
 
+    private static readonly Option<string> RootOption = new("--root")
+    {
+        Description = "The directory served (read-only, with a writable tmpfs overlay) as the sandbox's root",
+        DefaultValueFactory = _ => "/",
+    };
+
     private static readonly Argument<string[]> CommandArgument = new("command")
     {
         Description = "The program to run and its arguments",
@@ -36,7 +42,7 @@ public static class DoCommand
     };
 
     /// <summary>Options of `do` that take a value (needed to find where the guest's command starts).</summary>
-    private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform"];
+    private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform", "--root"];
 
     public static Command Create()
     {
@@ -44,6 +50,7 @@ public static class DoCommand
         command.Options.Add(StraceOption);
         command.Options.Add(DebugLogOption);
         command.Options.Add(PlatformOption);
+        command.Options.Add(RootOption);
         command.Arguments.Add(CommandArgument);
         command.SetAction(Run);
         return command;
@@ -77,7 +84,13 @@ public static class DoCommand
             return 2;
         }
 
-        string? executable = ResolveExecutable(command[0]);
+        string rootDir = Path.GetFullPath(parse.GetValue(RootOption)!);
+        if (!Directory.Exists(rootDir))
+        {
+            stderr.WriteLine($"runsc: --root {rootDir}: no such directory");
+            return 2;
+        }
+        string? executable = ResolveExecutable(command[0], rootDir);
         if (executable == null)
         {
             stderr.WriteLine($"runsc: {command[0]}: command not found");
@@ -92,8 +105,21 @@ public static class DoCommand
         var envp = new List<string>();
         foreach (System.Collections.DictionaryEntry e in env) envp.Add($"{e.Key}={e.Value}");
 
+        Gofer gofer;
+        try
+        {
+            gofer = Gofer.Start(rootDir, envp);
+        }
+        catch (HostException e)
+        {
+            stderr.WriteLine($"runsc: cannot start the gofer: {e.Message}");
+            return 128;
+        }
+        using var _ = gofer;
         var config = new SandboxConfig
         {
+            GoferFd = gofer.SentryFd,
+            WorkingDirectory = Directory.GetCurrentDirectory(),
             ExecutablePath = executable,
             Argv = command,
             Envp = envp,
@@ -131,14 +157,20 @@ public static class DoCommand
         }
     }
 
-    /// <summary>A name without a slash is looked up in PATH, like execvp.</summary>
-    private static string? ResolveExecutable(string name)
+    /// <summary>A name without a slash is looked up in PATH, like execvp, inside the root
+    /// the sandbox will see. Returns the path as the guest sees it.</summary>
+    private static string? ResolveExecutable(string name, string rootDir)
     {
-        if (name.Contains('/')) return File.Exists(name) ? Path.GetFullPath(name) : null;
+        string Host(string guestPath) => Path.Join(rootDir, guestPath);
+        if (name.Contains('/'))
+        {
+            string guest = Path.IsPathRooted(name) ? name : Path.GetFullPath(name);
+            return File.Exists(Host(guest)) ? guest : null;
+        }
         foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
         {
-            string candidate = Path.Combine(dir.Length == 0 ? "." : dir, name);
-            if (File.Exists(candidate)) return Path.GetFullPath(candidate);
+            string candidate = Path.Combine(dir.Length == 0 ? Directory.GetCurrentDirectory() : dir, name);
+            if (File.Exists(Host(candidate))) return Path.GetFullPath(candidate);
         }
         return null;
     }

@@ -5,4 +5,5 @@ using Sandbox.Runsc;
 // subcommands (create/start/run/...) arrive with the OCI issue.
 var root = new RootCommand("runsc: an application kernel that runs untrusted Linux programs");
 root.Subcommands.Add(DoCommand.Create());
+root.Subcommands.Add(GoferCommand.Create());
 return root.Parse(DoCommand.SeparateGuestCommand(args)).Invoke();

@@ -1,7 +1,10 @@
 using Sandbox.Abi;
 using Sandbox.Abi.Host;
 using Sandbox.Platform;
+using Sandbox.Gofer.P9;
 using Sandbox.Sentry.Fs;
+using Sandbox.Sentry.Fs.Gofer;
+using Sandbox.Sentry.Fs.Overlay;
 using Sandbox.Sentry.Fs.Tmpfs;
 using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Loader;
@@ -19,67 +22,130 @@ public static class SandboxRunner
     private const int TaskThreadStackSize = 16 << 20;
 
     /// <summary>Runs the configured program; returns its exit status. Throws
-    /// <see cref="ElfFormatException"/> before anything starts if the file cannot be executed.</summary>
+    /// <see cref="ElfFormatException"/> if the file cannot be executed and
+    /// <see cref="SandboxException"/> if it cannot be found or the Sentry fails.</summary>
     public static ExitStatus Run(SandboxConfig config, IPlatform platform)
     {
-        // Until the Gofer exists, the Sentry reads the executable itself from the host.
-        byte[] file = File.ReadAllBytes(config.ExecutablePath);
-        ElfImage elf = ElfImage.Parse(file);
-        if (elf.Interpreter != null)
-            throw new ElfFormatException($"dynamically linked (interpreter {elf.Interpreter}); only static executables are supported yet");
-
         using var kernel = new Kernel.Kernel(platform, config);
         ExitStatus status = default;
         Exception? failure = null;
         var thread = new Thread(() =>
         {
-            try { status = RunInit(kernel, file, elf); }
+            try { status = RunInit(kernel); }
             catch (Exception e) { failure = e; }
         }, TaskThreadStackSize)
         { Name = "task-1", IsBackground = true };
         thread.Start();
         thread.Join();
+        if (failure is ElfFormatException or SandboxException) throw failure;
         if (failure != null) throw new SandboxException("the Sentry failed: " + failure.Message, failure);
         return status;
     }
 
-    private static ExitStatus RunInit(Kernel.Kernel kernel, byte[] file, ElfImage elf)
+    private static ExitStatus RunInit(Kernel.Kernel kernel)
     {
         var config = kernel.Config;
-        IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
-        using var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
-        var creds = Credentials.For(config.Uid, config.Gid);
-        var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
-            new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid));
+        kernel.Mounts = BuildMounts(kernel);
         var fds = new FdTable();
         DonateStdio(fds);
-        kernel.Mounts = BuildMounts(kernel);
+        IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
+        var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
+        var creds = Credentials.For(config.Uid, config.Gid);
         var fs = new FsContext(kernel.Mounts.RootPos, kernel.Mounts.RootPos);
         var task = new Task(kernel, mm, fds, fs, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
+        if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
+            && cwdPos.Inode.IsDirectory)
+            fs.Cwd = cwdPos;
+
+        byte[] file = ReadExecutable(task, config.ExecutablePath);
+        ElfImage elf = ElfImage.Parse(file);
+        var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
+            new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid));
         task.Regs.Rip = load.Entry;
         task.Regs.Rsp = load.StackPointer;
+        kernel.Init = task.Group;
         kernel.Log.Info($"[{task.Tid}] starting {config.ExecutablePath} entry=0x{load.Entry:x} sp=0x{load.StackPointer:x}");
         try
         {
             var status = task.Run();
             kernel.Log.Info($"[{task.Tid}] exited: code={status.Code} signal={status.Signal}");
+            // pid 1 is gone: every other task was told to die; wait for their stubs to go.
+            if (!kernel.WaitForAllTasks(TimeSpan.FromSeconds(10)))
+                kernel.Log.Warning("some tasks did not finish within 10 s of pid 1's exit");
             return status;
         }
         finally
         {
-            fds.CloseAll();
+            kernel.InitExited.Set();
         }
+    }
+
+    /// <summary>Reads the program through the sandbox's own file tree, as execve would. Without
+    /// a Gofer (a bare tmpfs root) the Sentry reads it from the host instead.</summary>
+    private static byte[] ReadExecutable(Task task, string path)
+    {
+        if (task.Kernel.Config.GoferFd == null) return File.ReadAllBytes(path);
+        long r = PathResolver.Resolve(task, task.Fs.Root, path, followFinal: true, out PathPos pos);
+        if (r < 0) throw new SandboxException($"{path}: {Strace.Strace.ErrnoName((int)-r)}");
+        if (pos.Inode.IsDirectory) throw new ElfFormatException("is a directory");
+        if (!pos.Inode.IsRegular || !Permissions.Allowed(task.Creds, pos.Inode, AccessMode.X_OK))
+            throw new SandboxException($"{path}: permission denied");
+        var data = new byte[pos.Inode.Size];
+        long done = 0;
+        while (done < data.Length)
+        {
+            long n = pos.Inode.ReadData(done, data.AsSpan((int)done));
+            if (n < 0) throw new SandboxException($"{path}: read failed: {Strace.Strace.ErrnoName((int)-n)}");
+            if (n == 0) break;
+            done += n;
+        }
+        return done == data.Length ? data : data[..(int)done];
+    }
+
+    /// <summary>The root file system: the Gofer's tree (read-only) under a tmpfs overlay when a
+    /// Gofer serves one; otherwise a bare tmpfs.</summary>
+    private static FileSystem MakeRootFileSystem(Kernel.Kernel kernel)
+    {
+        var upper = new TmpfsFileSystem(kernel.Platform.MemoryFile, StatMode.S_IFDIR | 0x1ed /* 0755 */);
+        if (kernel.Config.GoferFd is not { } fd) return upper;
+        var client = new P9Client(fd);
+        kernel.Resources.Add(client);
+        var gofer = new GoferFileSystem(client, readOnly: true);
+        return new OverlayFileSystem(upper, gofer.Root);
     }
 
     /// <summary>The sandbox's file tree: a tmpfs root with the usual top-level directories.</summary>
     private static MountNamespace BuildMounts(Kernel.Kernel kernel)
     {
-        var rootFs = new TmpfsFileSystem(kernel.Platform.MemoryFile, StatMode.S_IFDIR | 0x1ed /* 0755 */);
+        FileSystem rootFs = MakeRootFileSystem(kernel);
         var root = new Mount(rootFs, new Dentry("/", null, rootFs.Root), "none", readOnly: false);
         var creds = Credentials.For(0, 0);
         foreach (var (name, mode) in new[] { ("tmp", 0x3ffu /* 01777 */), ("dev", 0x1edu), ("proc", 0x16du), ("sys", 0x16du) })
             rootFs.Root.CreateChild(name, StatMode.S_IFDIR | mode, 0, creds, out _);
-        return new MountNamespace(root);
+        var ns = new MountNamespace(root);
+
+        // devfs on /dev, a tmpfs on /dev/shm, procfs on /proc, sysfs (read-only) on /sys.
+        Mount? MountAt(Mount parent, string name, FileSystem fs, string source, bool readOnly = false)
+        {
+            if (parent.Root.Child(name, out Dentry? at) < 0 || !at!.Inode.IsDirectory)
+            {
+                kernel.Log.Warning($"no directory {name} to mount {fs.Type} on");
+                return null;
+            }
+            var mount = new Mount(fs, new Dentry("/", null, fs.Root), source, readOnly);
+            ns.Attach(mount, new PathPos(parent, at));
+            return mount;
+        }
+        kernel.FileSystemTypes["proc"] = (k, _) => new Fs.Proc.ProcFileSystem(k);
+        kernel.FileSystemTypes["sysfs"] = (_, _) => Fs.Sys.Sysfs.Create();
+        kernel.FileSystemTypes["devtmpfs"] = (k, _) => Fs.Dev.Devfs.Create(k.Platform.MemoryFile);
+        var dev = MountAt(root, "dev", Fs.Dev.Devfs.Create(kernel.Platform.MemoryFile), "tmpfs");
+        if (dev != null) MountAt(dev, "shm", new TmpfsFileSystem(kernel.Platform.MemoryFile), "shm");
+        MountAt(root, "proc", new Fs.Proc.ProcFileSystem(kernel), "proc");
+        // /tmp is a tmpfs of its own, as in most containers (the host's /tmp stays out of sight).
+        MountAt(root, "tmp", new TmpfsFileSystem(kernel.Platform.MemoryFile), "tmpfs");
+        MountAt(root, "sys", Fs.Sys.Sysfs.Create(), "sysfs", readOnly: true);
+        return ns;
     }
 
     /// <summary>Host fds 0-2 become guest fds 0-2, each a duplicate sharing the host open file

@@ -36,9 +36,26 @@ internal sealed unsafe class PtraceThread : IContext
         Check(P.Call(P.PTRACE_GETREGS, tid, 0, (nint)(&regs)), "PTRACE_GETREGS");
         _initial = regs with
         {
-            Rax = 0, Rbx = 0, Rcx = 0, Rdx = 0, Rsi = 0, Rdi = 0, Rbp = 0, Rsp = 0,
-            R8 = 0, R9 = 0, R10 = 0, R11 = 0, R12 = 0, R13 = 0, R14 = 0, R15 = 0,
-            OrigRax = ulong.MaxValue, Rip = 0, FsBase = 0, GsBase = 0,
+            Rax = 0,
+            Rbx = 0,
+            Rcx = 0,
+            Rdx = 0,
+            Rsi = 0,
+            Rdi = 0,
+            Rbp = 0,
+            Rsp = 0,
+            R8 = 0,
+            R9 = 0,
+            R10 = 0,
+            R11 = 0,
+            R12 = 0,
+            R13 = 0,
+            R14 = 0,
+            R15 = 0,
+            OrigRax = ulong.MaxValue,
+            Rip = 0,
+            FsBase = 0,
+            GsBase = 0,
         };
     }
 
@@ -140,6 +157,18 @@ internal sealed unsafe class PtraceThread : IContext
             Check(P.Call(P.PTRACE_SETREGSET, Tid, NT_X86_XSTATE, (nint)(&iov)), "PTRACE_SETREGSET");
         }
     }
+
+    public long GuestCpuNanos()
+    {
+        if (_dead) return _lastCpu;
+        // A thread CPU clock of another thread: ((~tid) << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED.
+        int clock = (~Tid << 3) | 4 | 2;
+        Timespec ts;
+        if (Time.ClockGetTime(clock, &ts) == 0) _lastCpu = ts.Sec * 1_000_000_000 + ts.Nsec;
+        return _lastCpu;
+    }
+
+    private long _lastCpu;
 
     /// <summary>Makes the stub thread exit (a guest thread ended; its process goes on).</summary>
     public void Exit()

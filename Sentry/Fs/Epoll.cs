@@ -65,31 +65,31 @@ public sealed class EpollFile : FileDescription
             switch (op)
             {
                 case EPOLL_CTL_ADD:
-                {
-                    if (_entries.ContainsKey(key)) return -(long)Errno.EEXIST;
-                    var e = new Entry(this, file, fd) { Events = ev.Events, Data = ev.Data };
-                    _entries[key] = e;
-                    queue.Subscribe(e, ev.Events | AlwaysReported);
-                    break;
-                }
+                    {
+                        if (_entries.ContainsKey(key)) return -(long)Errno.EEXIST;
+                        var e = new Entry(this, file, fd) { Events = ev.Events, Data = ev.Data };
+                        _entries[key] = e;
+                        queue.Subscribe(e, ev.Events | AlwaysReported);
+                        break;
+                    }
                 case EPOLL_CTL_MOD:
-                {
-                    if (!_entries.TryGetValue(key, out var e)) return -(long)Errno.ENOENT;
-                    if ((ev.Events & EPOLLEXCLUSIVE) != 0) return -(long)Errno.EINVAL;
-                    queue.Unsubscribe(e);
-                    e.Events = ev.Events;
-                    e.Data = ev.Data;
-                    e.Disabled = false;
-                    e.Changed = true;
-                    queue.Subscribe(e, ev.Events | AlwaysReported);
-                    break;
-                }
+                    {
+                        if (!_entries.TryGetValue(key, out var e)) return -(long)Errno.ENOENT;
+                        if ((ev.Events & EPOLLEXCLUSIVE) != 0) return -(long)Errno.EINVAL;
+                        queue.Unsubscribe(e);
+                        e.Events = ev.Events;
+                        e.Data = ev.Data;
+                        e.Disabled = false;
+                        e.Changed = true;
+                        queue.Subscribe(e, ev.Events | AlwaysReported);
+                        break;
+                    }
                 case EPOLL_CTL_DEL:
-                {
-                    if (!_entries.Remove(key, out var e)) return -(long)Errno.ENOENT;
-                    queue.Unsubscribe(e);
-                    return 0;
-                }
+                    {
+                        if (!_entries.Remove(key, out var e)) return -(long)Errno.ENOENT;
+                        queue.Unsubscribe(e);
+                        return 0;
+                    }
                 default:
                     return -(long)Errno.EINVAL;
             }

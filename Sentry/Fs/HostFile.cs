@@ -112,6 +112,8 @@ public sealed unsafe class HostFile : FileDescription
         }
     }
 
+    public override long Sync() => Stat(out Stat st) == 0 && (st.Mode & StatMode.S_IFMT) == StatMode.S_IFREG ? 0 : -(long)Errno.EINVAL;
+
     public override long Seek(long offset, int whence)
     {
         long r = Unistd.Lseek(_hostFd, offset, whence);

@@ -123,7 +123,7 @@ public sealed class Pipe
         long done = 0;
         lock (this)
         {
-            if (_count == 0) return Writers == 0 && _hadWriter ? 0 : -(long)Errno.EAGAIN;
+            if (_count == 0) return Writers == 0 ? 0 : -(long)Errno.EAGAIN;
             while (done < dst.Length && _count > 0)
             {
                 int chunk = (int)Math.Min(dst.Length - done, Math.Min(_count, _ring.Length - _head));
@@ -257,7 +257,10 @@ public sealed class PipeEnd : FileDescription
         if (Path is { } named) return named.Inode.Stat(out stat);
         stat = new Stat
         {
-            Dev = 0xd, Ino = (ulong)Pipe.Ino, Nlink = 1, Mode = StatMode.S_IFIFO | 0x180 /* 0600 */,
+            Dev = 0xd,
+            Ino = (ulong)Pipe.Ino,
+            Nlink = 1,
+            Mode = StatMode.S_IFIFO | 0x180 /* 0600 */,
             Blksize = (long)Mm.PageSize,
         };
         return 0;

@@ -7,4 +7,7 @@ public sealed class FsContext(PathPos root, PathPos cwd)
 {
     public PathPos Root { get; set; } = root;
     public PathPos Cwd { get; set; } = cwd;
+    public int Umask { get; set; } = 0x12; // 022
+
+    public FsContext Clone() => new(Root, Cwd) { Umask = Umask };
 }

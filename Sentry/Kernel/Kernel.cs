@@ -12,6 +12,11 @@ public sealed class SandboxConfig
     public uint Uid { get; init; }
     public uint Gid { get; init; }
     public bool Strace { get; init; }
+    /// <summary>A connected socket to the Gofer serving the root (read-only, under a tmpfs
+    /// overlay); null for a bare tmpfs root.</summary>
+    public int? GoferFd { get; init; }
+    /// <summary>The guest's initial working directory.</summary>
+    public string? WorkingDirectory { get; init; }
     /// <summary>Where --strace lines and the Sentry's own log go.</summary>
     public TextWriter? Log { get; init; }
 }
@@ -50,6 +55,18 @@ public sealed class Kernel : IDisposable
 
     public int AllocatePid() => Interlocked.Increment(ref _nextPid);
 
+    /// <summary>Thread groups by pid, while they exist (until reaped).</summary>
+    public ThreadGroup? FindGroup(int pid) => Tasks.TryGetValue(pid, out var t) ? t.Group : null;
+
+    /// <summary>The futex table shared by all processes.</summary>
+    public FutexTable Futexes { get; } = new();
+
+    /// <summary>The sandbox's init (pid 1): orphans are re-parented to it.</summary>
+    public ThreadGroup? Init { get; set; }
+
+    /// <summary>Signalled when pid 1's thread group has exited.</summary>
+    public ManualResetEventSlim InitExited { get; } = new(false);
+
     /// <summary>Logs an unimplemented syscall the first time the sandbox sees it.</summary>
     public void LogUnimplemented(int nr, string name)
     {
@@ -58,7 +75,31 @@ public sealed class Kernel : IDisposable
         Log.Warning($"unimplemented syscall {name} ({nr}) returns ENOSYS");
     }
 
-    public void Dispose() => Platform.Dispose();
+    /// <summary>Host resources to release with the sandbox (9P connections, ...).</summary>
+    public List<IDisposable> Resources { get; } = [];
+
+    private int _runningTasks;
+    private readonly ManualResetEventSlim _noTasksRunning = new(true);
+
+    /// <summary>Counts task host threads, so the sandbox can wait for all of them to finish.</summary>
+    internal void TaskStarted()
+    {
+        if (Interlocked.Increment(ref _runningTasks) == 1) _noTasksRunning.Reset();
+    }
+
+    internal void TaskFinished()
+    {
+        if (Interlocked.Decrement(ref _runningTasks) == 0) _noTasksRunning.Set();
+    }
+
+    /// <summary>Waits until no task host thread runs any more.</summary>
+    public bool WaitForAllTasks(TimeSpan timeout) => _noTasksRunning.Wait(timeout);
+
+    public void Dispose()
+    {
+        foreach (var r in Resources) r.Dispose();
+        Platform.Dispose();
+    }
 }
 
 /// <summary>The debug log (--debug-log) and strace sink. Thread-safe; a no-op without a writer.</summary>

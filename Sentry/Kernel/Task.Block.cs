@@ -22,7 +22,7 @@ public sealed partial class Task
     {
         _interruptRequested = true;
         Blocker.Wake(0);
-        Context.Interrupt();
+        Context?.Interrupt();
     }
 
     internal void ClearInterrupt() => _interruptRequested = false;

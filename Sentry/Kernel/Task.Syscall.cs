@@ -1,11 +1,27 @@
 using Sandbox.Abi;
 using Sandbox.Sentry.Syscalls;
+using N = Sandbox.Abi.SyscallNumber;
 
 namespace Sandbox.Sentry.Kernel;
 
-/// <summary>Syscall dispatch: table lookup, the handler, --strace, the result into rax.</summary>
+/// <summary>Syscall dispatch: table lookup, the handler, --strace, the result into rax, and
+/// the bookkeeping for restarting calls a signal interrupted.</summary>
 public sealed partial class Task
 {
+    /// <summary>Calls that SA_RESTART restarts after a handler (signal(7)); other blocking
+    /// calls return EINTR after a handler, and restart only when no handler ran.</summary>
+    private static readonly HashSet<long> RestartedBySaRestart =
+    [
+        (long)N.read, (long)N.write, (long)N.readv, (long)N.writev, (long)N.pread64, (long)N.pwrite64,
+        (long)N.preadv, (long)N.pwritev, (long)N.ioctl, (long)N.open, (long)N.openat, (long)N.wait4,
+        (long)N.waitid, (long)N.flock, (long)N.fcntl, (long)N.futex, (long)N.accept, (long)N.accept4,
+        (long)N.connect, (long)N.recvfrom, (long)N.recvmsg, (long)N.sendto, (long)N.sendmsg, (long)N.getrandom,
+        (long)N.sendfile, (long)N.splice, (long)N.tee, (long)N.copy_file_range,
+    ];
+
+    /// <summary>Calls that never restart, even without a handler (they report EINTR).</summary>
+    private static readonly HashSet<long> NeverRestarted = [(long)N.rt_sigsuspend, (long)N.pause, (long)N.rt_sigtimedwait];
+
     private void HandleSyscall()
     {
         long nr = (long)Regs.OrigRax;
@@ -20,8 +36,8 @@ public sealed partial class Task
         }
         else
         {
-            // exit and exit_group never return: trace them first.
-            if (strace && nr is (long)SyscallNumber.exit or (long)SyscallNumber.exit_group)
+            // exit, exit_group and execve may not return: trace them first.
+            if (strace && nr is (long)N.exit or (long)N.exit_group or (long)N.execve or (long)N.execveat)
                 Kernel.Log.Line(Strace.Strace.Format(this, entry, args, null));
             try
             {
@@ -33,9 +49,19 @@ public sealed partial class Task
                 Kernel.Log.Warning($"[{Tid}] {entry.Name} failed inside the Sentry: {e}");
                 result = -(long)Errno.EIO;
             }
-            if (Exit != null) return;
+            if (ExitRequested || Exit != null) return;
         }
         if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result));
-        Regs.Rax = (ulong)result;
+        // Writing to a pipe or socket nobody reads raises SIGPIPE as well as failing with EPIPE.
+        if (result == -(long)Errno.EPIPE && nr is (long)N.write or (long)N.writev or (long)N.pwrite64 or (long)N.pwritev
+            or (long)N.sendto or (long)N.sendmsg or (long)N.splice or (long)N.sendfile or (long)N.tee)
+            SendToThread(this, new SigInfo { Signo = Signals.SIGPIPE, Code = SigCodes.SI_USER, Pid = Pid, Uid = (int)Creds.RealUid });
+        // rt_sigreturn "returns" the interrupted context's rax, which may itself be -EINTR.
+        if (result == -(long)Errno.EINTR && nr != (long)N.rt_sigreturn && !NeverRestarted.Contains(nr))
+        {
+            _interruptedSyscall = nr;
+            _restartWithSaRestart = RestartedBySaRestart.Contains(nr);
+        }
+        if (nr != (long)N.rt_sigreturn) Regs.Rax = (ulong)result;
     }
 }

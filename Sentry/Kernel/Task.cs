@@ -6,15 +6,18 @@ using Sandbox.Sentry.Vfs;
 namespace Sandbox.Sentry.Kernel;
 
 /// <summary>How a task ended: an exit code or a terminating signal.</summary>
-public readonly record struct ExitStatus(int Code, int Signal)
+public readonly record struct ExitStatus(int Code, int Signal, bool Core = false)
 {
     /// <summary>What a shell reports: the code, or 128 + the signal.</summary>
     public int ShellStatus => Signal != 0 ? 128 + Signal : Code;
+
+    /// <summary>The status wait4 reports: code << 8, or the signal with the core-dump flag.</summary>
+    public int WaitStatus => Signal != 0 ? Signal | (Core ? 0x80 : 0) : (Code & 0xff) << 8;
 }
 
 /// <summary>A guest thread. Runs on its own host thread (ptrace requires the tracer to be the
-/// thread that attached) in a loop: switch into the guest, handle the syscall or fault, repeat.
-/// Split by concern across Task.*.cs files.</summary>
+/// thread that attached) in a loop: deliver pending signals, switch into the guest, handle the
+/// syscall or fault, repeat. Split by concern across Task.*.cs files.</summary>
 public sealed partial class Task
 {
     /// <summary>The task the calling host thread runs (each task has its own host thread).
@@ -25,15 +28,16 @@ public sealed partial class Task
 
     public Kernel Kernel { get; }
     public int Tid { get; }
+    public ThreadGroup Group { get; private set; }
     /// <summary>Thread group id: the pid the guest sees.</summary>
-    public int Pid { get; }
-    public int ParentPid { get; }
-    public MemoryManager MemoryManager { get; }
-    public FdTable Fds { get; }
-    public FsContext Fs { get; }
-    public Credentials Creds { get; }
-    public ResourceLimits Limits { get; }
-    public IContext Context { get; }
+    public int Pid => Group.Pid;
+    public int ParentPid => Group.Parent?.Pid ?? 0;
+    public MemoryManager MemoryManager { get; private set; }
+    public FdTable Fds { get; private set; }
+    public FsContext Fs { get; private set; }
+    public Credentials Creds { get; private set; }
+    public ResourceLimits Limits => Group.Limits;
+    public IContext Context { get; private set; }
     public string Name { get; set; }
 
     public UserRegs Regs;
@@ -42,76 +46,115 @@ public sealed partial class Task
     public ulong ClearChildTid { get; set; }
     public ulong RobustListHead { get; set; }
 
+    /// <summary>Set when this thread has finished (its status is its group's).</summary>
     public ExitStatus? Exit { get; private set; }
 
-    /// <summary>Process group and session ids; the sandbox's init leads both.</summary>
-    public int ProcessGroup { get; set; }
-    public int Session { get; set; }
+    /// <summary>Process group and session ids (the group's).</summary>
+    public int ProcessGroup { get => Group.ProcessGroup; set => Group.ProcessGroup = value; }
+    public int Session { get => Group.Session; set => Group.Session = value; }
 
     /// <summary>Who owns this process's POSIX record locks (shared by its threads).</summary>
-    public object ProcessLockOwner => this;
+    public object ProcessLockOwner => Group;
 
     /// <summary>prctl(2) attributes.</summary>
     public int ParentDeathSignal { get; set; }
-    public bool Dumpable { get; set; } = true;
+    public bool Dumpable { get => Group.Dumpable; set => Group.Dumpable = value; }
     public bool NoNewPrivileges { get; set; }
-    public bool ChildSubreaper { get; set; }
+    public bool ChildSubreaper { get => Group.ChildSubreaper; set => Group.ChildSubreaper = value; }
 
-    /// <summary>File mode creation mask (umask(2)).</summary>
-    public int Umask { get; set; } = 0x12; // 022
+    /// <summary>File mode creation mask (umask(2)); shared with CLONE_FS.</summary>
+    public int Umask { get => Fs.Umask; set => Fs.Umask = value; }
 
+    /// <summary>Creates the sandbox's first task (pid 1).</summary>
     public Task(Kernel kernel, MemoryManager mm, FdTable fds, FsContext fs, IContext context, Credentials creds, string name)
     {
-        Fs = fs;
         Kernel = kernel;
-        Tid = Pid = kernel.AllocatePid();
-        ParentPid = 0;
+        Tid = kernel.AllocatePid();
+        Group = new ThreadGroup(kernel, Tid, null, new SignalHandlers(), new ResourceLimits());
         MemoryManager = mm;
         Fds = fds;
+        Fs = fs;
         Context = context;
         Creds = creds;
-        Limits = new ResourceLimits();
         Name = name;
         Regs = context.InitialRegisters;
-        ProcessGroup = Session = Pid;
+        Group.Add(this);
+        kernel.Tasks[Tid] = this;
     }
 
-    /// <summary>Ends the whole thread group (single-threaded for now).</summary>
-    public void ExitGroup(ExitStatus status) => Exit ??= status;
+    /// <summary>A task made by clone; its host thread finishes the set-up in <see cref="Start"/>.</summary>
+    private Task(Task parent, int tid, ThreadGroup group, MemoryManager mm, FdTable fds, FsContext fs, Credentials creds)
+    {
+        Kernel = parent.Kernel;
+        Tid = tid;
+        Group = group;
+        MemoryManager = mm;
+        Fds = fds;
+        Fs = fs;
+        Creds = creds;
+        Name = parent.Name;
+        Context = null!;
+        Regs = parent.Regs;
+        SignalMask = parent.SignalMask;
+        group.Add(this);
+        Kernel.Tasks[tid] = this;
+    }
 
-    /// <summary>Runs the guest until it exits; returns its status.</summary>
+    /// <summary>Ends the whole thread group with status.</summary>
+    public void ExitGroup(ExitStatus status) => Group.BeginExit(status);
+
+    /// <summary>Runs the guest until this thread exits; returns the group's status.</summary>
     public ExitStatus Run()
     {
         _current = this;
-        while (Exit == null)
+        Kernel.TaskStarted();
+        try
         {
-            switch (Context.Switch(ref Regs, out SigInfo info))
+            while (Exit == null)
             {
-                case SwitchReason.Syscall:
-                    HandleSyscall();
-                    break;
-                case SwitchReason.Fault:
-                    HandleFault(info);
-                    break;
-                case SwitchReason.Signal:
-                    // Asynchronous host signals to the stub are not the guest's business.
-                    Kernel.Log.Info($"[{Tid}] host signal {Signals.Name(info.Signo)} to the stub ignored");
-                    break;
-                case SwitchReason.Died:
-                    Kernel.Log.Warning($"[{Tid}] the guest's host process died");
-                    ExitGroup(new ExitStatus(0, Signals.SIGKILL));
-                    break;
+                if (ExitRequested) { FinishExit(); break; }
+                if (!DeliverSignals()) continue;
+                if (Exit != null) break;
+                switch (Context.Switch(ref Regs, out SigInfo info))
+                {
+                    case SwitchReason.Syscall:
+                        HandleSyscall();
+                        break;
+                    case SwitchReason.Fault:
+                        HandleFault(info);
+                        break;
+                    case SwitchReason.Signal:
+                        // Asynchronous host signals to the stub are not the guest's business.
+                        Kernel.Log.Info($"[{Tid}] host signal {Signals.Name(info.Signo)} to the stub ignored");
+                        break;
+                    case SwitchReason.Interrupted:
+                        break;
+                    case SwitchReason.Died:
+                        Kernel.Log.Warning($"[{Tid}] the guest's host process died");
+                        ExitGroup(new ExitStatus(0, Signals.SIGKILL));
+                        break;
+                }
             }
         }
-        return Exit.Value;
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Kernel.Log.Warning($"[{Tid}] the task failed inside the Sentry: {e}");
+            ExitGroup(new ExitStatus(0, Signals.SIGKILL));
+            FinishExit();
+        }
+        finally
+        {
+            Kernel.TaskFinished();
+        }
+        return Group.ExitStatus ?? new ExitStatus(0, 0);
     }
 
-    /// <summary>A synchronous fault. Signal handlers come with signal delivery; until then the
-    /// default action applies: the thread group dies with the signal.</summary>
+    /// <summary>A synchronous fault becomes a signal for this thread; if it is blocked or
+    /// ignored it cannot be handled, and the default action (death) applies, as on Linux.</summary>
     private void HandleFault(in SigInfo info)
     {
         Kernel.Log.Info($"[{Tid}] {Signals.Name(info.Signo)} code={info.Code} addr=0x{info.Addr:x} rip=0x{Regs.Rip:x}");
-        ExitGroup(new ExitStatus(0, info.Signo));
+        ForceSignal(info);
     }
 }
 
@@ -120,6 +163,17 @@ public sealed class Credentials
 {
     public uint RealUid, EffectiveUid, SavedUid, RealGid, EffectiveGid, SavedGid;
     public uint[] Groups = [];
+
+    public Credentials Clone() => new()
+    {
+        RealUid = RealUid,
+        EffectiveUid = EffectiveUid,
+        SavedUid = SavedUid,
+        RealGid = RealGid,
+        EffectiveGid = EffectiveGid,
+        SavedGid = SavedGid,
+        Groups = [.. Groups],
+    };
 
     public static Credentials For(uint uid, uint gid) => new()
     {
@@ -136,6 +190,12 @@ public sealed class Credentials
 public sealed class ResourceLimits
 {
     private readonly RLimit[] _limits = new RLimit[Rlimit.RLIM_NLIMITS];
+
+    /// <summary>A child's copy (fork inherits limits).</summary>
+    public ResourceLimits(ResourceLimits parent)
+    {
+        Array.Copy(parent._limits, _limits, _limits.Length);
+    }
 
     public ResourceLimits()
     {

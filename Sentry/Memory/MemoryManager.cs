@@ -17,7 +17,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private readonly Lock _lock = new();
     private readonly MemoryFile _file;
 
-    public IAddressSpace AddressSpace { get; }
+    public IAddressSpace AddressSpace { get; private set; }
     public ulong MaxAddress { get; }
 
     /// <summary>Top of the region where mmap places mappings without a usable hint.</summary>
@@ -35,6 +35,18 @@ public sealed unsafe partial class MemoryManager : IDisposable
     public ulong BrkStart { get; private set; }
     public ulong Brk { get; private set; }
 
+    /// <summary>Returns a piece's pages: freed now, or (for pages shared after fork) when the
+    /// last piece referencing them goes.</summary>
+    private void ReleasePages(Vma v, ulong start, ulong end)
+    {
+        if (v.Backing is { } b)
+        {
+            if (Interlocked.Decrement(ref b.Refs) == 0) _file.Free(b.Offset, b.Length);
+            return;
+        }
+        _file.Free(v.OffsetOf(start), (long)(end - start));
+    }
+
     public MemoryManager(IAddressSpace addressSpace, MemoryFile file, ulong maxAddress)
     {
         AddressSpace = addressSpace;
@@ -44,6 +56,37 @@ public sealed unsafe partial class MemoryManager : IDisposable
     }
 
     public IReadOnlyList<Vma> Vmas => _vmas;
+
+    private int _users = 1;
+    private readonly ManualResetEventSlim _unused = new(false);
+
+    /// <summary>Another task shares this address space (CLONE_VM).</summary>
+    public void AddUser() => Interlocked.Increment(ref _users);
+
+    /// <summary>A task stopped using it; true for the last one (which disposes it).</summary>
+    public bool RemoveUser()
+    {
+        int left = Interlocked.Decrement(ref _users);
+        if (left == 1) _unused.Set();
+        return left == 0;
+    }
+
+    /// <summary>Blocks until only the caller still uses the address space, then lets go.</summary>
+    public void WaitUntilUnused()
+    {
+        while (Volatile.Read(ref _users) > 0)
+        {
+            _unused.Wait(100);
+            if (Volatile.Read(ref _users) <= 1 && RemoveUserIfLast()) return;
+        }
+    }
+
+    private bool RemoveUserIfLast()
+    {
+        if (Interlocked.CompareExchange(ref _users, 0, 1) != 1) return false;
+        Dispose();
+        return true;
+    }
 
     // ---- lookup -------------------------------------------------------------------------
 
@@ -108,17 +151,25 @@ public sealed unsafe partial class MemoryManager : IDisposable
         {
             Vma v = _vmas[i];
             ulong cutStart = Math.Max(v.Start, start), cutEnd = Math.Min(v.End, end);
-            _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
             if (v.Start < cutStart && v.End > cutEnd)
             {
-                // Punch a hole in the middle: keep both sides.
+                // Punch a hole in the middle: keep both sides (the tail is a new piece).
                 Vma tail = v.CloneRange(cutEnd, v.End);
+                if (v.Backing == null) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
                 v.End = cutStart;
                 _vmas.Insert(i + 1, tail);
                 return;
             }
-            if (v.Start < cutStart) { v.End = cutStart; i++; continue; }
-            if (v.End > cutEnd) { v.FileOffset = v.OffsetOf(cutEnd); v.Start = cutEnd; return; }
+            if (v.Start < cutStart || v.End > cutEnd)
+            {
+                // Trim one side; shared pages stay until their last piece goes.
+                if (v.Backing == null) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+                if (v.Start < cutStart) { v.End = cutStart; i++; continue; }
+                v.FileOffset = v.OffsetOf(cutEnd);
+                v.Start = cutEnd;
+                return;
+            }
+            ReleasePages(v, cutStart, cutEnd);
             _vmas.RemoveAt(i);
         }
     }
@@ -415,9 +466,9 @@ public sealed unsafe partial class MemoryManager : IDisposable
     {
         lock (_lock)
         {
-            foreach (Vma v in _vmas) _file.Free(v.FileOffset, (long)v.Length);
+            foreach (Vma v in _vmas) ReleasePages(v, v.Start, v.End);
             _vmas.Clear();
         }
-        AddressSpace.Dispose();
+        AddressSpace?.Dispose();
     }
 }

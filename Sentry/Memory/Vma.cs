@@ -14,6 +14,8 @@ public sealed class Vma
     public long FileOffset;
     /// <summary>What /proc/self/maps shows: a path, "[heap]", "[stack]", or null.</summary>
     public string? Name;
+    /// <summary>For shared mappings that outlived a fork: the reference-counted pages.</summary>
+    public MemoryManager.SharedPages? Backing;
 
     public ulong Length => End - Start;
 

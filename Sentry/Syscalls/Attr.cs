@@ -201,7 +201,7 @@ public static partial class Linux
     public static long Ftruncate(Task t, in SyscallArgs a)
     {
         if ((long)a.A1 < 0) return -(long)Errno.EINVAL;
-        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if (t.Fds.Get((int)a.A0) is not { } f || f is OPathFile) return -(long)Errno.EBADF;
         if (!f.Writable || f.Path is not { } pos || !pos.Inode.IsRegular) return -(long)Errno.EINVAL;
         return f.Truncate((long)a.A1);
     }

@@ -60,10 +60,17 @@ public static partial class Linux
     }
 
     /// <summary>The VFS side of open: resolve (creating if asked), check, open the inode.</summary>
-    internal static long OpenPath(Task t, int dirfd, string path, int flags, uint mode, ulong resolve, out FileDescription? file)
+    /// <summary>A symlink's target as a path usable from anywhere: absolute as is, relative to
+    /// the link's directory otherwise.</summary>
+    private static string JoinLinkTarget(Task t, PathPos linkDir, string target) =>
+        target.StartsWith('/') ? target : t.Kernel.Mounts.PathOf(linkDir, t.Fs.Root).TrimEnd('/') + "/" + target;
+
+    internal static long OpenPath(Task t, int dirfd, string path, int flags, uint mode, ulong resolve, out FileDescription? file, int depth = 0)
     {
         file = null;
-        long r = PathResolver.Start(t, dirfd, path, out PathPos start);
+        // RESOLVE_BENEATH / RESOLVE_IN_ROOT walks are anchored at dirfd even for "/..." paths.
+        bool anchored = (resolve & (Resolve.RESOLVE_BENEATH | Resolve.RESOLVE_IN_ROOT)) != 0;
+        long r = PathResolver.Start(t, dirfd, path, out PathPos start, anchored);
         if (r < 0) return r;
         int access = flags & O_ACCMODE;
         bool wantsWrite = access is O_WRONLY or O_RDWR || (flags & O_TRUNC) != 0;
@@ -79,6 +86,13 @@ public static partial class Linux
             if (r < 0) return r;
             if (name is "" or "." or ".." || trailingSlash) return -(long)Errno.EISDIR;
             r = parent.Dentry.Child(name, out Dentry? existing);
+            if (r == 0 && existing!.Inode.IsSymlink && (flags & (O_EXCL | O_NOFOLLOW)) == 0 && existing.Inode.FollowMagic(t) == null
+                && PathResolver.Resolve(t, parent, name, followFinal: true, out _, resolve) == -(long)Errno.ENOENT
+                && existing.Inode.ReadLink(out string linkTarget) == 0 && linkTarget.Length > 0 && depth < Resolve.MaxSymlinkFollows)
+            {
+                // A dangling symlink: O_CREAT creates the file it points to.
+                return OpenPath(t, dirfd, JoinLinkTarget(t, parent, linkTarget), flags, mode, resolve, out file, depth + 1);
+            }
             if (r == 0)
             {
                 if ((flags & O_EXCL) != 0) return -(long)Errno.EEXIST;

@@ -168,6 +168,17 @@ public static class SyscallTable
         Add(N.gettid, Linux.Gettid);
         Add(N.getppid, Linux.Getppid);
         Add(N.exit, Linux.Exit, Int);
+        Add(N.clone, Linux.CloneCall, Hex, Hex, Hex, Hex, Hex);
+        Add(N.clone3, Linux.Clone3, Hex, Int);
+        Add(N.fork, Linux.Fork);
+        Add(N.vfork, Linux.Vfork);
+        Add(N.execve, Linux.Execve, ArgKind.Path, Hex, Hex);
+        Add(N.execveat, Linux.Execveat, Fd, ArgKind.Path, Hex, Hex, Hex);
+        Add(N.wait4, Linux.Wait4, Int, Hex, Hex, Hex);
+        Add(N.waitid, Linux.Waitid, Int, Int, Hex, Hex, Hex);
+        Add(N.futex, Linux.Futex, Hex, Hex, Int, Hex, Hex, Hex);
+        Add(N.getrusage, Linux.Getrusage, Int, Hex);
+        Add(N.times, Linux.Times, Hex);
         Add(N.exit_group, Linux.ExitGroup, Int);
         Add(N.sched_yield, Linux.SchedYield);
         Add(N.sched_getaffinity, Linux.SchedGetaffinity, Int, Int, Hex);
@@ -198,6 +209,17 @@ public static class SyscallTable
         // Signals (Signal.cs).
         Add(N.rt_sigaction, Linux.RtSigaction, Signal, Hex, Hex, Int);
         Add(N.rt_sigprocmask, Linux.RtSigprocmask, Int, Hex, Hex, Int);
+        Add(N.rt_sigpending, Linux.RtSigpending, Hex, Int);
+        Add(N.rt_sigreturn, Linux.RtSigreturn);
+        Add(N.rt_sigsuspend, Linux.RtSigsuspend, Hex, Int);
+        Add(N.rt_sigtimedwait, Linux.RtSigtimedwait, Hex, Hex, Hex, Int);
+        Add(N.sigaltstack, Linux.Sigaltstack, Hex, Hex);
+        Add(N.pause, Linux.PauseCall);
+        Add(N.kill, Linux.Kill, Int, Signal);
+        Add(N.tkill, Linux.Tkill, Int, Signal);
+        Add(N.tgkill, Linux.Tgkill, Int, Int, Signal);
+        Add(N.rt_sigqueueinfo, Linux.RtSigqueueinfo, Int, Signal, Hex);
+        Add(N.rt_tgsigqueueinfo, Linux.RtTgsigqueueinfo, Int, Int, Signal, Hex);
 
         // System information and limits (Sys.cs).
         Add(N.uname, Linux.Uname, Hex);

@@ -71,11 +71,10 @@ public static partial class Linux
     /// <summary>Implements Linux syscall getppid(2): 0 for the sandbox's init, as in a pid namespace.</summary>
     public static long Getppid(Task t, in SyscallArgs a) => t.ParentPid;
 
-    /// <summary>Implements Linux syscall exit(2). With one thread per process (for now) it ends
-    /// the process.</summary>
+    /// <summary>Implements Linux syscall exit(2): ends the calling thread.</summary>
     public static long Exit(Task t, in SyscallArgs a)
     {
-        t.ExitGroup(new ExitStatus((int)(a.A0 & 0xff), 0));
+        t.ExitThread((int)(a.A0 & 0xff));
         return 0;
     }
 

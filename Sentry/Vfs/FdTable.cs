@@ -10,6 +10,74 @@ public sealed class FdTable
     private readonly Lock _lock = new();
     private Entry?[] _entries = new Entry?[64];
 
+    private int _users = 1;
+
+    /// <summary>Another task shares this table (CLONE_FILES).</summary>
+    public void AddUser() => Interlocked.Increment(ref _users);
+
+    /// <summary>A task stopped using it; true for the last one.</summary>
+    public bool RemoveUser() => Interlocked.Decrement(ref _users) == 0;
+
+    /// <summary>A copy for fork: same descriptions, same close-on-exec flags.</summary>
+    public FdTable Fork()
+    {
+        var copy = new FdTable { Limit = Limit };
+        lock (_lock)
+        {
+            copy._entries = new Entry?[_entries.Length];
+            for (int i = 0; i < _entries.Length; i++)
+            {
+                if (_entries[i] is not { } e) continue;
+                e.File.IncRef();
+                copy._entries[i] = e;
+            }
+        }
+        return copy;
+    }
+
+    /// <summary>execve: closes every close-on-exec descriptor.</summary>
+    public void CloseOnExec()
+    {
+        var closing = new List<FileDescription>();
+        lock (_lock)
+        {
+            for (int i = 0; i < _entries.Length; i++)
+            {
+                if (_entries[i] is not { CloseOnExec: true } e) continue;
+                closing.Add(e.File);
+                _entries[i] = null;
+            }
+        }
+        foreach (var f in closing) f.DecRef();
+    }
+
+    /// <summary>close_range(2).</summary>
+    public void CloseRange(int first, int last, bool cloexecOnly)
+    {
+        var closing = new List<FileDescription>();
+        lock (_lock)
+        {
+            for (int i = Math.Max(first, 0); i < _entries.Length && i <= last; i++)
+            {
+                if (_entries[i] is not { } e) continue;
+                if (cloexecOnly) { _entries[i] = e with { CloseOnExec = true }; continue; }
+                closing.Add(e.File);
+                _entries[i] = null;
+            }
+        }
+        foreach (var f in closing) f.DecRef();
+    }
+
+    /// <summary>Open descriptors, for /proc/[pid]/fd.</summary>
+    public IReadOnlyList<(int Fd, FileDescription File)> Snapshot()
+    {
+        var list = new List<(int, FileDescription)>();
+        lock (_lock)
+            for (int i = 0; i < _entries.Length; i++)
+                if (_entries[i] is { } e) list.Add((i, e.File));
+        return list;
+    }
+
     /// <summary>RLIMIT_NOFILE: new fds must be below it.</summary>
     public int Limit { get; set; } = 1024;
 

@@ -30,7 +30,8 @@ public abstract class FileDescription
     /// <summary>Where pollers wait for this file's readiness to change; null if it never does.</summary>
     public virtual Kernel.WaitQueue? EventQueue => null;
 
-    public virtual long Sync() => 0;
+    /// <summary>fsync: files that have no storage (pipes, sockets, terminals) say EINVAL.</summary>
+    public virtual long Sync() => -(long)Errno.EINVAL;
 
     public virtual long Allocate(int mode, long offset, long length) => -(long)Errno.ENODEV;
 

@@ -19,12 +19,22 @@ public abstract class InodeFile : FileDescription
 
     public Inode Inode => Path!.Value.Inode;
 
+    public override long Sync() => 0;
+
     public override string Name => Path is { } p ? p.Dentry.Name : "?";
 
     public override long Seek(long offset, int whence)
     {
         lock (OffsetLock)
         {
+            if (whence is 3 or 4)
+            {
+                if (offset < 0) return -(long)Errno.ENXIO;
+                long r = SeekDataOrHole(offset, whence == 3);
+                if (r < 0) return r;
+                Offset = r;
+                return r;
+            }
             long basis = whence switch
             {
                 0 => 0,

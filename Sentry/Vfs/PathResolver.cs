@@ -18,10 +18,10 @@ public static class PathResolver
     }
 
     /// <summary>Where a relative path starts for *at(dirfd, path) calls.</summary>
-    public static long Start(Task t, int dirfd, string path, out PathPos start)
+    public static long Start(Task t, int dirfd, string path, out PathPos start, bool relativeToDirfd = false)
     {
         start = t.Fs.Cwd;
-        if (path.StartsWith('/')) { start = t.Fs.Root; return 0; }
+        if (path.StartsWith('/') && !relativeToDirfd) { start = t.Fs.Root; return 0; }
         if (dirfd == OpenFlags.AT_FDCWD) return 0;
         if (t.Fds.Get(dirfd) is not { } f) return -(long)Errno.EBADF;
         if (f.Path is not { } p) return -(long)Errno.ENOTDIR;

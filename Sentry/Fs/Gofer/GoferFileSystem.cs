@@ -51,8 +51,15 @@ public sealed class GoferFileSystem : FileSystem
         if (err != 0) return -err;
         st = new StatFs
         {
-            Type = Magic, Bsize = s.BSize, Frsize = s.BSize, Blocks = (long)s.Blocks, Bfree = (long)s.BFree,
-            Bavail = (long)s.BAvail, Files = (long)s.Files, Ffree = (long)s.FFree, Namelen = s.NameLen,
+            Type = Magic,
+            Bsize = s.BSize,
+            Frsize = s.BSize,
+            Blocks = (long)s.Blocks,
+            Bfree = (long)s.BFree,
+            Bavail = (long)s.BAvail,
+            Files = (long)s.Files,
+            Ffree = (long)s.FFree,
+            Namelen = s.NameLen,
         };
         return 0;
     }
@@ -300,13 +307,13 @@ public sealed class GoferInode : Inode
                 err = Client.Mkdir(_dirFid, name, mode & 0xfff, creds.EffectiveGid, out _);
                 break;
             case S_IFREG:
-            {
-                long r = WalkHere(out uint fid);
-                if (r < 0) return r;
-                err = Client.Lcreate(fid, name, (uint)(OpenFlags.O_RDWR | OpenFlags.O_EXCL), mode & 0xfff, creds.EffectiveGid, out _, out _);
-                Clunk(fid);
-                break;
-            }
+                {
+                    long r = WalkHere(out uint fid);
+                    if (r < 0) return r;
+                    err = Client.Lcreate(fid, name, (uint)(OpenFlags.O_RDWR | OpenFlags.O_EXCL), mode & 0xfff, creds.EffectiveGid, out _, out _);
+                    Clunk(fid);
+                    break;
+                }
             default:
                 var (major, minor) = DeviceRegistry.Split(rdev);
                 err = Client.Mknod(_dirFid, name, mode, major, minor, creds.EffectiveGid, out _);

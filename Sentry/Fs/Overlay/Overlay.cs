@@ -258,7 +258,7 @@ public sealed class OverlayInode : Inode
         if ((flags & RenameFlags.RENAME_EXCHANGE) != 0 && (!exists || replaced!.Lower != null || replaced.IsDirectory && replaced.Lower != null))
             return exists ? -(long)Errno.EXDEV : -(long)Errno.ENOENT;
         if ((flags & RenameFlags.RENAME_NOREPLACE) != 0 && exists) return -(long)Errno.EEXIST;
-        if (exists && replaced!.IsDirectory)
+        if (exists && replaced!.IsDirectory && (flags & RenameFlags.RENAME_EXCHANGE) == 0)
         {
             if (!moving.IsDirectory) return -(long)Errno.EISDIR;
             var list = new List<DirEntry>();

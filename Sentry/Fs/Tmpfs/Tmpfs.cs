@@ -139,6 +139,9 @@ public sealed class TmpfsDirectory : TmpfsInode
         get { lock (_children) return _children.Count; }
     }
 
+    /// <summary>Removed from its parent: nothing can be created in it any more (IS_DEADDIR).</summary>
+    public bool Dead { get; private set; }
+
     public override long Size => 4096;
 
     public override long Lookup(string name, out Inode? child)
@@ -148,6 +151,7 @@ public sealed class TmpfsDirectory : TmpfsInode
 
     public override long ReadDir(List<DirEntry> entries)
     {
+        if (Dead) return -(long)Errno.ENOENT;
         lock (_children)
             foreach (var (name, inode) in _children)
                 entries.Add(new DirEntry(name, inode.Ino, DirentType.FromMode(inode.Mode)));
@@ -159,6 +163,7 @@ public sealed class TmpfsDirectory : TmpfsInode
     {
         lock (_children)
         {
+            if (Dead) return -(long)Errno.ENOENT;
             if (_children.ContainsKey(name)) return -(long)Errno.EEXIST;
             _children[name] = inode;
             if (inode.IsDirectory) Nlink++;
@@ -212,6 +217,7 @@ public sealed class TmpfsDirectory : TmpfsInode
                 if (victim is TmpfsDirectory d && d.Count > 0) return -(long)Errno.ENOTEMPTY;
                 Nlink--;
                 victim.Nlink = 0;
+                if (victim is TmpfsDirectory dead) dead.Dead = true;
             }
             else
             {

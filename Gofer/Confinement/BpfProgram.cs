@@ -1,0 +1,82 @@
+using Sandbox.Abi.Host;
+using static Sandbox.Abi.Host.Seccomp;
+
+namespace Sandbox.Gofer.Confinement;
+
+/// <summary>A place in a <see cref="BpfProgram"/> that jumps can name before it is marked.</summary>
+public sealed class BpfLabel
+{
+    internal int Position = -1;
+}
+
+/// <summary>Assembles a classic BPF program for seccomp: instructions are appended in order,
+/// jumps name labels, and <see cref="Build"/> turns labels into the 8-bit forward offsets
+/// the kernel wants (failing loudly if one does not fit).</summary>
+public sealed class BpfProgram
+{
+    private readonly List<(SockFilter Insn, BpfLabel? True, BpfLabel? False)> _code = [];
+
+    public int Count => _code.Count;
+
+    public BpfLabel NewLabel() => new();
+
+    /// <summary>Marks label as the position of the next instruction.</summary>
+    public void Mark(BpfLabel label)
+    {
+        if (label.Position >= 0) throw new InvalidOperationException("BPF label marked twice");
+        label.Position = _code.Count;
+    }
+
+    /// <summary>A = seccomp_data[offset] (32 bits).</summary>
+    public void Load(uint offset) => Add(new SockFilter(BPF_LD | BPF_W | BPF_ABS, 0, 0, offset));
+
+    /// <summary>A &amp;= k.</summary>
+    public void And(uint k) => Add(new SockFilter(BPF_ALU | BPF_AND | BPF_K, 0, 0, k));
+
+    /// <summary>return action.</summary>
+    public void Return(uint action) => Add(new SockFilter(BPF_RET | BPF_K, 0, 0, action));
+
+    /// <summary>if (A op k) goto whenTrue else goto whenFalse; a null label is the next instruction.</summary>
+    public void JumpIf(ushort op, uint k, BpfLabel? whenTrue, BpfLabel? whenFalse) =>
+        _code.Add((new SockFilter((ushort)(BPF_JMP | op | BPF_K), 0, 0, k), whenTrue, whenFalse));
+
+    /// <summary>goto target.</summary>
+    public void Goto(BpfLabel target) => _code.Add((new SockFilter(BPF_JMP | BPF_JA, 0, 0, 0), target, null));
+
+    private void Add(SockFilter insn) => _code.Add((insn, null, null));
+
+    /// <summary>The finished program with every jump resolved.</summary>
+    public SockFilter[] Build()
+    {
+        var result = new SockFilter[_code.Count];
+        for (int pc = 0; pc < _code.Count; pc++)
+        {
+            var (insn, whenTrue, whenFalse) = _code[pc];
+            if ((insn.Code & 0x07) == BPF_JMP)
+            {
+                if ((insn.Code & 0xf0) == BPF_JA)
+                {
+                    insn = insn with { K = (uint)Offset(pc, whenTrue!, int.MaxValue) };
+                }
+                else
+                {
+                    insn = insn with { Jt = (byte)Offset(pc, whenTrue, 255), Jf = (byte)Offset(pc, whenFalse, 255) };
+                }
+            }
+            result[pc] = insn;
+        }
+        return result;
+    }
+
+    private int Offset(int pc, BpfLabel? label, int max)
+    {
+        if (label is null) return 0;
+        if (label.Position < 0) throw new InvalidOperationException($"BPF label used at {pc} was never marked");
+        int offset = label.Position - pc - 1;
+        if (offset < 0 || offset > max || label.Position >= _code.Count)
+        {
+            throw new InvalidOperationException($"BPF jump at {pc} to {label.Position} does not fit (offset {offset}, max {max})");
+        }
+        return offset;
+    }
+}

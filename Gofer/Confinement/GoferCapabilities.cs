@@ -1,0 +1,72 @@
+using Sandbox.Abi.Host;
+using static Sandbox.Abi.Host.Capabilities;
+
+namespace Sandbox.Gofer.Confinement;
+
+/// <summary>The capabilities the gofer keeps once confined, and dropping the rest.
+///
+/// The gofer serves files as the container's owners see them: the Sentry enforces guest
+/// permissions itself, so the gofer must be able to open, create and change any file of
+/// the tree whatever its mode and owner. That takes:
+/// <list type="bullet">
+/// <item>CAP_CHOWN: Tsetattr/Tcreate set the owner the guest asked for (fchownat).</item>
+/// <item>CAP_DAC_OVERRIDE: read, write and search files and directories whatever their modes.</item>
+/// <item>CAP_DAC_READ_SEARCH: linkat(fd, "", ..., AT_EMPTY_PATH) on an O_PATH descriptor
+///   (Tlink without a path) needs it. It also enables open_by_handle_at, the classic escape
+///   from a bind mount, which the seccomp filter therefore denies by name.</item>
+/// <item>CAP_FOWNER: chmod, utimensat and xattrs on files the gofer's uid does not own.</item>
+/// <item>CAP_FSETID: keep set-user/group-ID bits through chmod/chown/write as the guest set them.</item>
+/// </list>
+/// Not kept: CAP_MKNOD (device nodes are the Sentry's own; FIFOs and sockets need no
+/// capability, and the served tree is mounted nodev besides), CAP_SETUID/SETGID (owners are
+/// set with fchownat after creation, not by switching identity), CAP_SYS_ADMIN and
+/// CAP_SYS_CHROOT (all mounting is over before they are dropped), and everything else.
+/// Capabilities are per thread, so the set is applied on the thread that re-executes the
+/// gofer: after execve every thread the runtime starts inherits exactly this set.</summary>
+public static class GoferCapabilities
+{
+    public static readonly IReadOnlyList<int> Kept =
+        [CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID];
+
+    public static ulong KeptMask => Kept.Aggregate(0UL, (m, c) => m | (1UL << c));
+
+    /// <summary>Empties the bounding set of everything not kept (so execve cannot grant it back),
+    /// clears the ambient and inheritable sets, and sets effective = permitted = kept (or
+    /// less, if the caller did not have them all).</summary>
+    public static void DropAllButKept()
+    {
+        try
+        {
+            for (int cap = 0; cap < 64; cap++)
+            {
+                bool? bounded = InBoundingSet(cap);
+                if (bounded is null) break; // past CAP_LAST_CAP
+                if (bounded.Value && (KeptMask & (1UL << cap)) == 0) DropFromBoundingSet(cap);
+            }
+            ClearAmbient();
+            Sets current = Get();
+            ulong keep = current.Permitted & KeptMask;
+            Set(new Sets(keep, keep, 0));
+            Sets now = Get();
+            if (((now.Effective | now.Permitted | now.Inheritable) & ~KeptMask) != 0)
+            {
+                throw new ConfinementException($"capabilities still held after capset: 0x{now.Permitted:x}");
+            }
+        }
+        catch (HostException e)
+        {
+            throw new ConfinementException($"dropping capabilities: {e.Message}");
+        }
+    }
+
+    /// <summary>Problems with the calling thread's capabilities, empty when it holds nothing
+    /// beyond <see cref="Kept"/> and cannot regain CAP_SYS_ADMIN.</summary>
+    public static string? CheckDropped()
+    {
+        Sets s = Get();
+        ulong extra = (s.Effective | s.Permitted | s.Inheritable) & ~KeptMask;
+        if (extra != 0) return $"holds capabilities 0x{extra:x} beyond the kept set";
+        if (InBoundingSet(CAP_SYS_ADMIN) == true) return "CAP_SYS_ADMIN is still in the bounding set";
+        return null;
+    }
+}

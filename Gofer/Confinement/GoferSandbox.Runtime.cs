@@ -1,0 +1,167 @@
+using Sandbox.Abi.Host;
+using static Sandbox.Abi.Host.Namespaces;
+using OpenFlags = Sandbox.Abi.OpenFlags;
+
+namespace Sandbox.Gofer.Confinement;
+
+/// <summary>The host files the re-executed gofer needs to start and run: directories bound
+/// whole (read-only) and single paths made resolvable with their symlink chains.</summary>
+/// <param name="Directories">Outermost directories to bind at their host paths: the app's,
+/// the .NET root (or the runtime's directory when self-contained), the executable's, and
+/// those of the shared libraries the process has mapped (libc, libstdc++, ...).</param>
+/// <param name="Paths">Paths to reproduce exactly, symlinks included: the ELF interpreter
+/// named by the executable (/lib64/ld-linux-x86-64.so.2 is a chain of links on merged-/usr hosts).</param>
+/// <param name="DotnetRoot">The .NET root of a framework-dependent app, for DOTNET_ROOT.</param>
+internal sealed record RuntimeFiles(List<string> Directories, List<string> Paths, string? DotnetRoot)
+{
+    public bool IsCovered(string path) => Directories.Any(d => IsUnder(path, d));
+
+    public static bool IsUnder(string path, string dir) =>
+        path == dir || path.StartsWith(dir.TrimEnd('/') + "/", StringComparison.Ordinal);
+
+    public static RuntimeFiles Find(string exe)
+    {
+        var dirs = new List<string> { GoferSandbox.Canonical(AppContext.BaseDirectory, "application directory") };
+        var fx = new DirectoryInfo(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory());
+        string? dotnetRoot = null;
+        if (fx.Parent?.Parent is { Name: "shared", Parent: { } root })
+        {
+            dotnetRoot = GoferSandbox.Canonical(root.FullName, ".NET root");
+            dirs.Add(dotnetRoot);
+        }
+        else
+        {
+            dirs.Add(GoferSandbox.Canonical(fx.FullName, ".NET runtime directory"));
+        }
+        dirs.Add(Path.GetDirectoryName(exe)!);
+        dirs.AddRange(MappedFiles().Select(f => Path.GetDirectoryName(f)!));
+        dirs = [.. dirs.Distinct(StringComparer.Ordinal)];
+        dirs = [.. dirs.Where(d => !dirs.Any(o => o != d && IsUnder(d, o))).Order(StringComparer.Ordinal)];
+        foreach (string d in dirs)
+        {
+            if (d == "/" || IsUnder(d, GoferSandbox.ServedRootPath) || IsUnder(d, "/proc"))
+            {
+                throw new ConfinementException($"the .NET runtime's files in {d} cannot be mapped into the gofer's root");
+            }
+        }
+        string? interp = ElfInterpreter(exe);
+        return new RuntimeFiles(dirs, interp is null ? [] : [interp], dotnetRoot);
+    }
+
+    /// <summary>The regular files mapped into this process (shared libraries, assemblies).</summary>
+    private static IEnumerable<string> MappedFiles()
+    {
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines("/proc/self/maps"))
+        {
+            string[] fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 6) continue;
+            string path = fields[5].Trim();
+            if (!path.StartsWith('/') || path.EndsWith(" (deleted)", StringComparison.Ordinal)) continue;
+            if (path.StartsWith("/dev/", StringComparison.Ordinal) || path.StartsWith("/memfd:", StringComparison.Ordinal)) continue;
+            if (File.Exists(path)) files.Add(path);
+        }
+        return files;
+    }
+
+    /// <summary>PT_INTERP of an ELF64 executable, or null for a static one.</summary>
+    private static string? ElfInterpreter(string exe)
+    {
+        using var f = File.OpenRead(exe);
+        Span<byte> header = stackalloc byte[64];
+        if (f.Read(header) < 64 || header[0] != 0x7f || header[1] != (byte)'E' || header[4] != 2) return null;
+        long phoff = BitConverter.ToInt64(header[0x20..]);
+        int phentsize = BitConverter.ToUInt16(header[0x36..]);
+        int phnum = BitConverter.ToUInt16(header[0x38..]);
+        Span<byte> ph = stackalloc byte[56];
+        for (int i = 0; i < phnum; i++)
+        {
+            f.Position = phoff + (long)i * phentsize;
+            if (f.Read(ph) < 56) return null;
+            if (BitConverter.ToUInt32(ph) != 3) continue; // PT_INTERP
+            long offset = BitConverter.ToInt64(ph[8..]);
+            long size = BitConverter.ToInt64(ph[0x20..]);
+            if (size is <= 1 or > 4096) return null;
+            byte[] name = new byte[size];
+            f.Position = offset;
+            f.ReadExactly(name);
+            return System.Text.Encoding.UTF8.GetString(name).TrimEnd('\0');
+        }
+        return null;
+    }
+}
+
+public static partial class GoferSandbox
+{
+    /// <summary>Makes host path resolvable in the scaffold exactly as on the host: every
+    /// symlink on the way is recreated (and its target exposed in turn), directories are
+    /// created, and the final file is bind-mounted read-only. Parts already inside a
+    /// bound directory are only walked, to follow links that leave it.</summary>
+    private static void Expose(int scaffold, string path, Func<string, bool> covered, int depth)
+    {
+        if (depth > 40) throw new ConfinementException($"too many symlinks exposing {path}");
+        string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        string current = "";
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string next = $"{current}/{parts[i]}";
+            bool last = i == parts.Length - 1;
+            var info = new FileInfo(next);
+            if (info.LinkTarget is string target)
+            {
+                if (!covered(next)) Symlinkat(target, scaffold, next.TrimStart('/')).IgnoreExists($"symlink {next}");
+                string rest = string.Join('/', parts[(i + 1)..]);
+                string resolved = Normalize((target.StartsWith('/') ? target : $"{current}/{target}") + (rest.Length > 0 ? "/" + rest : ""));
+                Expose(scaffold, resolved, covered, depth + 1);
+                return;
+            }
+            if (covered(next))
+            {
+                current = next;
+                continue;
+            }
+            if (Directory.Exists(next))
+            {
+                Mkdirat(scaffold, next.TrimStart('/'), 0x1ed).IgnoreExists($"mkdir {next} in the scaffold");
+            }
+            else if (last && info.Exists)
+            {
+                int tree = Check(OpenTree(-100, next, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), $"open_tree({next})");
+                SetAttr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, next);
+                int file = Openat(scaffold, next.TrimStart('/'), OpenFlags.O_CREAT | OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC, 0x1a4);
+                Check(file, $"creating {next} in the scaffold");
+                Unistd.Close(file);
+                Check(MoveMount(tree, "", scaffold, next.TrimStart('/'), MOVE_MOUNT_F_EMPTY_PATH), $"mounting {next}");
+                Unistd.Close(tree);
+            }
+            else
+            {
+                throw new ConfinementException($"{next} (needed to start the runtime) does not exist");
+            }
+            current = next;
+        }
+    }
+
+    /// <summary>Removes "." and ".." lexically; correct here because every directory before a
+    /// ".." has already been resolved to a real directory.</summary>
+    private static string Normalize(string path)
+    {
+        var stack = new List<string>();
+        foreach (string part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == ".") continue;
+            if (part == "..")
+            {
+                if (stack.Count > 0) stack.RemoveAt(stack.Count - 1);
+                continue;
+            }
+            stack.Add(part);
+        }
+        return "/" + string.Join('/', stack);
+    }
+
+    private static void IgnoreExists(this int result, string what)
+    {
+        if (result < 0 && HostError.Last != (int)Abi.Errno.EEXIST) throw Fail(what);
+    }
+}

@@ -1,0 +1,121 @@
+using Sandbox.Abi;
+using static Sandbox.Gofer.Confinement.SeccompRuleKind;
+using Sys = Sandbox.Abi.SyscallNumber;
+
+namespace Sandbox.Gofer.Confinement;
+
+/// <summary>The gofer's seccomp allowlist. The gofer is a .NET process serving 9P on one
+/// socket over one directory tree: it needs the *at file calls on descriptors it already
+/// holds, message I/O on the socket, and what the .NET runtime calls at steady state
+/// (memory, futexes, signals for thread suspension, thread creation, timers), measured with
+/// `strace -f` on a confined gofer (see GoferCommand). Every other call fails with EPERM so
+/// that the runtime's optional probes degrade instead of killing the process; the calls
+/// that would undo the confinement or reach other processes are denied by name.</summary>
+public static class GoferSeccompPolicy
+{
+    // Constants of the argument checks (values as the kernel defines them).
+    private const uint CLONE_THREAD = 0x10000;
+    /// <summary>CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.</summary>
+    private const uint CLONE_NEW_ANY = 0x20000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x80;
+    private const uint PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_NAME = 15, PR_GET_NAME = 16;
+    private const uint PR_GET_SECCOMP = 21, PR_CAPBSET_READ = 23, PR_GET_NO_NEW_PRIVS = 39, PR_SET_VMA = 0x53564d41;
+    private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, FIONREAD = 0x541B, FIONBIO = 0x5421;
+    private const uint FIONCLEX = 0x5450, FIOCLEX = 0x5451;
+
+    /// <summary>The policy for a gofer whose process id is pid (signals may only go to itself).</summary>
+    public static SeccompPolicy Create(int pid) => new(Rules(pid), Errno.EPERM);
+
+    /// <summary>Syscalls that would let a confined gofer leave its mount namespace, regain
+    /// privileges, run other code or reach other processes and the kernel's attack surface.</summary>
+    public static readonly IReadOnlyList<Sys> Denied =
+    [
+        Sys.ptrace, Sys.process_vm_readv, Sys.process_vm_writev, Sys.pidfd_getfd, Sys.kcmp,
+        Sys.mount, Sys.umount2, Sys.pivot_root, Sys.chroot, Sys.setns, Sys.unshare,
+        Sys.open_tree, Sys.move_mount, Sys.fsopen, Sys.fsconfig, Sys.fsmount, Sys.fspick, Sys.mount_setattr,
+        Sys.open_by_handle_at, Sys.name_to_handle_at,
+        Sys.execve, Sys.execveat, Sys.fork, Sys.vfork,
+        Sys.init_module, Sys.finit_module, Sys.delete_module, Sys.kexec_load, Sys.kexec_file_load, Sys.reboot,
+        Sys.bpf, Sys.perf_event_open, Sys.userfaultfd, Sys.io_uring_setup, Sys.io_uring_enter, Sys.io_uring_register,
+        Sys.keyctl, Sys.add_key, Sys.request_key,
+        Sys.setuid, Sys.setgid, Sys.setreuid, Sys.setregid, Sys.setresuid, Sys.setresgid, Sys.setgroups,
+        Sys.setfsuid, Sys.setfsgid, Sys.capset, Sys.seccomp,
+        Sys.socket, Sys.socketpair, Sys.connect, Sys.bind, Sys.listen, Sys.accept, Sys.accept4,
+        Sys.kill, Sys.tkill, Sys.rt_sigqueueinfo, Sys.rt_tgsigqueueinfo, Sys.pidfd_open, Sys.pidfd_send_signal,
+        Sys.iopl, Sys.ioperm, Sys.swapon, Sys.swapoff, Sys.acct, Sys.quotactl, Sys.syslog,
+        Sys.settimeofday, Sys.clock_settime, Sys.adjtimex, Sys.clock_adjtime, Sys.sethostname, Sys.setdomainname,
+    ];
+
+    private static IReadOnlyList<SeccompRule> Rules(int pid)
+    {
+        var rules = new List<SeccompRule>();
+        void AllowAll(string why, params Sys[] calls)
+        {
+            foreach (Sys s in calls) rules.Add(new SeccompRule(s, Allow, why));
+        }
+
+        // Hot path first: the serving loop and the runtime's synchronisation.
+        AllowAll("9P messages on the connected socket", Sys.recvmsg, Sys.sendmsg, Sys.recvfrom, Sys.sendto,
+            Sys.read, Sys.write, Sys.readv, Sys.writev);
+        AllowAll("runtime: locks, thread parking (Monitor, SemaphoreSlim)", Sys.futex);
+        AllowAll("file data for Tread/Twrite", Sys.pread64, Sys.pwrite64, Sys.preadv, Sys.pwritev, Sys.preadv2, Sys.pwritev2);
+        AllowAll("walking and attributes (Twalk, Tgetattr)", Sys.openat, Sys.openat2, Sys.close, Sys.fstat, Sys.newfstatat,
+            Sys.statx, Sys.getdents64, Sys.readlinkat, Sys.lseek, Sys.fstatfs, Sys.statfs, Sys.faccessat, Sys.faccessat2);
+        AllowAll("runtime: assembly probing and System.IO use the path forms (harmless: / is the scaffold)",
+            Sys.open, Sys.stat, Sys.lstat, Sys.access, Sys.unlink, Sys.rmdir, Sys.mkdir, Sys.rename, Sys.link,
+            Sys.symlink, Sys.chmod, Sys.chown, Sys.lchown, Sys.truncate, Sys.utimes, Sys.futimesat);
+        AllowAll("creating, removing and renaming (Tmkdir, Tunlinkat, Trenameat, Tsymlink, Tlink, Tmknod)",
+            Sys.mkdirat, Sys.unlinkat, Sys.renameat, Sys.renameat2, Sys.symlinkat, Sys.linkat, Sys.mknodat);
+        AllowAll("Tsetattr: modes, owners, times, sizes", Sys.fchmod, Sys.fchmodat, Sys.fchmodat2, Sys.fchown, Sys.fchownat,
+            Sys.utimensat, Sys.ftruncate, Sys.fallocate);
+        AllowAll("Tfsync, Tlock", Sys.fsync, Sys.fdatasync, Sys.sync_file_range, Sys.flock);
+        AllowAll("extended attributes (Txattrwalk/Txattrcreate); l* forms for O_PATH fds via /proc/self/fd",
+            Sys.fgetxattr, Sys.fsetxattr, Sys.flistxattr, Sys.fremovexattr,
+            Sys.lgetxattr, Sys.lsetxattr, Sys.llistxattr, Sys.lremovexattr,
+            Sys.getxattrat, Sys.setxattrat, Sys.listxattrat, Sys.removexattrat);
+        AllowAll("descriptor bookkeeping", Sys.fcntl, Sys.dup, Sys.dup3, Sys.close_range, Sys.umask);
+        AllowAll("socket options of the already-connected 9P socket (System.Net.Sockets reads them)",
+            Sys.getsockopt, Sys.setsockopt, Sys.getsockname, Sys.getpeername, Sys.shutdown);
+
+        AllowAll("runtime: memory management and the GC", Sys.mmap, Sys.munmap, Sys.mprotect, Sys.madvise,
+            Sys.mremap, Sys.brk, Sys.mincore, Sys.membarrier);
+        AllowAll("runtime: time, sleeping, yielding", Sys.clock_gettime, Sys.clock_getres, Sys.clock_nanosleep,
+            Sys.nanosleep, Sys.gettimeofday, Sys.sched_yield, Sys.sched_getaffinity, Sys.sched_getparam,
+            Sys.sched_getscheduler, Sys.sched_get_priority_max, Sys.sched_get_priority_min, Sys.getcpu);
+        AllowAll("runtime: identity and limits queries", Sys.getpid, Sys.gettid, Sys.getppid, Sys.getuid, Sys.geteuid,
+            Sys.getgid, Sys.getegid, Sys.getrlimit, Sys.prlimit64, Sys.getrusage, Sys.uname, Sys.sysinfo, Sys.getcwd,
+            Sys.getrandom, Sys.readlink);
+        AllowAll("runtime: signals (GC thread suspension, PosixSignalRegistration, abort)", Sys.rt_sigaction,
+            Sys.rt_sigprocmask, Sys.rt_sigreturn, Sys.sigaltstack, Sys.rt_sigtimedwait, Sys.restart_syscall);
+        rules.Add(new SeccompRule(Sys.tgkill, AllowIfArgIn,
+            "runtime: thread suspension and abort signal its own threads; never another process")
+        { Arg = 0, Values = [(uint)pid] });
+        rules.Add(new SeccompRule(Sys.sched_setaffinity, AllowIfArgIn,
+            "runtime: every new thread sets its own affinity (pid 0) and fails to start if refused")
+        { Arg = 0, Values = [0] });
+        AllowAll("runtime: thread start and exit", Sys.set_robust_list, Sys.rseq, Sys.exit, Sys.exit_group);
+        rules.Add(new SeccompRule(Sys.clone, AllowIfArgMaskEquals,
+            "runtime: new threads (pthread_create) only: CLONE_THREAD set, no new namespaces, no processes")
+        { Arg = 0, Values = [CLONE_THREAD | CLONE_NEW_ANY, CLONE_THREAD] });
+        AllowAll("runtime: glibc 2.36's pthread_create uses clone3 with no fallback to clone on ENOSYS; its flags are in " +
+            "memory BPF cannot read, so a process forked through it is possible but inherits this filter, the mount " +
+            "namespace and the capabilities, and cannot execve", Sys.clone3);
+        AllowAll("runtime: the socket engine and wake-ups", Sys.epoll_create1, Sys.epoll_ctl, Sys.epoll_wait,
+            Sys.epoll_pwait, Sys.epoll_pwait2, Sys.eventfd2, Sys.pipe2, Sys.poll, Sys.ppoll);
+        rules.Add(new SeccompRule(Sys.prctl, AllowIfArgIn,
+            "runtime: thread names, VMA names, queries; nothing that changes privileges")
+        {
+            Arg = 0,
+            Values = [PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE, PR_SET_PDEATHSIG, PR_GET_SECCOMP,
+                PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ],
+        });
+        rules.Add(new SeccompRule(Sys.ioctl, AllowIfArgIn,
+            "isatty/terminal size on stderr and non-blocking mode; no TIOCSTI or device ioctls")
+        { Arg = 1, Values = [TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX] });
+
+        foreach (Sys s in Denied)
+        {
+            rules.Add(new SeccompRule(s, Deny, "escapes the confinement or reaches other processes"));
+        }
+        return rules;
+    }
+}

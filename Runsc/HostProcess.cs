@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Sandbox.Abi.Host;
+
+namespace Sandbox.Runsc;
+
+/// <summary>Starts helper processes (the Gofer) with posix_spawn rather than the runtime's
+/// Process class, whose SIGCHLD handling would also reap the Sentry's ptrace stubs.</summary>
+public static unsafe class HostProcess
+{
+    /// <summary>Starts path with argv and envp; each (from, to) pair makes the parent's fd
+    /// `from` the child's fd `to`. Returns the pid.</summary>
+    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, params (int From, int To)[] fds)
+    {
+        byte* attr = stackalloc byte[Spawn.AttrSize];
+        byte* actions = stackalloc byte[Spawn.FileActionsSize];
+        byte* sigset = stackalloc byte[Spawn.SigsetSize];
+        Spawn.AttrInit(attr);
+        Spawn.FileActionsInit(actions);
+        var pinned = new List<GCHandle>();
+        try
+        {
+            Spawn.SigEmptySet(sigset);
+            Spawn.AttrSetSigmask(attr, sigset);
+            Spawn.AttrSetFlags(attr, Spawn.POSIX_SPAWN_SETSIGMASK);
+            foreach (var (from, to) in fds) Spawn.FileActionsAddDup2(actions, from, to);
+
+            byte* Pin(string s)
+            {
+                var h = GCHandle.Alloc(Encoding.UTF8.GetBytes(s + "\0"), GCHandleType.Pinned);
+                pinned.Add(h);
+                return (byte*)h.AddrOfPinnedObject();
+            }
+            var args = new nint[argv.Count + 1];
+            for (int i = 0; i < argv.Count; i++) args[i] = (nint)Pin(argv[i]);
+            var env = new nint[envp.Count + 1];
+            for (int i = 0; i < envp.Count; i++) env[i] = (nint)Pin(envp[i]);
+            int pid;
+            fixed (nint* a = args, e = env)
+            {
+                int rc = Spawn.PosixSpawn(&pid, Pin(path), actions, attr, (byte**)a, (byte**)e);
+                if (rc != 0) throw new HostException($"posix_spawn({path})", rc);
+            }
+            return pid;
+        }
+        finally
+        {
+            foreach (var h in pinned) h.Free();
+            Spawn.FileActionsDestroy(actions);
+            Spawn.AttrDestroy(attr);
+        }
+    }
+
+    /// <summary>Waits for a child started by <see cref="Start"/>; returns its wait status.</summary>
+    public static int Wait(int pid)
+    {
+        int status;
+        while (Ptrace.WaitPid(pid, &status, 0) < 0)
+            if (HostError.Last != 4) return -1;
+        return status;
+    }
+}

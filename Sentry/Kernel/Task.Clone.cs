@@ -1,0 +1,141 @@
+using Sandbox.Abi;
+using Sandbox.Platform;
+using Sandbox.Sentry.Memory;
+using Sandbox.Sentry.Vfs;
+
+namespace Sandbox.Sentry.Kernel;
+
+/// <summary>clone, fork and vfork: a new task on a new host thread. Threads (CLONE_VM) run in
+/// a new thread of the same stub process; new processes get a stub process of their own and
+/// an eager copy of the address space (see MemoryManager.ForkCopy).</summary>
+public sealed partial class Task
+{
+    public const ulong CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800;
+    public const ulong CLONE_PIDFD = 0x1000, CLONE_PTRACE = 0x2000, CLONE_VFORK = 0x4000, CLONE_PARENT = 0x8000;
+    public const ulong CLONE_THREAD = 0x10000, CLONE_NEWNS = 0x20000, CLONE_SYSVSEM = 0x40000, CLONE_SETTLS = 0x80000;
+    public const ulong CLONE_PARENT_SETTID = 0x100000, CLONE_CHILD_CLEARTID = 0x200000, CLONE_DETACHED = 0x400000;
+    public const ulong CLONE_UNTRACED = 0x800000, CLONE_CHILD_SETTID = 0x1000000, CLONE_NEWCGROUP = 0x2000000;
+    public const ulong CLONE_NEWUTS = 0x4000000, CLONE_NEWIPC = 0x8000000, CLONE_NEWUSER = 0x10000000;
+    public const ulong CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000, CLONE_IO = 0x80000000;
+    public const ulong CLONE_CLEAR_SIGHAND = 0x100000000, CLONE_INTO_CGROUP = 0x200000000;
+
+    /// <summary>Guest threads get a large host stack: deep Sentry paths run on it.</summary>
+    internal const int TaskThreadStackSize = 16 << 20;
+
+    /// <summary>Implements the common part of clone/clone3/fork/vfork. Returns the child's tid.</summary>
+    public long Clone(ulong flags, ulong stack, ulong parentTid, ulong childTid, ulong tls, int exitSignal)
+    {
+        if ((flags & CLONE_THREAD) != 0 && (flags & CLONE_SIGHAND) == 0) return -(long)Errno.EINVAL;
+        if ((flags & CLONE_SIGHAND) != 0 && (flags & CLONE_VM) == 0) return -(long)Errno.EINVAL;
+        if ((flags & CLONE_FS) != 0 && (flags & CLONE_NEWNS) != 0) return -(long)Errno.EINVAL;
+        if ((flags & CLONE_CLEAR_SIGHAND) != 0 && (flags & CLONE_SIGHAND) != 0) return -(long)Errno.EINVAL;
+        if ((flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNS)) != 0
+            && Creds.EffectiveUid != 0) return -(long)Errno.EPERM;
+        if (exitSignal is < 0 or > Signals.SIGRTMAX) return -(long)Errno.EINVAL;
+        bool thread = (flags & CLONE_THREAD) != 0;
+        if (!thread && Creds.RealUid != 0 && CountProcesses(Creds.RealUid) >= (long)Math.Min(Limits.Get(Rlimit.RLIMIT_NPROC).Cur, int.MaxValue))
+            return -(long)Errno.EAGAIN;
+
+        int tid = Kernel.AllocatePid();
+        ThreadGroup group;
+        if (thread)
+        {
+            group = Group;
+        }
+        else
+        {
+            var handlers = (flags & CLONE_SIGHAND) != 0 ? Group.Handlers : Group.Handlers.Clone();
+            if ((flags & CLONE_CLEAR_SIGHAND) != 0) handlers = new SignalHandlers();
+            var limits = new ResourceLimits(Group.Limits);
+            var parent = (flags & CLONE_PARENT) != 0 && Group.Parent != null ? Group.Parent : Group;
+            group = new ThreadGroup(Kernel, tid, parent, handlers, limits) { ExitSignal = exitSignal };
+        }
+
+        MemoryManager mm;
+        if ((flags & CLONE_VM) != 0) { MemoryManager.AddUser(); mm = MemoryManager; }
+        else mm = MemoryManager.ForkCopy();
+        FdTable fds;
+        if ((flags & CLONE_FILES) != 0) { Fds.AddUser(); fds = Fds; }
+        else fds = Fds.Fork();
+        var fs = (flags & CLONE_FS) != 0 ? Fs : Fs.Clone();
+        var creds = Creds.Clone();
+
+        var child = new Task(this, tid, group, mm, fds, fs, creds)
+        {
+            ParentDeathSignal = 0,
+            NoNewPrivileges = NoNewPrivileges,
+        };
+        child.Regs.Rax = 0;
+        if (stack != 0) child.Regs.Rsp = stack;
+        if ((flags & CLONE_SETTLS) != 0) child.Regs.FsBase = tls;
+        if ((flags & CLONE_VM) == 0 || (flags & CLONE_VFORK) != 0)
+        {
+            child.AltStackSp = AltStackSp;
+            child.AltStackSize = AltStackSize;
+            child.AltStackFlags = AltStackFlags;
+        }
+        if ((flags & CLONE_CHILD_CLEARTID) != 0) child.ClearChildTid = childTid;
+        if ((flags & CLONE_PARENT_SETTID) != 0) MemoryManager.CopyOut(parentTid, tid);
+        // The child's copy of memory exists already (fork) or is ours (threads): write now.
+        if ((flags & CLONE_CHILD_SETTID) != 0) mm.CopyOut(childTid, tid);
+
+        // FPU state is inherited too.
+        var fp = new byte[4096];
+        int fpSize = Context.GetFpState(fp);
+        IPendingThread? pending = (flags & CLONE_VM) != 0 ? MemoryManager.AddressSpace.NewThread() : null;
+        if (!thread && (flags & CLONE_VFORK) != 0) group.VforkParentWaiting = true;
+
+        var host = new Thread(() => child.Start(pending, fp.AsSpan(0, fpSize).ToArray()), TaskThreadStackSize)
+        {
+            Name = $"task-{tid}",
+            IsBackground = true,
+        };
+        host.Start();
+
+        if ((flags & CLONE_VFORK) != 0)
+        {
+            // The parent sleeps until the child execs or exits (not interruptible, as on Linux).
+            group.VforkDone.Wait();
+        }
+        return tid;
+    }
+
+    /// <summary>The child's host thread: take over (or create) the platform context, then run.</summary>
+    private void Start(IPendingThread? pending, byte[] fpState)
+    {
+        try
+        {
+            if (pending != null)
+            {
+                Context = pending.Attach();
+            }
+            else
+            {
+                var addressSpace = Kernel.Platform.NewAddressSpace();
+                MemoryManager.Install(addressSpace);
+                Context = addressSpace.MainContext;
+            }
+            var initial = Context.InitialRegisters;
+            Regs.Cs = initial.Cs;
+            Regs.Ss = initial.Ss;
+            Context.SetFpState(fpState);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Kernel.Log.Warning($"[{Tid}] could not start: {e.Message}");
+            Group.BeginExit(new ExitStatus(0, Signals.SIGKILL));
+            Exit = new ExitStatus(0, Signals.SIGKILL);
+            if (Group.Remove(this)) { Group.BecomeZombieAfterFailedStart(); }
+            return;
+        }
+        Run();
+    }
+
+    private int CountProcesses(uint uid)
+    {
+        var seen = new HashSet<ThreadGroup>();
+        foreach (var t in Kernel.Tasks.Values)
+            if (t.Creds.RealUid == uid && !t.Group.Zombie) seen.Add(t.Group);
+        return seen.Count;
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text;
+using Sandbox.Abi;
+using Sandbox.Platform;
+using Sandbox.Sentry.Loader;
+using Sandbox.Sentry.Memory;
+using Sandbox.Sentry.Vfs;
+
+namespace Sandbox.Sentry.Kernel;
+
+/// <summary>execve: the new image is read through the VFS, loaded into a fresh address space
+/// (a new stub process), and the task keeps only what exec keeps.</summary>
+public sealed partial class Task
+{
+    private const int MaxInterpreterDepth = 4;
+
+    /// <summary>Implements execve/execveat. Returns 0 (the registers then belong to the new
+    /// image) or -errno with the old image untouched.</summary>
+    public long Execve(PathPos start, string path, bool followFinal, List<string> argv, List<string> envp)
+    {
+        long r = PrepareImage(start, path, followFinal, argv, 0, out byte[]? file, out ElfImage? elf, out string execPath);
+        if (r < 0) return r;
+
+        // Point of no return: other threads go, then the old address space.
+        KillOtherThreads();
+        IAddressSpace addressSpace;
+        try
+        {
+            addressSpace = Kernel.Platform.NewAddressSpace();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Kernel.Log.Warning($"[{Tid}] execve could not create an address space: {e.Message}");
+            return -(long)Errno.ENOMEM;
+        }
+        var mm = new MemoryManager(addressSpace, Kernel.Platform.MemoryFile, Kernel.Platform.MaxUserAddress);
+        LoadResult load;
+        try
+        {
+            load = ElfLoader.Load(mm, file!, elf!, argv, envp, execPath,
+                new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid));
+        }
+        catch (ElfFormatException e)
+        {
+            mm.Dispose();
+            Kernel.Log.Info($"[{Tid}] execve {execPath}: {e.Message}");
+            return -(long)Errno.ENOEXEC;
+        }
+
+        var oldMm = MemoryManager;
+        var oldContext = Context;
+        MemoryManager = mm;
+        Context = addressSpace.MainContext;
+        if (oldMm.RemoveUser()) oldMm.Dispose();
+        else oldContext.Exit(); // a vfork parent still runs in the old address space
+
+        Regs = Context.InitialRegisters;
+        Regs.Rip = load.Entry;
+        Regs.Rsp = load.StackPointer;
+        if (Fds.RemoveUser()) { /* we were the only user: keep it */ Fds.AddUser(); }
+        else { var own = Fds.Fork(); Fds = own; }
+        Fds.CloseOnExec();
+        if (Group.Handlers != null && Group.Tasks.Count == 1) Group.Handlers = Group.Handlers.Clone();
+        Group.Handlers!.ResetForExec();
+        AltStackFlags = SS_DISABLE;
+        AltStackSp = AltStackSize = 0;
+        ClearChildTid = 0;
+        RobustListHead = 0;
+        Name = System.IO.Path.GetFileName(execPath);
+        if (Name.Length > 15) Name = Name[..15];
+        if (Group.VforkParentWaiting)
+        {
+            Group.VforkParentWaiting = false;
+            Group.VforkDone.Set();
+        }
+        return 0;
+    }
+
+    /// <summary>Resolves and reads the program, following #! interpreters (argv rewritten as
+    /// Linux does: interpreter, optional argument, script path, the original arguments).</summary>
+    private long PrepareImage(PathPos start, string path, bool followFinal, List<string> argv, int depth,
+        out byte[]? file, out ElfImage? elf, out string execPath)
+    {
+        file = null;
+        elf = null;
+        execPath = path;
+        if (depth > MaxInterpreterDepth) return -(long)Errno.ELOOP;
+        long r = PathResolver.Resolve(this, start, path, followFinal, out PathPos pos);
+        if (r < 0) return r;
+        var inode = pos.Inode;
+        if (inode.IsDirectory) return -(long)Errno.EACCES;
+        if (!inode.IsRegular) return -(long)Errno.EACCES;
+        if (!Permissions.Allowed(Creds, inode, AccessMode.X_OK) || (inode.Mode & 0x49) == 0) return -(long)Errno.EACCES;
+        long size = inode.Size;
+        if (size > 1L << 30) return -(long)Errno.ENOMEM;
+        var data = new byte[size];
+        long done = 0;
+        while (done < size)
+        {
+            long n = inode.ReadData(done, data.AsSpan((int)done));
+            if (n < 0) return n;
+            if (n == 0) break;
+            done += n;
+        }
+        if (done < size) Array.Resize(ref data, (int)done);
+
+        if (data.Length >= 2 && data[0] == '#' && data[1] == '!')
+        {
+            int nl = Array.IndexOf(data, (byte)'\n');
+            string line = Encoding.UTF8.GetString(data, 2, (nl < 0 ? Math.Min(data.Length, 256) : Math.Min(nl, 256)) - 2).Trim();
+            if (line.Length == 0) return -(long)Errno.ENOEXEC;
+            int space = line.IndexOfAny([' ', '\t']);
+            string interp = space < 0 ? line : line[..space];
+            string? arg = space < 0 ? null : line[(space + 1)..].Trim();
+            var newArgv = new List<string> { interp };
+            if (!string.IsNullOrEmpty(arg)) newArgv.Add(arg);
+            newArgv.Add(path);
+            newArgv.AddRange(argv.Skip(1));
+            argv.Clear();
+            argv.AddRange(newArgv);
+            return PrepareImage(Fs.Root, interp, true, argv, depth + 1, out file, out elf, out execPath);
+        }
+        try
+        {
+            elf = ElfImage.Parse(data);
+        }
+        catch (ElfFormatException)
+        {
+            return -(long)Errno.ENOEXEC;
+        }
+        if (elf.Interpreter != null)
+        {
+            Kernel.Log.Info($"[{Tid}] execve {path}: dynamic executables (interpreter {elf.Interpreter}) are not supported yet");
+            return -(long)Errno.ENOEXEC;
+        }
+        file = data;
+        execPath = path;
+        return 0;
+    }
+
+    /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>
+    private void KillOtherThreads()
+    {
+        var others = Group.Tasks.Where(t => t != this).ToList();
+        if (others.Count == 0) return;
+        foreach (var t in others) t.KillThread();
+        while (Group.Tasks.Any(t => t != this && t.Exit == null)) Thread.Sleep(1);
+    }
+}

@@ -1,0 +1,145 @@
+using Sandbox.Abi.Host;
+
+namespace Sandbox.Gofer.Confinement.Tests;
+
+/// <summary>`runsc gofer` through out/runsc: the seccomp dump, the confinement probed from
+/// inside (--self-test-seccomp), and one-line errors.</summary>
+public sealed class GoferCliTests : IDisposable
+{
+    private readonly string _root = GoferProcess.TempDir();
+
+    public GoferCliTests() => File.WriteAllText(Path.Combine(_root, "marker.txt"), "inside\n");
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public void PrintSeccompDumpsTheProgramAndExitsZero()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--print-seccomp");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("0000: A = arch", lines[0]);
+        Assert.Equal("0001: if (A != 0xc000003e) goto 0004", lines[1]);
+        Assert.Contains(lines, l => l.Contains("if (A != openat) goto", StringComparison.Ordinal));
+        Assert.EndsWith("return ERRNO(EPERM)", lines[^1]);
+    }
+
+    [Fact]
+    public void SelfTestFindsTheFilterInForceOnEveryThread()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("unshare(CLONE_NEWUSER): EPERM", r.Stdout);
+        Assert.Contains("ptrace(PTRACE_TRACEME): EPERM", r.Stdout);
+        Assert.Contains("execve(NULL): EPERM", r.Stdout);
+        Assert.Contains("socket(AF_INET, SOCK_STREAM): EPERM", r.Stdout);
+        Assert.Contains("clone(SIGCHLD) (fork): EPERM", r.Stdout);
+        Assert.Contains("seccomp mode: 2", r.Stdout);
+        Assert.Contains("effective capabilities: 000000000000001f", r.Stdout);
+        Assert.Matches(@"every thread filtered: (\d+) of \1", r.Stdout);
+        Assert.Contains("self-test: ok", r.Stdout);
+    }
+
+    [Fact]
+    public void ConfinedGoferSeesItsRootButNotTheHost()
+    {
+        Assert.True(File.Exists("/etc/passwd"), "this test needs a host /etc/passwd");
+        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("host /etc/passwd visible: no", r.Stdout);
+        Assert.Contains("root entries: marker.txt", r.Stdout);
+        Assert.Contains("root writable: yes", r.Stdout);
+    }
+
+    [Fact]
+    public void InheritedDescriptorsDoNotSurviveIntoTheConfinement()
+    {
+        // A directory fd of the host's "/" without close-on-exec: the child inherits it, and
+        // openat(fd, "etc/passwd") would walk around the pivot_root if it survived.
+        int hostRoot = Namespaces.Openat(-100, "/", Sandbox.Abi.OpenFlags.O_RDONLY | Sandbox.Abi.OpenFlags.O_DIRECTORY, 0);
+        Assert.True(hostRoot >= 0);
+        try
+        {
+            RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("inherited directories: none", r.Stdout);
+        }
+        finally
+        {
+            Unistd.Close(hostRoot);
+        }
+    }
+
+    [Fact]
+    public void ReadOnlyRootIsMountedReadOnly()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--read-only", "--self-test-seccomp");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("root writable: no (EROFS)", r.Stdout);
+        Assert.False(File.Exists(Path.Combine(_root, ".gofer-self-test")));
+    }
+
+    [Fact]
+    public void BindMountsAppearInsideTheRoot()
+    {
+        string source = GoferProcess.TempDir();
+        try
+        {
+            File.WriteAllText(Path.Combine(source, "bound.txt"), "bound\n");
+            Directory.CreateDirectory(Path.Combine(_root, "mnt"));
+            RunResult r = GoferProcess.Run("gofer", "--root", _root, "--bind", $"{source}:/mnt:ro", "--self-test-seccomp");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("root entries: marker.txt mnt", r.Stdout);
+            // The bind lives only in the gofer's private mount namespace.
+            Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_root, "mnt")));
+        }
+        finally
+        {
+            Directory.Delete(source, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AForgedConfinedMarkerIsRefused()
+    {
+        // The re-executed gofer checks that it really is confined before serving anything.
+        var env = new Dictionary<string, string> { [GoferSandbox.ConfinedVariable] = "1" };
+        RunResult r = GoferProcess.RunWithEnvironment(env, "gofer", "--root", _root, "--self-test-seccomp");
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith($"runsc gofer: {GoferSandbox.ConfinedVariable} is set but the process is not confined", r.Stderr);
+        Assert.DoesNotContain("self-test", r.Stdout);
+    }
+
+    [Fact]
+    public void MissingRootIsAOneLineError()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--fd", "0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("runsc gofer: --root DIR is required\n", r.Stderr);
+    }
+
+    [Fact]
+    public void NonexistentRootIsAOneLineError()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--root", "/nonexistent/gofer-root", "--fd", "0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith("runsc gofer: root directory /nonexistent/gofer-root:", r.Stderr);
+    }
+
+    [Fact]
+    public void ClosedFdIsAOneLineError()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--fd", "987");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("runsc gofer: --fd 987: not an open file descriptor\n", r.Stderr);
+    }
+
+    [Fact]
+    public void MalformedBindIsAOneLineError()
+    {
+        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--fd", "0", "--bind", "nocolon");
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith("runsc gofer: --bind 'nocolon'", r.Stderr);
+    }
+}
