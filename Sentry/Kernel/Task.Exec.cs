@@ -13,6 +13,9 @@ public sealed partial class Task
 {
     private const int MaxInterpreterDepth = 4;
 
+    /// <summary>The absolute path of the image being executed (for /proc/self/exe).</summary>
+    private string? _resolvedExecutable;
+
     /// <summary>Implements execve/execveat. Returns 0 (the registers then belong to the new
     /// image) or -errno with the old image untouched.</summary>
     public long Execve(PathPos start, string path, bool followFinal, List<string> argv, List<string> envp)
@@ -46,6 +49,7 @@ public sealed partial class Task
             return -(long)Errno.ENOEXEC;
         }
 
+        mm.ExecutablePath = _resolvedExecutable ?? execPath;
         var oldMm = MemoryManager;
         var oldContext = Context;
         MemoryManager = mm;
@@ -83,6 +87,7 @@ public sealed partial class Task
         file = null;
         elf = null;
         execPath = path;
+        _resolvedExecutable = null;
         if (depth > MaxInterpreterDepth) return -(long)Errno.ELOOP;
         long r = PathResolver.Resolve(this, start, path, followFinal, out PathPos pos);
         if (r < 0) return r;
@@ -134,6 +139,7 @@ public sealed partial class Task
         }
         file = data;
         execPath = path;
+        _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
         return 0;
     }
 

@@ -10,6 +10,10 @@ public class FixtureTests
     [InlineData("mmap")]    // mmap/munmap/mprotect/mremap/madvise, EFAULT on bad pointers
     [InlineData("tls")]     // static TLS of the main thread, arch_prctl
     [InlineData("misc")]    // uname, clocks, nanosleep, getrandom, rlimits, dup/fcntl, ENOTTY
+    [InlineData("signals")] // handlers, masks, SA_SIGINFO, SIGSEGV recovery, sigaltstack
+    [InlineData("threads")] // pthreads: clone, futex, per-thread TLS
+    [InlineData("fork")]    // fork, wait, MAP_SHARED after fork, pipes, execve
+    [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

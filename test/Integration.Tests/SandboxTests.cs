@@ -101,17 +101,7 @@ public class SandboxTests
         Assert.Empty(AllStubs().Except(before));
     }
 
-    /// <summary>Stub processes: their executable is the Sentry-generated memfd image.</summary>
-    private static IEnumerable<int> AllStubs()
-    {
-        foreach (string dir in Directory.GetDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
-            string? exe = null;
-            try { exe = new FileInfo($"{dir}/exe").LinkTarget; } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            if (exe != null && exe.Contains("memfd:runsc-stub")) yield return pid;
-        }
-    }
+    private static IEnumerable<int> AllStubs() => Stubs.All();
 
     private static IEnumerable<int> StubsOf(int parent) => AllStubs().Where(pid =>
     {
