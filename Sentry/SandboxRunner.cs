@@ -120,8 +120,10 @@ public static class SandboxRunner
         FileSystem rootFs = MakeRootFileSystem(kernel);
         var root = new Mount(rootFs, new Dentry("/", null, rootFs.Root), "none", readOnly: false);
         var creds = Credentials.For(0, 0);
-        foreach (var (name, mode) in new[] { ("tmp", 0x3ffu /* 01777 */), ("dev", 0x1edu), ("proc", 0x16du), ("sys", 0x16du) })
+        foreach (var (name, mode) in new[] { ("dev", 0x1edu), ("proc", 0x16du), ("sys", 0x16du) })
             rootFs.Root.CreateChild(name, StatMode.S_IFDIR | mode, 0, creds, out _);
+        // A bare tmpfs root needs a /tmp; over the host's tree, /tmp is the host's (copy-on-write).
+        if (rootFs is TmpfsFileSystem) rootFs.Root.CreateChild("tmp", StatMode.S_IFDIR | 0x3ff /* 01777 */, 0, creds, out _);
         var ns = new MountNamespace(root);
 
         // devfs on /dev, a tmpfs on /dev/shm, procfs on /proc, sysfs (read-only) on /sys.
@@ -142,8 +144,6 @@ public static class SandboxRunner
         var dev = MountAt(root, "dev", Fs.Dev.Devfs.Create(kernel.Platform.MemoryFile), "tmpfs");
         if (dev != null) MountAt(dev, "shm", new TmpfsFileSystem(kernel.Platform.MemoryFile), "shm");
         MountAt(root, "proc", new Fs.Proc.ProcFileSystem(kernel), "proc");
-        // /tmp is a tmpfs of its own, as in most containers (the host's /tmp stays out of sight).
-        MountAt(root, "tmp", new TmpfsFileSystem(kernel.Platform.MemoryFile), "tmpfs");
         MountAt(root, "sys", Fs.Sys.Sysfs.Create(), "sysfs", readOnly: true);
         return ns;
     }

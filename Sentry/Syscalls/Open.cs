@@ -151,7 +151,10 @@ public static partial class Linux
         long r = PathResolver.Resolve(t, start, path, followFinal: true, out PathPos dir, resolve);
         if (r < 0) return r;
         if (!dir.Inode.IsDirectory) return -(long)Errno.ENOTDIR;
-        if (dir.Inode.FileSystem is not TmpfsFileSystem tmpfs) return -(long)Errno.EOPNOTSUPP;
+        // tmpfs, or an overlay whose upper layer is one (the file lives in the upper layer).
+        TmpfsFileSystem? tmpfs = dir.Inode.FileSystem as TmpfsFileSystem;
+        if (dir.Inode is Fs.Overlay.OverlayInode overlay && overlay.CopyUp() == 0) tmpfs = ((Fs.Overlay.OverlayFileSystem)overlay.FileSystem).Upper;
+        if (tmpfs == null) return -(long)Errno.EOPNOTSUPP;
         r = Permissions.Check(t.Creds, dir.Inode, AccessMode.W_OK | AccessMode.X_OK);
         if (r < 0) return r;
         var inode = new TmpfsFile(tmpfs, mode & 0xfff & ~(uint)t.Umask, t.Creds.EffectiveUid, t.Creds.EffectiveGid) { Nlink = 0 };

@@ -297,7 +297,7 @@ public sealed class OverlayInode : Inode
     // ---- copy-up and open -----------------------------------------------------------------
 
     /// <summary>Gives this object an upper copy (and its ancestors), so it can change.</summary>
-    internal long CopyUp()
+    public long CopyUp()
     {
         if (Upper != null) return 0;
         lock (this)
