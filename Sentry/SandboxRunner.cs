@@ -57,14 +57,25 @@ public static class SandboxRunner
             && cwdPos.Inode.IsDirectory)
             fs.Cwd = cwdPos;
 
-        byte[] file = ReadExecutable(task, config.ExecutablePath);
-        ElfImage elf = ElfImage.Parse(file);
-        var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
-            new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid));
-        task.Regs.Rip = load.Entry;
-        task.Regs.Rsp = load.StackPointer;
+        if (config.GoferFd != null)
+        {
+            // The first program is started exactly as execve would: through the sandbox's own
+            // file tree, with #! scripts and dynamic executables handled the same way.
+            long r = task.Execve(fs.Root, config.ExecutablePath, followFinal: true, [.. config.Argv], [.. config.Envp]);
+            if (r == -(long)Errno.ENOEXEC) throw new ElfFormatException("exec format error");
+            if (r < 0) throw new SandboxException($"{config.ExecutablePath}: {Strace.Strace.ErrnoName((int)-r)}");
+        }
+        else
+        {
+            byte[] file = ReadExecutable(task, config.ExecutablePath);
+            ElfImage elf = ElfImage.Parse(file);
+            var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
+                new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid), task.ReadWholeFile);
+            task.Regs.Rip = load.Entry;
+            task.Regs.Rsp = load.StackPointer;
+        }
         kernel.Init = task.Group;
-        kernel.Log.Info($"[{task.Tid}] starting {config.ExecutablePath} entry=0x{load.Entry:x} sp=0x{load.StackPointer:x}");
+        kernel.Log.Info($"[{task.Tid}] starting {config.ExecutablePath} entry=0x{task.Regs.Rip:x} sp=0x{task.Regs.Rsp:x}");
         try
         {
             var status = task.Run();

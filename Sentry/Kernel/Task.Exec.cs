@@ -40,7 +40,7 @@ public sealed partial class Task
         try
         {
             load = ElfLoader.Load(mm, file!, elf!, argv, envp, execPath,
-                new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid));
+                new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile);
         }
         catch (ElfFormatException e)
         {
@@ -132,15 +132,28 @@ public sealed partial class Task
         {
             return -(long)Errno.ENOEXEC;
         }
-        if (elf.Interpreter != null)
-        {
-            Kernel.Log.Info($"[{Tid}] execve {path}: dynamic executables (interpreter {elf.Interpreter}) are not supported yet");
-            return -(long)Errno.ENOEXEC;
-        }
+        if (elf.Interpreter != null && ReadWholeFile(elf.Interpreter) == null)
+            return -(long)Errno.ENOENT; // Linux's answer when the interpreter is missing
         file = data;
         execPath = path;
         _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
         return 0;
+    }
+
+    /// <summary>Reads a file through the VFS for the loader (the ELF interpreter); null if it
+    /// cannot be read.</summary>
+    internal byte[]? ReadWholeFile(string path)
+    {
+        if (PathResolver.Resolve(this, Fs.Root, path, followFinal: true, out PathPos pos) < 0 || !pos.Inode.IsRegular) return null;
+        var data = new byte[pos.Inode.Size];
+        long done = 0;
+        while (done < data.Length)
+        {
+            long n = pos.Inode.ReadData(done, data.AsSpan((int)done));
+            if (n <= 0) break;
+            done += n;
+        }
+        return done == data.Length ? data : data[..(int)done];
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>

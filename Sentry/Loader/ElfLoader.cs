@@ -21,13 +21,57 @@ public static class ElfLoader
     public const ulong StackSize = 8 << 20;
     private const ulong StackGuardGap = 256UL << 20;
 
+    /// <summary>Loads the executable (and, for a dynamic one, its interpreter, read through
+    /// readInterpreter) and builds the initial stack.</summary>
     public static LoadResult Load(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf,
-        IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds)
+        IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds,
+        Func<string, byte[]?>? readInterpreter = null)
     {
-        if (elf.Interpreter != null)
-            throw new ElfFormatException($"dynamically linked (interpreter {elf.Interpreter}); only static executables are supported yet");
-
         ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
+        var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, execFn);
+        mm.SetBrkStart(imageEnd);
+
+        // The stack sits at the top of the guest range; mmap allocates below a guard gap.
+        ulong stackTop = mm.MaxAddress - Mm.PageSize;
+        ulong stackBottom = stackTop - StackSize;
+        var stack = mm.MapFixed(stackBottom, StackSize, Mm.PROT_READ | Mm.PROT_WRITE, "[stack]");
+        stack.GrowsDown = true;
+        mm.MmapBase = stackBottom - StackGuardGap;
+
+        // A dynamic executable starts in its interpreter (ld.so), placed like an mmap.
+        ulong entry = elf.Entry + bias, interpBase = 0;
+        if (elf.Interpreter != null)
+        {
+            byte[] interpFile = readInterpreter?.Invoke(elf.Interpreter)
+                ?? throw new ElfFormatException($"cannot read the interpreter {elf.Interpreter}");
+            var interp = ElfImage.Parse(interpFile);
+            if (interp.Interpreter != null || !interp.IsPositionIndependent)
+                throw new ElfFormatException($"bad interpreter {elf.Interpreter}");
+            ulong span = MemoryFile_AlignUp(MaxLoadEnd(interp) - MinLoadAddress(interp));
+            long where = mm.Mmap(0, span, Mm.PROT_NONE, Mm.MAP_PRIVATE | Mm.MAP_ANONYMOUS);
+            if (where < 0) throw new ElfFormatException("no room for the interpreter");
+            mm.Munmap((ulong)where, span);
+            interpBase = (ulong)where - MinLoadAddress(interp);
+            MapSegments(mm, interpFile, interp, interpBase, elf.Interpreter);
+            entry = interp.Entry + interpBase;
+        }
+
+        var aux = new List<(ulong, ulong)>
+        {
+            (Auxv.AT_PHDR, phdrAddr), (Auxv.AT_PHENT, 56), (Auxv.AT_PHNUM, (ulong)elf.ProgramHeaders.Count),
+            (Auxv.AT_PAGESZ, Mm.PageSize), (Auxv.AT_BASE, interpBase), (Auxv.AT_FLAGS, 0), (Auxv.AT_ENTRY, elf.Entry + bias),
+            (Auxv.AT_UID, creds.Uid), (Auxv.AT_EUID, creds.Euid), (Auxv.AT_GID, creds.Gid), (Auxv.AT_EGID, creds.Egid),
+            (Auxv.AT_SECURE, 0), (Auxv.AT_HWCAP, HwCap()), (Auxv.AT_HWCAP2, 0), (Auxv.AT_CLKTCK, 100),
+            (Auxv.AT_MINSIGSTKSZ, 2048),
+        };
+        ulong sp = BuildStack(mm, stackTop, argv, envp, execFn, aux);
+        return new LoadResult(entry, sp);
+    }
+
+    /// <summary>Maps an image's PT_LOAD segments at bias; returns the end of the image and the
+    /// address of its program headers.</summary>
+    private static (ulong End, ulong Phdr) MapSegments(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf, ulong bias, string name)
+    {
         ulong imageEnd = 0, phdrAddr = 0;
         foreach (var ph in elf.ProgramHeaders)
         {
@@ -41,7 +85,7 @@ public static class ElfLoader
                      | ((ph.Flags & ProgramHeader.PF_X) != 0 ? Mm.PROT_EXEC : 0);
             // Segments may share a page with the previous one: map only what is not mapped yet.
             ulong mapStart = Math.Max(start, imageEnd);
-            if (end > mapStart) mm.MapFixed(mapStart, end - mapStart, prot, execFn);
+            if (end > mapStart) mm.MapFixed(mapStart, end - mapStart, prot, name);
             if (start < mapStart && mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
                 mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
             WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));
@@ -51,26 +95,15 @@ public static class ElfLoader
         }
         foreach (var ph in elf.ProgramHeaders)
             if (ph.Type == ProgramHeader.PT_PHDR) phdrAddr = ph.Vaddr + bias;
+        return (imageEnd, phdrAddr);
+    }
 
-        mm.SetBrkStart(imageEnd);
-
-        // The stack sits at the top of the guest range; mmap allocates below a guard gap.
-        ulong stackTop = mm.MaxAddress - Mm.PageSize;
-        ulong stackBottom = stackTop - StackSize;
-        var stack = mm.MapFixed(stackBottom, StackSize, Mm.PROT_READ | Mm.PROT_WRITE, "[stack]");
-        stack.GrowsDown = true;
-        mm.MmapBase = stackBottom - StackGuardGap;
-
-        var aux = new List<(ulong, ulong)>
-        {
-            (Auxv.AT_PHDR, phdrAddr), (Auxv.AT_PHENT, 56), (Auxv.AT_PHNUM, (ulong)elf.ProgramHeaders.Count),
-            (Auxv.AT_PAGESZ, Mm.PageSize), (Auxv.AT_BASE, 0), (Auxv.AT_FLAGS, 0), (Auxv.AT_ENTRY, elf.Entry + bias),
-            (Auxv.AT_UID, creds.Uid), (Auxv.AT_EUID, creds.Euid), (Auxv.AT_GID, creds.Gid), (Auxv.AT_EGID, creds.Egid),
-            (Auxv.AT_SECURE, 0), (Auxv.AT_HWCAP, HwCap()), (Auxv.AT_HWCAP2, 0), (Auxv.AT_CLKTCK, 100),
-            (Auxv.AT_MINSIGSTKSZ, 2048),
-        };
-        ulong sp = BuildStack(mm, stackTop, argv, envp, execFn, aux);
-        return new LoadResult(elf.Entry + bias, sp);
+    private static ulong MaxLoadEnd(ElfImage elf)
+    {
+        ulong max = 0;
+        foreach (var ph in elf.ProgramHeaders)
+            if (ph.Type == ProgramHeader.PT_LOAD) max = Math.Max(max, ph.Vaddr + ph.MemSize);
+        return max;
     }
 
     private static ulong MemoryFile_AlignUp(ulong v) => (v + Mm.PageSize - 1) & ~(Mm.PageSize - 1);

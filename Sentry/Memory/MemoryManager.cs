@@ -264,6 +264,78 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
     }
 
+    /// <summary>Maps a file: the pages are a copy of the file's data (private mappings are
+    /// copy-on-write in effect; shared ones are written back by msync, munmap and exit).</summary>
+    public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name)
+    {
+        long r = Mmap(addr, length, prot, flags);
+        if (r < 0) return r;
+        ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
+        lock (_lock)
+        {
+            SplitAt(start);
+            SplitAt(start + len);
+            for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < start + len; i++)
+            {
+                Vma v = _vmas[i];
+                v.Name = name;
+                if ((flags & MAP_TYPE) != MAP_PRIVATE)
+                {
+                    v.File = inode;
+                    v.FilePosition = offset + (long)(v.Start - start);
+                }
+            }
+        }
+        // Fill the pages from the file (past its end they stay zero, as Linux shows them).
+        long want = Math.Min((long)len, Math.Max(0, inode.Size - offset));
+        long done = 0;
+        var buffer = new byte[Math.Min(want, 1 << 20)];
+        while (done < want)
+        {
+            long n = inode.ReadData(offset + done, buffer.AsSpan(0, (int)Math.Min(buffer.Length, want - done)));
+            if (n <= 0) break;
+            if (CopyOutKernel(start + (ulong)done, buffer.AsSpan(0, (int)n)) < 0) break;
+            done += n;
+        }
+        return r;
+    }
+
+    /// <summary>Writes bytes into guest memory ignoring guest protections (the kernel's own fills).</summary>
+    private long CopyOutKernel(ulong addr, ReadOnlySpan<byte> data)
+    {
+        int done = 0;
+        while (done < data.Length)
+        {
+            if (!TryTranslateKernel(addr + (ulong)done, (ulong)(data.Length - done), out byte* p, out ulong n)) return -(long)Errno.EFAULT;
+            data.Slice(done, (int)n).CopyTo(new Span<byte>(p, (int)n));
+            done += (int)n;
+        }
+        return 0;
+    }
+
+    /// <summary>msync / munmap / exit: writes shared file mappings in [start, end) back to their files.</summary>
+    public long WriteBack(ulong start, ulong end)
+    {
+        List<(Vfs.Inode File, long Position, long Offset, long Length)> work = [];
+        lock (_lock)
+        {
+            for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
+            {
+                Vma v = _vmas[i];
+                if (v.File == null) continue;
+                ulong s = Math.Max(v.Start, start), e = Math.Min(v.End, end);
+                work.Add((v.File, v.FilePosition + (long)(s - v.Start), v.OffsetOf(s), (long)(e - s)));
+            }
+        }
+        foreach (var (file, position, offset, length) in work)
+        {
+            // Only up to the file's current size: mappings never extend a file.
+            long n = Math.Min(length, file.Size - position);
+            if (n > 0) file.WriteData(position, _file.Slice(offset, (int)n));
+        }
+        return 0;
+    }
+
     /// <summary>Implements munmap(2).</summary>
     public long Munmap(ulong addr, ulong length)
     {
@@ -273,6 +345,10 @@ public sealed unsafe partial class MemoryManager : IDisposable
         lock (_lock)
         {
             if (RangeIsFree(addr, addr + len)) return 0;
+        }
+        WriteBack(addr, addr + len);
+        lock (_lock)
+        {
             RemoveRange(addr, addr + len);
             AddressSpace.Unmap(addr, len);
         }
@@ -464,6 +540,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
 
     public void Dispose()
     {
+        WriteBack(0, ulong.MaxValue);
         lock (_lock)
         {
             foreach (Vma v in _vmas) ReleasePages(v, v.Start, v.End);

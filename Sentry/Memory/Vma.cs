@@ -14,6 +14,11 @@ public sealed class Vma
     public long FileOffset;
     /// <summary>What /proc/self/maps shows: a path, "[heap]", "[stack]", or null.</summary>
     public string? Name;
+    /// <summary>For MAP_SHARED file mappings: the file and the file offset of Start, so that
+    /// msync and munmap can write the pages back.</summary>
+    public Vfs.Inode? File;
+    public long FilePosition;
+
     /// <summary>For shared mappings that outlived a fork: the reference-counted pages.</summary>
     public MemoryManager.SharedPages? Backing;
 
@@ -30,7 +35,16 @@ public sealed class Vma
         GrowsDown = GrowsDown,
         FileOffset = OffsetOf(start),
         Name = Name,
+        Backing = AddRef(Backing),
+        File = File,
+        FilePosition = FilePosition + (long)(start - Start),
     };
+
+    private static MemoryManager.SharedPages? AddRef(MemoryManager.SharedPages? b)
+    {
+        if (b != null) Interlocked.Increment(ref b.Refs);
+        return b;
+    }
 
     public override string ToString() => $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}";
 }

@@ -10,15 +10,38 @@ public static partial class Linux
     /// <summary>Implements Linux syscall brk(2).</summary>
     public static long Brk(Task t, in SyscallArgs a) => (long)t.MemoryManager.SetBrk(a.A0);
 
-    /// <summary>Implements Linux syscall mmap(2) for anonymous memory; file mappings arrive
-    /// with the VFS.</summary>
+    /// <summary>Implements Linux syscall mmap(2): anonymous memory, and files (their data is
+    /// copied in; shared file mappings are written back).</summary>
     public static long Mmap(Task t, in SyscallArgs a)
     {
-        int flags = (int)a.A3;
-        if ((flags & MAP_ANONYMOUS) == 0)
-            return t.Fds.Get((int)a.A4) == null ? -(long)Errno.EBADF : -(long)Errno.ENODEV;
+        int flags = (int)a.A3, prot = (int)a.A2;
         if ((a.A5 & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
-        return t.MemoryManager.Mmap(a.A0, a.A1, (int)a.A2, flags);
+        if ((flags & MAP_ANONYMOUS) != 0) return t.MemoryManager.Mmap(a.A0, a.A1, prot, flags);
+        if (t.Fds.Get((int)a.A4) is not { } f) return -(long)Errno.EBADF;
+        if (f.Path is not { } path) return -(long)Errno.ENODEV;
+        var inode = path.Inode;
+        // /dev/zero maps anonymous memory.
+        if (inode.Type == StatMode.S_IFCHR && inode.Rdev == Vfs.DeviceRegistry.MakeDev(1, 5))
+            return t.MemoryManager.Mmap(a.A0, a.A1, prot, flags);
+        if (!inode.IsRegular) return -(long)Errno.ENODEV;
+        if (!f.Readable) return -(long)Errno.EACCES;
+        bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
+        if (shared && (prot & PROT_WRITE) != 0 && !f.Writable) return -(long)Errno.EACCES;
+        if ((long)a.A5 < 0) return -(long)Errno.EOVERFLOW;
+        string name = t.Kernel.Mounts.PathOf(path, t.Fs.Root);
+        return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name);
+    }
+
+    /// <summary>Implements Linux syscall msync(2).</summary>
+    public static long Msync(Task t, in SyscallArgs a)
+    {
+        const int MS_ASYNC = 1, MS_INVALIDATE = 2, MS_SYNC = 4;
+        int flags = (int)a.A2;
+        if ((a.A0 & (PageSize - 1)) != 0 || (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) != 0
+            || (flags & (MS_ASYNC | MS_SYNC)) == (MS_ASYNC | MS_SYNC)) return -(long)Errno.EINVAL;
+        ulong end = a.A0 + ((a.A1 + PageSize - 1) & ~(PageSize - 1));
+        if (a.A1 > 0 && t.MemoryManager.Find(a.A0) == null) return -(long)Errno.ENOMEM;
+        return t.MemoryManager.WriteBack(a.A0, end);
     }
 
     /// <summary>Implements Linux syscall munmap(2).</summary>

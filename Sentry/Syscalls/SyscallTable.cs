@@ -154,6 +154,7 @@ public static class SyscallTable
         AddHex(N.brk, Linux.Brk, Hex);
         AddHex(N.mmap, Linux.Mmap, Hex, Int, Hex, Hex, Fd, Hex);
         Add(N.munmap, Linux.Munmap, Hex, Int);
+        Add(N.msync, Linux.Msync, Hex, Int, Hex);
         Add(N.mprotect, Linux.Mprotect, Hex, Int, Hex);
         Add(N.madvise, Linux.Madvise, Hex, Int, Int);
         AddHex(N.mremap, Linux.Mremap, Hex, Int, Int, Hex, Hex);

@@ -169,6 +169,10 @@ public abstract class Inode
     /// bytes read, 0 at end of file, or -errno.</summary>
     public virtual long ReadData(long offset, Span<byte> dst) => IsDirectory ? -(long)Errno.EISDIR : -(long)Errno.EINVAL;
 
+    /// <summary>Writes file data for the Sentry itself (shared mappings written back): bytes
+    /// written or -errno.</summary>
+    public virtual long WriteData(long offset, ReadOnlySpan<byte> src) => -(long)Errno.EINVAL;
+
     /// <summary>Creates the open file description for this inode.</summary>
     public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);
 

@@ -95,6 +95,12 @@ public sealed class OverlayInode : Inode
 
     public override long ReadData(long offset, Span<byte> dst) => Backing.ReadData(offset, dst);
 
+    public override long WriteData(long offset, ReadOnlySpan<byte> src)
+    {
+        long r = CopyUp();
+        return r < 0 ? r : Upper!.WriteData(offset, src);
+    }
+
     public override long GetXattr(string name, out byte[]? value) => Backing.GetXattr(name, out value);
 
     public override long ListXattr(List<string> names) => Backing.ListXattr(names);

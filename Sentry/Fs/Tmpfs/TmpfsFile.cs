@@ -160,6 +160,14 @@ public sealed class TmpfsFile : TmpfsInode
         }
     }
 
+    public override long WriteData(long offset, ReadOnlySpan<byte> src)
+    {
+        if (offset < 0) return -(long)Errno.EINVAL;
+        WriteKernel(offset, src);
+        TouchModified();
+        return src.Length;
+    }
+
     public override long ReadData(long offset, Span<byte> dst) => offset < 0 ? -(long)Errno.EINVAL : ReadKernel(offset, dst);
 
     /// <summary>SEEK_DATA / SEEK_HOLE over the page map.</summary>
