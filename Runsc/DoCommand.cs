@@ -35,6 +35,16 @@ public static class DoCommand
         DefaultValueFactory = _ => "/",
     };
 
+    private static readonly Option<uint?> UidOption = new("--uid")
+    {
+        Description = "Run the program as this user id (default: the caller's)",
+    };
+
+    private static readonly Option<uint?> GidOption = new("--gid")
+    {
+        Description = "Run the program as this group id (default: the caller's)",
+    };
+
     private static readonly Argument<string[]> CommandArgument = new("command")
     {
         Description = "The program to run and its arguments",
@@ -42,7 +52,7 @@ public static class DoCommand
     };
 
     /// <summary>Options of `do` that take a value (needed to find where the guest's command starts).</summary>
-    private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform", "--root"];
+    private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform", "--root", "--uid", "--gid"];
 
     public static Command Create()
     {
@@ -51,6 +61,8 @@ public static class DoCommand
         command.Options.Add(DebugLogOption);
         command.Options.Add(PlatformOption);
         command.Options.Add(RootOption);
+        command.Options.Add(UidOption);
+        command.Options.Add(GidOption);
         command.Arguments.Add(CommandArgument);
         command.SetAction(Run);
         return command;
@@ -124,8 +136,8 @@ public static class DoCommand
             Argv = command,
             Envp = envp,
             Hostname = System.Net.Dns.GetHostName(),
-            Uid = Unistd.GetUid(),
-            Gid = Unistd.GetGid(),
+            Uid = parse.GetValue(UidOption) ?? Unistd.GetUid(),
+            Gid = parse.GetValue(GidOption) ?? Unistd.GetGid(),
             Strace = strace,
             Log = log,
         };

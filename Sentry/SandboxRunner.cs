@@ -56,6 +56,7 @@ public static class SandboxRunner
         if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
             && cwdPos.Inode.IsDirectory)
             fs.Cwd = cwdPos;
+        if (config.GoferFd != null) WriteEtcFiles(task, kernel.Hostname);
 
         if (config.GoferFd != null)
         {
@@ -89,6 +90,24 @@ public static class SandboxRunner
         {
             kernel.InitExited.Set();
         }
+    }
+
+    /// <summary>The guest sees its own host name in /etc/hostname and /etc/hosts (written to
+    /// the overlay's upper layer; the host's files are untouched).</summary>
+    private static void WriteEtcFiles(Task task, string hostname)
+    {
+        WriteGuestFile(task, "/etc/hostname", $"{hostname}\n");
+        WriteGuestFile(task, "/etc/hosts",
+            $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+    }
+
+    private static void WriteGuestFile(Task task, string path, string content)
+    {
+        if (PathResolver.ResolveParent(task, task.Fs.Root, path, out PathPos dir, out string name, out _) < 0) return;
+        if (dir.Dentry.Child(name, out _) == 0) dir.Inode.RemoveChild(name, rmdir: false);
+        dir.Dentry.Invalidate(name, deleted: true);
+        if (dir.Inode.CreateChild(name, StatMode.S_IFREG | 0x1a4 /* 0644 */, 0, Credentials.For(0, 0), out Inode? file) < 0) return;
+        file!.WriteData(0, System.Text.Encoding.UTF8.GetBytes(content));
     }
 
     /// <summary>Reads the program through the sandbox's own file tree, as execve would. Without
