@@ -32,7 +32,8 @@ need_pkgs() {
 prereqs() {
     command -v dotnet >/dev/null || { echo "dotnet SDK not found on PATH" >&2; exit 1; }
     need_pkgs gcc gcc /usr/include/stdio.h libc6-dev /usr/lib/x86_64-linux-gnu/libc.a libc6-dev \
-              /bin/busybox busybox-static
+              /bin/busybox busybox-static script bsdutils \
+              /usr/bin/python3 python3 /usr/bin/sqlite3 sqlite3 /usr/bin/git git /usr/bin/perl perl
 }
 
 bench_prereqs() {

@@ -161,10 +161,18 @@ internal sealed unsafe class PtraceThread : IContext
     public long GuestCpuNanos()
     {
         if (_dead) return _lastCpu;
-        // A thread CPU clock of another thread: ((~tid) << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED.
-        int clock = (~Tid << 3) | 4 | 2;
-        Timespec ts;
-        if (Time.ClockGetTime(clock, &ts) == 0) _lastCpu = ts.Sec * 1_000_000_000 + ts.Nsec;
+        // Linux refuses the CPU clock of a thread of another process (EINVAL), so the stub
+        // thread's run time comes from the scheduler: the first field of schedstat, in ns.
+        try
+        {
+            string s = File.ReadAllText($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
+            int end = s.IndexOf(' ');
+            if (end > 0 && long.TryParse(s.AsSpan(0, end), out long ns)) _lastCpu = ns;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The thread is gone: keep the last value.
+        }
         return _lastCpu;
     }
 

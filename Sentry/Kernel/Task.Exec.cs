@@ -15,6 +15,7 @@ public sealed partial class Task
 
     /// <summary>The absolute path of the image being executed (for /proc/self/exe).</summary>
     private string? _resolvedExecutable;
+    private ulong _resolvedInode;
 
     /// <summary>Implements execve/execveat. Returns 0 (the registers then belong to the new
     /// image) or -errno with the old image untouched.</summary>
@@ -40,7 +41,8 @@ public sealed partial class Task
         try
         {
             load = ElfLoader.Load(mm, file!, elf!, argv, envp, execPath,
-                new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile);
+                new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile,
+                new LoadedFile(file!, _resolvedExecutable ?? execPath, _resolvedInode));
         }
         catch (ElfFormatException e)
         {
@@ -69,6 +71,8 @@ public sealed partial class Task
         AltStackSp = AltStackSize = 0;
         ClearChildTid = 0;
         RobustListHead = 0;
+        Creds = Creds.ForExec();
+        Dumpable = Creds.EffectiveUid == Creds.RealUid && Creds.EffectiveGid == Creds.RealGid;
         Name = System.IO.Path.GetFileName(execPath);
         if (Name.Length > 15) Name = Name[..15];
         if (Group.VforkParentWaiting)
@@ -137,12 +141,13 @@ public sealed partial class Task
         file = data;
         execPath = path;
         _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
+        _resolvedInode = inode.Ino;
         return 0;
     }
 
     /// <summary>Reads a file through the VFS for the loader (the ELF interpreter); null if it
     /// cannot be read.</summary>
-    internal byte[]? ReadWholeFile(string path)
+    internal LoadedFile? ReadWholeFile(string path)
     {
         if (PathResolver.Resolve(this, Fs.Root, path, followFinal: true, out PathPos pos) < 0 || !pos.Inode.IsRegular) return null;
         var data = new byte[pos.Inode.Size];
@@ -153,7 +158,7 @@ public sealed partial class Task
             if (n <= 0) break;
             done += n;
         }
-        return done == data.Length ? data : data[..(int)done];
+        return new LoadedFile(done == data.Length ? data : data[..(int)done], Kernel.Mounts.PathOf(pos, Fs.Root), pos.Inode.Ino);
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Sandbox.Abi;
 using Sandbox.Platform;
 using Sandbox.Sentry.Memory;
@@ -35,7 +36,9 @@ public sealed partial class Task
     public MemoryManager MemoryManager { get; private set; }
     public FdTable Fds { get; private set; }
     public FsContext Fs { get; private set; }
-    public Credentials Creds { get; private set; }
+    /// <summary>Replaced as a whole (copy, change, commit) by the set*id calls, as Linux's
+    /// commit_creds does, so readers on other threads always see one consistent set.</summary>
+    public Credentials Creds { get; internal set; }
     public ResourceLimits Limits => Group.Limits;
     public IContext Context { get; private set; }
     public string Name { get; set; }
@@ -61,6 +64,9 @@ public sealed partial class Task
     public bool Dumpable { get => Group.Dumpable; set => Group.Dumpable = value; }
     public bool NoNewPrivileges { get; set; }
     public bool ChildSubreaper { get => Group.ChildSubreaper; set => Group.ChildSubreaper = value; }
+
+    /// <summary>Scheduling attributes and personality (per thread, as on Linux).</summary>
+    public SchedAttributes Sched { get; private set; } = new();
 
     /// <summary>File mode creation mask (umask(2)); shared with CLONE_FS.</summary>
     public int Umask { get => Fs.Umask; set => Fs.Umask = value; }
@@ -96,8 +102,24 @@ public sealed partial class Task
         Context = null!;
         Regs = parent.Regs;
         SignalMask = parent.SignalMask;
+        Sched = parent.Sched.ForChild();
+        if (mm != parent.MemoryManager && MembarrierRegistrations.TryGetValue(parent.MemoryManager, out var registered))
+            MembarrierRegistrations.AddOrUpdate(mm, new StrongBox<int>(registered.Value));
         group.Add(this);
         Kernel.Tasks[tid] = this;
+    }
+
+    /// <summary>membarrier(2) registrations of each address space (Linux keeps them in the mm):
+    /// fork copies them, a new image after execve starts without.</summary>
+    internal static ConditionalWeakTable<MemoryManager, StrongBox<int>> MembarrierRegistrations { get; } = new();
+
+    /// <summary>close_range(CLOSE_RANGE_UNSHARE), unshare(CLONE_FILES): this task gets a
+    /// private copy of its descriptor table.</summary>
+    public void UnshareFds()
+    {
+        var copy = Fds.Fork();
+        if (Fds.RemoveUser()) Fds.CloseAll();
+        Fds = copy;
     }
 
     /// <summary>Ends the whole thread group with status.</summary>
@@ -158,11 +180,22 @@ public sealed partial class Task
     }
 }
 
-/// <summary>A task's user and group ids.</summary>
+/// <summary>A task's user and group ids, and its capability sets (bit n = capability n).</summary>
 public sealed class Credentials
 {
+    /// <summary>CAP_LAST_CAP (CAP_CHECKPOINT_RESTORE) and the set of every capability.</summary>
+    public const int CapLastCap = 40;
+    public const ulong AllCapabilities = (1UL << (CapLastCap + 1)) - 1;
+
     public uint RealUid, EffectiveUid, SavedUid, RealGid, EffectiveGid, SavedGid;
+    /// <summary>setfsuid/setfsgid ids; they follow the effective ids on every other set*id call.</summary>
+    public uint FsUid, FsGid;
     public uint[] Groups = [];
+    public ulong CapPermitted, CapEffective, CapInheritable, CapAmbient, CapBounding = AllCapabilities;
+    /// <summary>PR_SET_KEEPCAPS: keep permitted capabilities when no uid stays 0.</summary>
+    public bool KeepCaps;
+
+    public bool HasCapability(int cap) => cap is >= 0 and <= CapLastCap && (CapEffective & (1UL << cap)) != 0;
 
     public Credentials Clone() => new()
     {
@@ -172,9 +205,35 @@ public sealed class Credentials
         RealGid = RealGid,
         EffectiveGid = EffectiveGid,
         SavedGid = SavedGid,
+        FsUid = FsUid,
+        FsGid = FsGid,
         Groups = [.. Groups],
+        CapPermitted = CapPermitted,
+        CapEffective = CapEffective,
+        CapInheritable = CapInheritable,
+        CapAmbient = CapAmbient,
+        CapBounding = CapBounding,
+        KeepCaps = KeepCaps,
     };
 
+    /// <summary>execve's transformation for an image without set-id bits or file capabilities
+    /// (cap_bprm_creds_from_file): the saved and file system ids take the effective ones,
+    /// PR_SET_KEEPCAPS is cleared, a process with real or effective uid 0 gets its bounding and
+    /// inheritable sets as permitted (and as effective when the euid is 0), any other keeps only
+    /// its ambient capabilities.</summary>
+    public Credentials ForExec()
+    {
+        var c = Clone();
+        c.SavedUid = c.FsUid = c.EffectiveUid;
+        c.SavedGid = c.FsGid = c.EffectiveGid;
+        c.KeepCaps = false;
+        bool root = RealUid == 0 || EffectiveUid == 0;
+        c.CapPermitted = (root ? CapBounding | CapInheritable : 0) | CapAmbient;
+        c.CapEffective = EffectiveUid == 0 ? c.CapPermitted : CapAmbient;
+        return c;
+    }
+
+    /// <summary>Root gets every capability, as a process of uid 0 does after execve.</summary>
     public static Credentials For(uint uid, uint gid) => new()
     {
         RealUid = uid,
@@ -183,7 +242,37 @@ public sealed class Credentials
         RealGid = gid,
         EffectiveGid = gid,
         SavedGid = gid,
+        FsUid = uid,
+        FsGid = gid,
+        CapPermitted = uid == 0 ? AllCapabilities : 0,
+        CapEffective = uid == 0 ? AllCapabilities : 0,
     };
+}
+
+/// <summary>A task's scheduling attributes (per thread, as on Linux) and its personality(2).
+/// Fork and clone copy them; SCHED_RESET_ON_FORK gives the child default ones.</summary>
+public sealed class SchedAttributes
+{
+    public const int SCHED_OTHER = 0, SCHED_FIFO = 1, SCHED_RR = 2;
+
+    /// <summary>Nice value, -20..19.</summary>
+    public int Nice;
+    /// <summary>SCHED_* policy and its static priority (1..99 for FIFO/RR, else 0).</summary>
+    public int Policy, Priority;
+    public bool ResetOnFork;
+    public uint Personality;
+
+    public SchedAttributes ForChild()
+    {
+        var c = (SchedAttributes)MemberwiseClone();
+        if (c.ResetOnFork)
+        {
+            if (c.Policy is SCHED_FIFO or SCHED_RR) { c.Policy = SCHED_OTHER; c.Priority = 0; c.Nice = 0; }
+            else if (c.Nice < 0) c.Nice = 0;
+            c.ResetOnFork = false;
+        }
+        return c;
+    }
 }
 
 /// <summary>getrlimit/setrlimit state, with Linux's defaults.</summary>

@@ -211,6 +211,19 @@ public sealed class SignalQueue
         }
     }
 
+    /// <summary>Replaces the first queued signal that match selects with change(it); false
+    /// when none is queued. A POSIX timer counts its overruns on its pending signal this way.</summary>
+    public bool TryUpdate(Func<SigInfo, bool> match, Func<SigInfo, SigInfo> change)
+    {
+        lock (_queue)
+        {
+            int i = _queue.FindIndex(s => match(s));
+            if (i < 0) return false;
+            _queue[i] = change(_queue[i]);
+            return true;
+        }
+    }
+
     /// <summary>Drops every pending instance of the signals in mask (SIGCONT drops stops, ...).</summary>
     public void Discard(ulong mask)
     {

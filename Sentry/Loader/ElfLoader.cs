@@ -6,6 +6,9 @@ using Sandbox.Sentry.Memory;
 
 namespace Sandbox.Sentry.Loader;
 
+/// <summary>A file the loader reads: its bytes, its resolved path and inode (for /proc/self/maps).</summary>
+public sealed record LoadedFile(byte[] Data, string Path, ulong Inode);
+
 /// <summary>What the new image needs at its start: entry point and initial stack pointer.</summary>
 public readonly record struct LoadResult(ulong Entry, ulong StackPointer);
 
@@ -25,10 +28,10 @@ public static class ElfLoader
     /// readInterpreter) and builds the initial stack.</summary>
     public static LoadResult Load(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf,
         IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds,
-        Func<string, byte[]?>? readInterpreter = null)
+        Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null)
     {
         ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
-        var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, execFn);
+        var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, image?.Path ?? execFn, image?.Inode ?? 0);
         mm.SetBrkStart(imageEnd);
 
         // The stack sits at the top of the guest range; mmap allocates below a guard gap.
@@ -42,8 +45,9 @@ public static class ElfLoader
         ulong entry = elf.Entry + bias, interpBase = 0;
         if (elf.Interpreter != null)
         {
-            byte[] interpFile = readInterpreter?.Invoke(elf.Interpreter)
+            var loaded = readInterpreter?.Invoke(elf.Interpreter)
                 ?? throw new ElfFormatException($"cannot read the interpreter {elf.Interpreter}");
+            byte[] interpFile = loaded.Data;
             var interp = ElfImage.Parse(interpFile);
             if (interp.Interpreter != null || !interp.IsPositionIndependent)
                 throw new ElfFormatException($"bad interpreter {elf.Interpreter}");
@@ -52,7 +56,7 @@ public static class ElfLoader
             if (where < 0) throw new ElfFormatException("no room for the interpreter");
             mm.Munmap((ulong)where, span);
             interpBase = (ulong)where - MinLoadAddress(interp);
-            MapSegments(mm, interpFile, interp, interpBase, elf.Interpreter);
+            MapSegments(mm, interpFile, interp, interpBase, loaded.Path, loaded.Inode);
             entry = interp.Entry + interpBase;
         }
 
@@ -70,7 +74,7 @@ public static class ElfLoader
 
     /// <summary>Maps an image's PT_LOAD segments at bias; returns the end of the image and the
     /// address of its program headers.</summary>
-    private static (ulong End, ulong Phdr) MapSegments(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf, ulong bias, string name)
+    private static (ulong End, ulong Phdr) MapSegments(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf, ulong bias, string name, ulong inode)
     {
         ulong imageEnd = 0, phdrAddr = 0;
         foreach (var ph in elf.ProgramHeaders)
@@ -84,8 +88,13 @@ public static class ElfLoader
                      | ((ph.Flags & ProgramHeader.PF_W) != 0 ? Mm.PROT_WRITE : 0)
                      | ((ph.Flags & ProgramHeader.PF_X) != 0 ? Mm.PROT_EXEC : 0);
             // Segments may share a page with the previous one: map only what is not mapped yet.
+            // The file-backed pages carry the file's name; the zero-fill beyond (bss) is anonymous.
             ulong mapStart = Math.Max(start, imageEnd);
-            if (end > mapStart) mm.MapFixed(mapStart, end - mapStart, prot, name);
+            ulong fileEnd = Math.Min(end, MemoryFile_AlignUp(ph.Vaddr + bias + ph.FileSize));
+            if (fileEnd > mapStart)
+                mm.MapFixed(mapStart, fileEnd - mapStart, prot, name, (long)((ph.Offset & ~(Mm.PageSize - 1)) + (mapStart - start)), inode);
+            ulong anonStart = Math.Max(mapStart, fileEnd);
+            if (end > anonStart) mm.MapFixed(anonStart, end - anonStart, prot, null);
             if (start < mapStart && mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
                 mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
             WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));

@@ -38,7 +38,11 @@ public sealed unsafe partial class MemoryManager
             foreach (Vma v in _vmas)
             {
                 var copy = v.CloneRange(v.Start, v.End);
-                if (v.Shared)
+                if (v.FileOwned)
+                {
+                    // The file's own pages: the child maps the very same ones.
+                }
+                else if (v.Shared)
                 {
                     v.Backing ??= new SharedPages(v.FileOffset, (long)v.Length);
                     Interlocked.Increment(ref v.Backing.Refs);

@@ -39,6 +39,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// last piece referencing them goes.</summary>
     private void ReleasePages(Vma v, ulong start, ulong end)
     {
+        if (v.FileOwned) return;
         if (v.Backing is { } b)
         {
             if (Interlocked.Decrement(ref b.Refs) == 0) _file.Free(b.Offset, b.Length);
@@ -155,7 +156,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             {
                 // Punch a hole in the middle: keep both sides (the tail is a new piece).
                 Vma tail = v.CloneRange(cutEnd, v.End);
-                if (v.Backing == null) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+                if (v.Backing == null && !v.FileOwned) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
                 v.End = cutStart;
                 _vmas.Insert(i + 1, tail);
                 return;
@@ -163,15 +164,24 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if (v.Start < cutStart || v.End > cutEnd)
             {
                 // Trim one side; shared pages stay until their last piece goes.
-                if (v.Backing == null) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+                if (v.Backing == null && !v.FileOwned) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
                 if (v.Start < cutStart) { v.End = cutStart; i++; continue; }
-                v.FileOffset = v.OffsetOf(cutEnd);
-                v.Start = cutEnd;
+                AdvanceStart(v, cutEnd);
                 return;
             }
             ReleasePages(v, cutStart, cutEnd);
             _vmas.RemoveAt(i);
         }
+    }
+
+    /// <summary>Moves a VMA's start up, keeping its backing and file positions in step.</summary>
+    private static void AdvanceStart(Vma v, ulong newStart)
+    {
+        long delta = (long)(newStart - v.Start);
+        v.FileOffset += delta;
+        v.FilePosition += delta;
+        if (v.MapInode != 0) v.MapOffset += delta;
+        v.Start = newStart;
     }
 
     /// <summary>Splits VMAs so that addr is a boundary (no-op if it already is or is unmapped).</summary>
@@ -195,7 +205,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         if (below >= 0)
         {
             Vma prev = _vmas[below];
-            if (prev.End == addr && prev.Prot == prot && prev.Shared == shared && prev.Name == name
+            if (prev.End == addr && prev.Prot == prot && prev.Shared == shared && prev.Name == name && prev.MapInode == 0
                 && _file.TryAllocateAt(prev.OffsetOf(addr), (long)length))
             {
                 prev.End = addr + length;
@@ -218,12 +228,18 @@ public sealed unsafe partial class MemoryManager : IDisposable
     }
 
     /// <summary>Maps anonymous memory for the loader or the kernel itself (no syscall checks).</summary>
-    public Vma MapFixed(ulong addr, ulong length, int prot, string? name)
+    public Vma MapFixed(ulong addr, ulong length, int prot, string? name, long mapOffset = 0, ulong mapInode = 0)
     {
         lock (_lock)
         {
             RemoveRange(addr, addr + length);
-            return MapAnonymous(addr, length, prot, shared: false, name);
+            var v = MapAnonymous(addr, length, prot, shared: false, name);
+            if (mapInode != 0 && v.Start == addr)
+            {
+                v.MapOffset = mapOffset;
+                v.MapInode = mapInode;
+            }
+            return v;
         }
     }
 
@@ -268,6 +284,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// copy-on-write in effect; shared ones are written back by msync, munmap and exit).</summary>
     public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name)
     {
+        if ((flags & MAP_TYPE) != MAP_PRIVATE && inode.SharedPages is { } pages)
+            return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino);
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
         ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
@@ -279,6 +297,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
             {
                 Vma v = _vmas[i];
                 v.Name = name;
+                v.MapInode = inode.Ino;
+                v.MapOffset = offset + (long)(v.Start - start);
                 if ((flags & MAP_TYPE) != MAP_PRIVATE)
                 {
                     v.File = inode;
@@ -296,6 +316,46 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if (n <= 0) break;
             if (CopyOutKernel(start + (ulong)done, buffer.AsSpan(0, (int)n)) < 0) break;
             done += n;
+        }
+        return r;
+    }
+
+    /// <summary>A shared mapping of a file kept in MemoryFile pages: the VMAs point at the file's
+    /// own pages (one VMA per run of contiguous pages), so every mapping, in every process, and
+    /// read/write all see the same bytes.</summary>
+    private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name, ulong ino)
+    {
+        // Reserve the range as an ordinary mapping first (placement, MAP_FIXED rules), then
+        // replace its pages with the file's.
+        long r = Mmap(addr, length, prot, flags);
+        if (r < 0) return r;
+        ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
+        lock (_lock)
+        {
+            RemoveRange(start, start + len);
+            long firstPage = offset / (long)PageSize;
+            long count = (long)(len / PageSize);
+            for (long i = 0; i < count;)
+            {
+                long fileOffset = pages.PinPage(firstPage + i);
+                long run = 1;
+                while (i + run < count && pages.PinPage(firstPage + i + run) == fileOffset + run * (long)PageSize) run++;
+                var vma = new Vma
+                {
+                    Start = start + (ulong)i * PageSize,
+                    End = start + (ulong)(i + run) * PageSize,
+                    Prot = prot,
+                    Shared = true,
+                    Name = name,
+                    FileOffset = fileOffset,
+                    FileOwned = true,
+                    MapInode = ino,
+                    MapOffset = offset + i * (long)PageSize,
+                };
+                Insert(vma);
+                AddressSpace.Map(vma.Start, vma.Length, vma.FileOffset, prot);
+                i += run;
+            }
         }
         return r;
     }

@@ -19,6 +19,14 @@ public sealed class Vma
     public Vfs.Inode? File;
     public long FilePosition;
 
+    /// <summary>The pages belong to a file (a shared mapping of a tmpfs file): never freed here.</summary>
+    public bool FileOwned;
+
+    /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
+    /// and the file's inode number.</summary>
+    public long MapOffset;
+    public ulong MapInode;
+
     /// <summary>For shared mappings that outlived a fork: the reference-counted pages.</summary>
     public MemoryManager.SharedPages? Backing;
 
@@ -38,6 +46,9 @@ public sealed class Vma
         Backing = AddRef(Backing),
         File = File,
         FilePosition = FilePosition + (long)(start - Start),
+        MapOffset = Name != null && MapInode != 0 ? MapOffset + (long)(start - Start) : 0,
+        MapInode = MapInode,
+        FileOwned = FileOwned,
     };
 
     private static MemoryManager.SharedPages? AddRef(MemoryManager.SharedPages? b)

@@ -11,7 +11,9 @@ public static partial class Linux
     private static long SetAttrChecked(Task t, PathPos pos, in SetAttrRequest req)
     {
         if (pos.Mount.ReadOnly) return -(long)Errno.EROFS;
-        return pos.Inode.SetAttr(req);
+        long r = pos.Inode.SetAttr(req);
+        if (r == 0) Fs.Inotify.FileEvent(pos, req.Size != null ? Fs.Inotify.IN_MODIFY : Fs.Inotify.IN_ATTRIB);
+        return r;
     }
 
     private static long FdPath(Task t, ulong fd, out PathPos pos)
@@ -203,7 +205,9 @@ public static partial class Linux
         if ((long)a.A1 < 0) return -(long)Errno.EINVAL;
         if (t.Fds.Get((int)a.A0) is not { } f || f is OPathFile) return -(long)Errno.EBADF;
         if (!f.Writable || f.Path is not { } pos || !pos.Inode.IsRegular) return -(long)Errno.EINVAL;
-        return f.Truncate((long)a.A1);
+        long r = f.Truncate((long)a.A1);
+        if (r == 0) Fs.Inotify.FileEvent(pos, Fs.Inotify.IN_MODIFY);
+        return r;
     }
 
     /// <summary>Implements Linux syscall fallocate(2).</summary>

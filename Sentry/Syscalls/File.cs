@@ -19,7 +19,9 @@ public static partial class Linux
         if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
         if (!f.Readable) return -(long)Errno.EBADF;
         Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
-        return f.Read(t, iov, -1);
+        long n = f.Read(t, iov, -1);
+        if (n > 0 && Fs.Inotify.Active) Fs.Inotify.FileEvent(f.Path, Fs.Inotify.IN_ACCESS);
+        return n;
     }
 
     /// <summary>Implements Linux syscall write(2).</summary>
@@ -28,7 +30,9 @@ public static partial class Linux
         if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
         if (!f.Writable) return -(long)Errno.EBADF;
         Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
-        return f.Write(t, iov, -1);
+        long n = f.Write(t, iov, -1);
+        if (n > 0 && Fs.Inotify.Active) Fs.Inotify.FileEvent(f.Path, Fs.Inotify.IN_MODIFY);
+        return n;
     }
 
     /// <summary>Implements Linux syscall pread64(2).</summary>
@@ -80,7 +84,9 @@ public static partial class Linux
             total += v.Len;
             if ((long)total < 0) return -(long)Errno.EINVAL;
         }
-        return write ? f.Write(t, iov, offset) : f.Read(t, iov, offset);
+        long n = write ? f.Write(t, iov, offset) : f.Read(t, iov, offset);
+        if (n > 0 && Fs.Inotify.Active) Fs.Inotify.FileEvent(f.Path, write ? Fs.Inotify.IN_MODIFY : Fs.Inotify.IN_ACCESS);
+        return n;
     }
 
     /// <summary>Implements Linux syscall lseek(2).</summary>

@@ -68,6 +68,7 @@ public static partial class Linux
         r = parent.Inode.CreateChild(name, StatMode.S_IFDIR | (mode & 0x3ff & ~(uint)t.Umask), 0, t.Creds, out Inode? child);
         if (r < 0) return r;
         parent.Dentry.Add(name, child!);
+        Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE | Fs.Inotify.IN_ISDIR, name);
         return 0;
     }
 
@@ -94,6 +95,7 @@ public static partial class Linux
         r = parent.Inode.CreateChild(name, type | (mode & 0xfff & ~(uint)t.Umask), dev, t.Creds, out Inode? child);
         if (r < 0) return r;
         parent.Dentry.Add(name, child!);
+        Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE, name);
         return 0;
     }
 
@@ -117,6 +119,7 @@ public static partial class Linux
         r = parent.Inode.CreateSymlink(name, target, t.Creds, out Inode? child);
         if (r < 0) return r;
         parent.Dentry.Add(name, child!);
+        Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE, name);
         return 0;
     }
 
@@ -142,6 +145,8 @@ public static partial class Linux
         r = parent.Inode.LinkChild(name, old.Inode);
         if (r < 0) return r;
         parent.Dentry.Add(name, old.Inode);
+        Fs.Inotify.Notify(old.Inode, Fs.Inotify.IN_ATTRIB);
+        Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE, name);
         return 0;
     }
 
@@ -177,6 +182,12 @@ public static partial class Linux
         r = parent.Inode.RemoveChild(name, rmdir);
         if (r < 0) return r;
         parent.Dentry.Invalidate(name, deleted: true);
+        if (Fs.Inotify.Active)
+        {
+            var victimInode = victim.Inode;
+            Fs.Inotify.Notify(victimInode, rmdir || victimInode.Nlink == 0 ? Fs.Inotify.IN_DELETE_SELF : Fs.Inotify.IN_ATTRIB);
+            Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_DELETE | (rmdir ? Fs.Inotify.IN_ISDIR : 0), name);
+        }
         return 0;
     }
 
@@ -230,6 +241,13 @@ public static partial class Linux
         }
         if (replaced) newParent.Dentry.Invalidate(newName, deleted: true);
         moving.MoveTo(newParent.Dentry, newName);
+        if (Fs.Inotify.Active)
+        {
+            uint cookie = Fs.Inotify.NewCookie(), dir = moving.Inode.IsDirectory ? Fs.Inotify.IN_ISDIR : 0;
+            Fs.Inotify.Notify(oldParent.Inode, Fs.Inotify.IN_MOVED_FROM | dir, oldName, cookie);
+            Fs.Inotify.Notify(newParent.Inode, Fs.Inotify.IN_MOVED_TO | dir, newName, cookie);
+            Fs.Inotify.Notify(moving.Inode, Fs.Inotify.IN_MOVE_SELF);
+        }
         return 0;
     }
 

@@ -2,7 +2,8 @@ using Task = Sandbox.Sentry.Kernel.Task;
 
 namespace Sandbox.Sentry.Syscalls;
 
-/// <summary>User and group identity system calls.</summary>
+/// <summary>User and group identity queries (the changes are in Creds.cs; process groups
+/// and sessions in ProcessAttrs.cs).</summary>
 public static partial class Linux
 {
     /// <summary>Implements Linux syscall getuid(2).</summary>
@@ -43,17 +44,6 @@ public static partial class Linux
         long r = t.MemoryManager.CopyOut(a.A1, System.Runtime.InteropServices.MemoryMarshal.AsBytes(groups.AsSpan()));
         return r < 0 ? r : groups.Length;
     }
-
-    /// <summary>Implements Linux syscall getpgrp(2).</summary>
-    public static long Getpgrp(Task t, in SyscallArgs a) => t.ProcessGroup;
-
-    /// <summary>Implements Linux syscall getpgid(2).</summary>
-    public static long Getpgid(Task t, in SyscallArgs a) =>
-        (int)a.A0 == 0 || (int)a.A0 == t.Pid ? t.ProcessGroup : -(long)Abi.Errno.ESRCH;
-
-    /// <summary>Implements Linux syscall getsid(2).</summary>
-    public static long Getsid(Task t, in SyscallArgs a) =>
-        (int)a.A0 == 0 || (int)a.A0 == t.Pid ? t.Session : -(long)Abi.Errno.ESRCH;
 
     /// <summary>Implements Linux syscall umask(2).</summary>
     public static long Umask(Task t, in SyscallArgs a)

@@ -28,6 +28,11 @@ public static partial class Linux
         bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
         if (shared && (prot & PROT_WRITE) != 0 && !f.Writable) return -(long)Errno.EACCES;
         if ((long)a.A5 < 0) return -(long)Errno.EOVERFLOW;
+        if (shared && (prot & PROT_WRITE) != 0 && inode is Fs.Overlay.OverlayInode overlay)
+        {
+            long r = overlay.CopyUp();
+            if (r < 0) return r;
+        }
         string name = t.Kernel.Mounts.PathOf(path, t.Fs.Root);
         return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name);
     }

@@ -108,6 +108,7 @@ public static partial class Linux
                 if (r < 0) return r;
                 pos = new PathPos(parent.Mount, parent.Dentry.Add(name, inode!));
                 created = true;
+                Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE, name);
             }
             else return r;
         }
@@ -135,6 +136,7 @@ public static partial class Linux
         if (wantsWrite && pos.Mount.ReadOnly && (target.IsRegular || target.IsDirectory)) return -(long)Errno.EROFS;
         r = target.Open(t, pos, flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC), out file);
         if (r < 0) return r;
+        Fs.Inotify.FileEvent(pos, Fs.Inotify.IN_OPEN);
         if ((flags & O_TRUNC) != 0 && target.IsRegular && !created)
         {
             r = file!.Truncate(0);

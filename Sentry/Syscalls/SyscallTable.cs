@@ -121,6 +121,10 @@ public static class SyscallTable
         Add(N.splice, Linux.SpliceCall, Fd, Hex, Fd, Hex, Int, Hex);
         Add(N.tee, Linux.Tee, Fd, Fd, Int, Hex);
         Add(N.memfd_create, Linux.MemfdCreate, ArgKind.Path, Hex);
+        Add(N.inotify_init, Linux.InotifyInit);
+        Add(N.inotify_init1, Linux.InotifyInit1, Hex);
+        Add(N.inotify_add_watch, Linux.InotifyAddWatch, Fd, ArgKind.Path, Hex);
+        Add(N.inotify_rm_watch, Linux.InotifyRmWatch, Fd, Int);
         Add(N.mount, Linux.MountCall, ArgKind.Path, ArgKind.Path, ArgKind.Path, Hex, Hex);
         Add(N.umount2, Linux.Umount2, ArgKind.Path, Hex);
         Add(N.getxattr, Linux.Getxattr, ArgKind.Path, ArgKind.Path, Hex, Int);
@@ -199,6 +203,34 @@ public static class SyscallTable
         Add(N.umask, Linux.Umask, Hex);
         Add(N.prctl, Linux.Prctl, Int, Hex, Hex, Hex, Hex);
 
+        // Credentials (Creds.cs), process groups and attributes (ProcessAttrs.cs), scheduling (Sched.cs).
+        Add(N.setuid, Linux.Setuid, Int);
+        Add(N.setgid, Linux.Setgid, Int);
+        Add(N.setreuid, Linux.Setreuid, Int, Int);
+        Add(N.setregid, Linux.Setregid, Int, Int);
+        Add(N.setresuid, Linux.Setresuid, Int, Int, Int);
+        Add(N.setresgid, Linux.Setresgid, Int, Int, Int);
+        Add(N.setfsuid, Linux.Setfsuid, Int);
+        Add(N.setfsgid, Linux.Setfsgid, Int);
+        Add(N.setgroups, Linux.Setgroups, Int, Hex);
+        Add(N.capget, Linux.Capget, Hex, Hex);
+        Add(N.capset, Linux.Capset, Hex, Hex);
+        Add(N.setpgid, Linux.Setpgid, Int, Int);
+        Add(N.setsid, Linux.Setsid);
+        Add(N.personality, Linux.Personality, Hex);
+        Add(N.close_range, Linux.CloseRange, Int, Int, Hex);
+        Add(N.getpriority, Linux.Getpriority, Int, Int);
+        Add(N.setpriority, Linux.Setpriority, Int, Int, Int);
+        Add(N.sched_setscheduler, Linux.SchedSetscheduler, Int, Int, Hex);
+        Add(N.sched_getscheduler, Linux.SchedGetscheduler, Int);
+        Add(N.sched_setparam, Linux.SchedSetparam, Int, Hex);
+        Add(N.sched_getparam, Linux.SchedGetparam, Int, Hex);
+        Add(N.sched_get_priority_max, Linux.SchedGetPriorityMax, Int);
+        Add(N.sched_get_priority_min, Linux.SchedGetPriorityMin, Int);
+        Add(N.sched_rr_get_interval, Linux.SchedRrGetInterval, Int, Hex);
+        Add(N.getcpu, Linux.Getcpu, Hex, Hex, Hex);
+        Add(N.membarrier, Linux.Membarrier, Int, Hex, Int);
+
         // Time (Time.cs).
         Add(N.clock_gettime, Linux.ClockGettime, Int, Hex);
         Add(N.clock_getres, Linux.ClockGetres, Int, Hex);
@@ -206,6 +238,19 @@ public static class SyscallTable
         Add(N.time, Linux.Time, Hex);
         Add(N.nanosleep, Linux.Nanosleep, ArgKind.Timespec, Hex);
         Add(N.clock_nanosleep, Linux.ClockNanosleep, Int, Hex, ArgKind.Timespec, Hex);
+
+        // Timers (Timer.cs).
+        Add(N.alarm, Linux.Alarm, Int);
+        Add(N.setitimer, Linux.Setitimer, Int, Hex, Hex);
+        Add(N.getitimer, Linux.Getitimer, Int, Hex);
+        Add(N.timer_create, Linux.TimerCreate, Int, Hex, Hex);
+        Add(N.timer_settime, Linux.TimerSettime, Int, Hex, Hex, Hex);
+        Add(N.timer_gettime, Linux.TimerGettime, Int, Hex);
+        Add(N.timer_getoverrun, Linux.TimerGetoverrun, Int);
+        Add(N.timer_delete, Linux.TimerDelete, Int);
+        Add(N.timerfd_create, Linux.TimerfdCreate, Int, Hex);
+        Add(N.timerfd_settime, Linux.TimerfdSettime, Fd, Hex, Hex, Hex);
+        Add(N.timerfd_gettime, Linux.TimerfdGettime, Fd, Hex);
 
         // Signals (Signal.cs).
         Add(N.rt_sigaction, Linux.RtSigaction, Signal, Hex, Hex, Int);

@@ -68,7 +68,7 @@ public static partial class Linux
     }
 
     /// <summary>Implements Linux syscall nanosleep(2).</summary>
-    public static long Nanosleep(Task t, in SyscallArgs a) => Sleep(t, CLOCK_MONOTONIC, 0, a.A0);
+    public static long Nanosleep(Task t, in SyscallArgs a) => SleepInterruptibly(t, CLOCK_MONOTONIC, absolute: false, a.A0, a.A1);
 
     /// <summary>Implements Linux syscall clock_nanosleep(2). Returns the error number itself
     /// (positive in the C library, negative here like every syscall).</summary>
@@ -80,19 +80,6 @@ public static partial class Linux
         int host = HostClock(clock);
         if (host < 0 || clock is CLOCK_MONOTONIC_RAW or CLOCK_REALTIME_COARSE or CLOCK_MONOTONIC_COARSE)
             return -(long)Errno.EINVAL;
-        return Sleep(t, host, (int)a.A1 & TIMER_ABSTIME, a.A2);
-    }
-
-    private static unsafe long Sleep(Task t, int hostClock, int flags, ulong requestAddr)
-    {
-        if (t.MemoryManager.CopyIn(requestAddr, out Timespec req) < 0) return -(long)Errno.EFAULT;
-        if (req.Sec < 0 || req.Nsec is < 0 or >= NanosPerSecond) return -(long)Errno.EINVAL;
-        // Signals cannot interrupt a sleep yet: the host call is simply resumed after the
-        // runtime's own signals (EINTR) until the time is up.
-        Timespec remain;
-        int rc;
-        while ((rc = HostTime.ClockNanosleep(hostClock, flags, &req, &remain)) == 4 /* EINTR */)
-            if (flags == 0) req = remain;
-        return rc == 0 ? 0 : -rc;
+        return SleepInterruptibly(t, host, ((int)a.A1 & TIMER_ABSTIME) != 0, a.A2, a.A3);
     }
 }

@@ -67,6 +67,8 @@ public abstract class FileDescription
     public void DecRef()
     {
         if (Interlocked.Decrement(ref _refs) != 0) return;
+        if (Fs.Inotify.Active && Path != null)
+            Fs.Inotify.FileEvent(Path, Writable && (Flags & OpenFlags.O_PATH) == 0 ? Fs.Inotify.IN_CLOSE_WRITE : Fs.Inotify.IN_CLOSE_NOWRITE);
         ReleaseLocks();
         Release();
     }

@@ -173,6 +173,10 @@ public abstract class Inode
     /// written or -errno.</summary>
     public virtual long WriteData(long offset, ReadOnlySpan<byte> src) => -(long)Errno.EINVAL;
 
+    /// <summary>The pages MAP_SHARED mappings use, for files kept in memory (tmpfs); null for
+    /// files mapped by copying.</summary>
+    public virtual IMappablePages? SharedPages => null;
+
     /// <summary>Creates the open file description for this inode.</summary>
     public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);
 
@@ -189,6 +193,15 @@ public abstract class Inode
     public virtual long ListXattr(List<string> names) => 0;
 
     public virtual long RemoveXattr(string name) => -(long)Errno.ENODATA;
+}
+
+/// <summary>A file whose data lives in MemoryFile pages that shared mappings can map directly,
+/// so that every mapping and read/write see the same bytes.</summary>
+public interface IMappablePages
+{
+    /// <summary>The MemoryFile offset of the file page at index (allocated if absent). The page
+    /// stays allocated for as long as the file exists.</summary>
+    long PinPage(long pageIndex);
 }
 
 /// <summary>A mounted file system instance.</summary>

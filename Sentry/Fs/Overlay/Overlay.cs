@@ -69,13 +69,15 @@ public sealed class OverlayInode : Inode
     public override uint Mode { get => Backing.Mode; set { CopyUp(); Upper!.Mode = value; } }
     public override uint Uid { get => Backing.Uid; set { CopyUp(); Upper!.Uid = value; } }
     public override uint Gid { get => Backing.Gid; set { CopyUp(); Upper!.Gid = value; } }
-    public override uint Nlink { get => Backing.Nlink; set { } }
+    /// <summary>Merged directories report 1 (unknown), as overlayfs does.</summary>
+    public override uint Nlink { get => IsDirectory && Upper != null && Lower != null ? 1 : Backing.Nlink; set { } }
     public override long Size => Backing.Size;
 
     public override long Stat(out Stat st)
     {
         long r = Backing.Stat(out st);
         st.Dev = FileSystem.DeviceId;
+        st.Nlink = Nlink;
         return r;
     }
 
@@ -94,6 +96,10 @@ public sealed class OverlayInode : Inode
     public override long ReadLink(out string target) => Backing.ReadLink(out target);
 
     public override long ReadData(long offset, Span<byte> dst) => Backing.ReadData(offset, dst);
+
+    /// <summary>Shared mappings of a copied-up file use the upper layer's pages. (A writable
+    /// shared mapping copies the file up first; a read-only one of a lower file is a copy.)</summary>
+    public override IMappablePages? SharedPages => IsRegular && Upper != null ? Upper.SharedPages : null;
 
     public override long WriteData(long offset, ReadOnlySpan<byte> src)
     {
@@ -243,10 +249,13 @@ public sealed class OverlayInode : Inode
             r = Upper!.RemoveChild(name, rmdir);
             if (r < 0) return r;
         }
+        // A name that also exists below (even if this object was made over a whiteout) must stay
+        // hidden once removed.
+        bool lowerHasIt = Lower != null && !_opaque && Lower.Lookup(name, out _) == 0;
         lock (_children)
         {
             _children.Remove(name);
-            if (victim.Lower != null) _whiteouts.Add(name);
+            if (victim.Lower != null || lowerHasIt) _whiteouts.Add(name);
         }
         TouchModified();
         return 0;

@@ -69,7 +69,7 @@ internal static class TaskFiles
 
     // ---- memory statistics -------------------------------------------------------------------
 
-    private readonly record struct VmaView(ulong Start, ulong End, int Prot, bool Shared, string? Name)
+    private readonly record struct VmaView(ulong Start, ulong End, int Prot, bool Shared, string? Name, long MapOffset, ulong MapInode)
     {
         public ulong Length => End - Start;
     }
@@ -85,7 +85,7 @@ internal static class TaskFiles
             Vma? v;
             try { v = vmas[i]; }
             catch (ArgumentOutOfRangeException) { break; }
-            if (v != null && v.End > v.Start) list.Add(new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name));
+            if (v != null && v.End > v.Start) list.Add(new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name, v.MapOffset, v.MapInode));
         }
         return list;
     }
@@ -253,7 +253,7 @@ internal static class TaskFiles
             sb.Append((v.Prot & Mm.PROT_WRITE) != 0 ? 'w' : '-');
             sb.Append((v.Prot & Mm.PROT_EXEC) != 0 ? 'x' : '-');
             sb.Append(v.Shared ? 's' : 'p');
-            sb.Append(" 00000000 00:00 0 ");
+            sb.Append(Inv, $" {v.MapOffset:x8} 00:00 {v.MapInode} ");
             if (v.Name != null)
             {
                 int width = sb.Length - lineStart;

@@ -7,8 +7,27 @@ namespace Sandbox.Sentry.Fs.Tmpfs;
 
 /// <summary>A tmpfs regular file. Its data is a sparse set of MemoryFile pages, so holes cost
 /// nothing, read as zeros, and SEEK_DATA/SEEK_HOLE can find them.</summary>
-public sealed class TmpfsFile : TmpfsInode
+public sealed class TmpfsFile : TmpfsInode, IMappablePages
 {
+    /// <summary>Set once a shared mapping uses the pages: from then on they are zeroed rather
+    /// than freed when the file shrinks, because a mapping may still point at them.</summary>
+    private bool _pinned;
+
+    public override IMappablePages? SharedPages => this;
+
+    public long PinPage(long pageIndex)
+    {
+        lock (_pages)
+        {
+            _pinned = true;
+            if (_pages.TryGetValue(pageIndex, out long off)) return off;
+            Tmpfs.Reserve(PageSize);
+            off = Tmpfs.Memory.Allocate(PageSize);
+            _pages[pageIndex] = off;
+            return off;
+        }
+    }
+
     private const long PageSize = (long)Mm.PageSize;
     private readonly Dictionary<long, long> _pages = []; // page index → MemoryFile offset
     private long _size;
@@ -46,6 +65,12 @@ public sealed class TmpfsFile : TmpfsInode
 
     private void DropPage(long page)
     {
+        if (_pinned)
+        {
+            // A mapping may still use the page: keep it (zeroed) with the file.
+            Tmpfs.Memory.Slice(_pages[page], (int)PageSize).Clear();
+            return;
+        }
         Tmpfs.Memory.Free(_pages[page], PageSize);
         Tmpfs.Unreserve(PageSize);
         _pages.Remove(page);
