@@ -13,6 +13,7 @@ public class FixtureTests
     [InlineData("signals")] // handlers, masks, SA_SIGINFO, SIGSEGV recovery, sigaltstack
     [InlineData("threads")] // pthreads: clone, futex, per-thread TLS
     [InlineData("fork")]    // fork, wait, MAP_SHARED after fork, pipes, execve
+    [InlineData("locks")]   // OFD/POSIX/flock locks, O_EXCL race, shared file mappings across processes
     [InlineData("inotify")] // inotify events for changes made inside the sandbox
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     public void Fixture_PassesItsChecks_LikeNative(string name)
