@@ -159,6 +159,17 @@ public static class SyscallTable
         AddHex(N.mmap, Linux.Mmap, Hex, Int, Hex, Hex, Fd, Hex);
         Add(N.munmap, Linux.Munmap, Hex, Int);
         Add(N.msync, Linux.Msync, Hex, Int, Hex);
+        Add(N.mincore, Linux.Mincore, Hex, Int, Hex);
+        Add(N.mlock, Linux.Mlock, Hex, Int);
+        Add(N.mlock2, Linux.Mlock2, Hex, Int, Hex);
+        Add(N.munlock, Linux.Munlock, Hex, Int);
+        Add(N.mlockall, Linux.Mlockall, Hex);
+        Add(N.munlockall, Linux.Munlockall);
+        Add(N.preadv2, Linux.Preadv2, Fd, Hex, Int, Int, Int, Hex);
+        Add(N.pwritev2, Linux.Pwritev2, Fd, Iovecs, Int, Int, Int, Hex);
+        Add(N.readahead, Linux.Readahead, Fd, Int, Int);
+        Add(N.name_to_handle_at, Linux.NameToHandleAt, Fd, ArgKind.Path, Hex, Hex, Hex);
+        Add(N.open_by_handle_at, Linux.OpenByHandleAt, Fd, Hex, Hex);
         Add(N.mprotect, Linux.Mprotect, Hex, Int, Hex);
         Add(N.madvise, Linux.Madvise, Hex, Int, Int);
         AddHex(N.mremap, Linux.Mremap, Hex, Int, Int, Hex, Hex);

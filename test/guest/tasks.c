@@ -257,6 +257,20 @@ int main(int argc, char **argv) {
     read(pp[0], buf, sizeof buf - 1);
     check(atoi(buf) != mid, "an orphan is re-parented");
 
+    // Job control: stop, continue, kill, each seen by waitpid.
+    pid_t job = fork();
+    if (job == 0) {
+        for (;;) pause();
+    }
+    int jst = 0;
+    kill(job, SIGSTOP);
+    check(waitpid(job, &jst, WUNTRACED) == job && WIFSTOPPED(jst) && WSTOPSIG(jst) == SIGSTOP, "waitpid WUNTRACED sees SIGSTOP");
+    kill(job, SIGCONT);
+    check(waitpid(job, &jst, WCONTINUED) == job && WIFCONTINUED(jst), "waitpid WCONTINUED sees SIGCONT");
+    kill(job, SIGTERM);
+    check(waitpid(job, &jst, 0) == job && WIFSIGNALED(jst) && WTERMSIG(jst) == SIGTERM, "waitpid sees the SIGTERM death");
+    check(waitpid(job, &jst, WNOHANG) == -1 && errno == ECHILD, "a reaped child is gone: ECHILD");
+
     printf("%s\n", failures ? "tasks FAILED" : "tasks ok");
     return failures ? 1 : 0;
 }
