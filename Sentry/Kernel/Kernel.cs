@@ -58,6 +58,10 @@ public sealed class Kernel : IDisposable
     /// <summary>Thread groups by pid, while they exist (until reaped).</summary>
     public ThreadGroup? FindGroup(int pid) => Tasks.TryGetValue(pid, out var t) ? t.Group : null;
 
+    /// <summary>The vDSO every process maps (clock_gettime and friends without a trap).</summary>
+    public Loader.Vdso Vdso => _vdso ??= new Loader.Vdso(Platform.MemoryFile);
+    private Loader.Vdso? _vdso;
+
     /// <summary>The futex table shared by all processes.</summary>
     public FutexTable Futexes { get; } = new();
 
@@ -98,6 +102,7 @@ public sealed class Kernel : IDisposable
     public void Dispose()
     {
         foreach (var r in Resources) r.Dispose();
+        _vdso?.Dispose();
         Platform.Dispose();
     }
 }

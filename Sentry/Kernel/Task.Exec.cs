@@ -42,7 +42,7 @@ public sealed partial class Task
         {
             load = ElfLoader.Load(mm, file!, elf!, argv, envp, execPath,
                 new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile,
-                new LoadedFile(file!, _resolvedExecutable ?? execPath, _resolvedInode));
+                new LoadedFile(file!, _resolvedExecutable ?? execPath, _resolvedInode), Kernel.Vdso);
         }
         catch (ElfFormatException e)
         {

@@ -28,7 +28,7 @@ public static class ElfLoader
     /// readInterpreter) and builds the initial stack.</summary>
     public static LoadResult Load(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf,
         IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds,
-        Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null)
+        Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null, Vdso? vdso = null)
     {
         ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
         var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, image?.Path ?? execFn, image?.Inode ?? 0);
@@ -60,6 +60,20 @@ public static class ElfLoader
             entry = interp.Entry + interpBase;
         }
 
+        // The vDSO: its data page and its image, shared read-only by every process.
+        ulong vdsoBase = 0;
+        if (vdso != null)
+        {
+            long where = mm.MapPages(2 * Mm.PageSize, Mm.PROT_READ, vdso, "[vvar]");
+            if (where > 0)
+            {
+                vdsoBase = (ulong)where + Mm.PageSize;
+                mm.Mprotect(vdsoBase, Mm.PageSize, Mm.PROT_READ | Mm.PROT_EXEC);
+                if (mm.Find(vdsoBase) is { } v) { v.Name = "[vdso]"; v.Shared = false; }
+                if (mm.Find((ulong)where) is { } vv) vv.Shared = false; // shown as private, as Linux does
+            }
+        }
+
         var aux = new List<(ulong, ulong)>
         {
             (Auxv.AT_PHDR, phdrAddr), (Auxv.AT_PHENT, 56), (Auxv.AT_PHNUM, (ulong)elf.ProgramHeaders.Count),
@@ -68,6 +82,7 @@ public static class ElfLoader
             (Auxv.AT_SECURE, 0), (Auxv.AT_HWCAP, HwCap()), (Auxv.AT_HWCAP2, 0), (Auxv.AT_CLKTCK, 100),
             (Auxv.AT_MINSIGSTKSZ, 2048),
         };
+        if (vdsoBase != 0) aux.Add((Auxv.AT_SYSINFO_EHDR, vdsoBase));
         ulong sp = BuildStack(mm, stackTop, argv, envp, execFn, aux);
         return new LoadResult(entry, sp);
     }

@@ -360,6 +360,10 @@ public sealed unsafe partial class MemoryManager : IDisposable
         return r;
     }
 
+    /// <summary>Maps pages the Sentry shares with every process (the vDSO), top-down.</summary>
+    public long MapPages(ulong length, int prot, Vfs.IMappablePages pages, string name) =>
+        MapFilePages(0, length, prot, MAP_SHARED, pages, 0, name, 0);
+
     /// <summary>Writes bytes into guest memory ignoring guest protections (the kernel's own fills).</summary>
     private long CopyOutKernel(ulong addr, ReadOnlySpan<byte> data)
     {
