@@ -171,11 +171,11 @@ public static partial class Linux
             case Abi.Ioctl.FIOCLEX: t.Fds.SetCloseOnExec(fd, true); return 0;
             case Abi.Ioctl.FIONCLEX: t.Fds.SetCloseOnExec(fd, false); return 0;
             case Abi.Ioctl.FIOASYNC:
-            {
-                if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
-                f.Flags = on != 0 ? f.Flags | O_ASYNC : f.Flags & ~O_ASYNC;
-                return 0;
-            }
+                {
+                    if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
+                    f.Flags = on != 0 ? f.Flags | O_ASYNC : f.Flags & ~O_ASYNC;
+                    return 0;
+                }
             case Abi.Ioctl.FIONBIO:
                 {
                     if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
