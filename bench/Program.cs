@@ -1,15 +1,24 @@
 // Whole-process benchmarks: native vs Debian's runsc (gVisor) vs our out/runsc.
 //
-//   dotnet run --project bench/Bench.csproj -c Release -- [REPO_ROOT] [--quick] [--no-hyperfine] [--only=KEY,...]
+//   dotnet run --project bench/Bench.csproj -c Release -- [REPO_ROOT] [--quick] [--no-hyperfine] [--only=KEY,...] [--bench=NAME,...]
 //
 // REPO_ROOT defaults to the nearest directory above the current one holding build.sh.
 // --quick  fewer runs and iterations (a smoke test of the harness, not numbers to quote).
 // --only   run only these sandboxes: native, gvisor, gvisor-pinned, ours.
+// --bench  run only these sections (core, tasks, files, userland) or benchmarks (getppid,
+//          start, fork, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, find, untar,
+//          cat-small, python-start, python-sum, clock, python-subprocess, gcc, git-add).
 // --no-hyperfine  time start-to-exit with a Stopwatch even when hyperfine is installed.
 //
-// Prints a Markdown table and writes it to out/bench-results.md. A sandbox that cannot run
-// shows "n/a" and the reason; the harness exits non-zero only if the native runs fail
-// (then the fixtures themselves are broken).
+// Sections: "core" (the getppid round trip and start-to-exit, under all four runtimes) and
+// the task, file and userland workloads of issues 4, 3 and 5 (Workloads.cs; native, gVisor
+// and ours: the pinned gVisor variant only when --only names it, to keep the whole run
+// under ~10 minutes on 2 CPUs). Their inputs are created natively under out/bench/ once.
+//
+// Prints Markdown tables and writes them to out/bench-results.md. A sandbox that cannot run
+// a benchmark shows "n/a" and the reason; the harness exits non-zero only if a native run
+// fails (then the fixtures or the inputs themselves are broken).
+using System.Diagnostics;
 using System.Globalization;
 using Sandbox.Bench;
 
@@ -23,8 +32,11 @@ string outDir = Path.Combine(root, "out");
 string guestDir = Path.Combine(outDir, "guest");
 string scratch = Path.Combine(outDir, "bench");
 Directory.CreateDirectory(scratch);
+var total = Stopwatch.StartNew();
+string loadAtStart = TryRead("/proc/loadavg") ?? "?";
 
-string? fixtureError = Fixtures.Ensure(root, guestDir, ["bench_getppid", "bench_true"]);
+string? fixtureError = Fixtures.Ensure(root, guestDir,
+    ["bench_getppid", "bench_true", "bench_fork", "bench_pipe", "bench_thread", "bench_clock", "bench_fileio"]);
 if (fixtureError is not null)
 {
     Console.Error.WriteLine("bench: " + fixtureError);
@@ -45,6 +57,8 @@ Runtime[] sandboxes =
     Runtime.Ours(root),
 ];
 sandboxes = [.. sandboxes.Where(s => options.Only is null || options.Only.Contains(s.Key))];
+// The workloads skip the pinned gVisor variant (informational) unless asked for by name.
+Runtime[] workloadSandboxes = [.. sandboxes.Where(s => s.Key != "gvisor-pinned" || options.Only is not null)];
 
 int getppidRuns = options.Quick ? 3 : 5;
 int startRuns = options.Quick ? 8 : 20;
@@ -54,23 +68,63 @@ int nativeIterations = 200_000;
 int sandboxIterations = options.Quick ? 10_000 : 50_000;
 
 var report = new Report();
-foreach (Runtime s in sandboxes)
+if (options.Selected("core", "getppid"))
 {
-    int iterations = s.Key == "native" ? nativeIterations : sandboxIterations;
-    Console.Error.WriteLine($"== getppid loop: {s.Title} ({getppidRuns} × {iterations:N0} calls)");
-    Measurement m = Benchmarks.GetppidNsPerCall(s, getppid, iterations, getppidRuns, root);
-    Console.Error.WriteLine("   " + Report.Summary(m, "ns"));
-    report.Add(Report.Getppid, s, m);
+    foreach (Runtime s in sandboxes)
+    {
+        int iterations = s.Key == "native" ? nativeIterations : sandboxIterations;
+        Console.Error.WriteLine($"== getppid loop: {s.Title} ({getppidRuns} × {iterations:N0} calls)");
+        Measurement m = Benchmarks.GetppidNsPerCall(s, getppid, iterations, getppidRuns, root);
+        Console.Error.WriteLine("   " + Report.Summary(m, "ns"));
+        report.Add(Report.Getppid, s, m);
+    }
 }
-foreach (Runtime s in sandboxes)
+if (options.Selected("core", "start"))
 {
-    Console.Error.WriteLine($"== start-to-exit of bench_true: {s.Title} ({startRuns} runs)");
-    Measurement m = Benchmarks.StartToExitMs(s, trueBin, startRuns, hyperfine, root, scratch);
-    Console.Error.WriteLine("   " + Report.Summary(m, "ms"));
-    report.Add(Report.Start, s, m);
+    foreach (Runtime s in sandboxes)
+    {
+        Console.Error.WriteLine($"== start-to-exit of bench_true: {s.Title} ({startRuns} runs)");
+        Measurement m = Benchmarks.StartToExitMs(s, trueBin, startRuns, hyperfine, root, scratch);
+        Console.Error.WriteLine("   " + Report.Summary(m, "ms"));
+        report.Add(Report.Start, s, m);
+    }
 }
 
-string markdown = report.Render(sandboxes, MachineLine(debianRunsc, hyperfine));
+var preamble = new List<string>();
+if (options.AnyWorkload)
+{
+    BenchData data = BenchData.Prepare(scratch);
+    foreach (Workload w in new Workloads(root, guestDir, data, options.Quick).All())
+    {
+        if (!options.Selected(w.Kinds[0].Section.Key, w.Key))
+        {
+            continue;
+        }
+        if (w.Key == "untar" && data.Tarball is not null)
+        {
+            preamble.Add($"Untar input (created natively in out/bench/): {data.TarballSummary}.");
+        }
+        foreach (Runtime s in workloadSandboxes)
+        {
+            Console.Error.WriteLine($"== {w.Key}: {s.Title} ({w.Describe})");
+            var sw = Stopwatch.StartNew();
+            Measurement[] results = w.Run(s);
+            for (int i = 0; i < w.Kinds.Count; i++)
+            {
+                Console.Error.WriteLine($"   {w.Kinds[i].Key}: {Report.Summary(results[i], w.Kinds[i].Unit)}" +
+                                        (results[i].Note is null ? "" : $" [{results[i].Note}]"));
+                report.Add(w.Kinds[i], s, results[i]);
+            }
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   ({sw.Elapsed.TotalSeconds:F1} s)"));
+        }
+    }
+}
+
+preamble.Insert(0, string.Create(CultureInfo.InvariantCulture,
+    $"Load average (1, 5, 15 min) at start: {string.Join(' ', loadAtStart.Split(' ').Take(3))}; at end: " +
+    $"{string.Join(' ', (TryRead("/proc/loadavg") ?? "?").Split(' ').Take(3))}. Whole run: {total.Elapsed.TotalMinutes:F1} min."));
+string markdown = report.Render(sandboxes, [Report.Core, Workloads.Tasks, Workloads.Files, Workloads.Userland],
+    MachineLine(debianRunsc, hyperfine), preamble);
 Console.WriteLine();
 Console.WriteLine(markdown);
 string resultsFile = Path.Combine(outDir, "bench-results.md");
@@ -116,8 +170,22 @@ static string? TryRead(string path)
     }
 }
 
-internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, HashSet<string>? Only)
+internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, HashSet<string>? Only, HashSet<string>? Bench)
 {
+    /// <summary>Whether --bench (absent: everything) names this section or this benchmark.</summary>
+    public bool Selected(string section, string benchmark) =>
+        Bench is null || Bench.Contains(section) || Bench.Contains(benchmark);
+
+    /// <summary>Whether --bench (absent: everything) selects anything beyond the core section.</summary>
+    public bool AnyWorkload => Bench is null || Bench.Any(b => b is not ("core" or "getppid" or "start"));
+
+    private static readonly string[] BenchNames =
+    [
+        "core", "tasks", "files", "userland", "getppid", "start", "fork", "pipe", "thread", "busybox-loop",
+        "fileio-tmpfs", "fileio-root", "find", "untar", "cat-small", "python-start", "python-sum", "clock",
+        "python-subprocess", "gcc", "git-add",
+    ];
+
     private static readonly string[] Keys = ["native", "gvisor", "gvisor-pinned", "ours"];
 
     public static Options? Parse(string[] args)
@@ -126,6 +194,7 @@ internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, Ha
         bool quick = false;
         bool noHyperfine = false;
         HashSet<string>? only = null;
+        HashSet<string>? bench = null;
         foreach (string a in args)
         {
             if (a == "--quick")
@@ -146,9 +215,19 @@ internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, Ha
                     return null;
                 }
             }
+            else if (a.StartsWith("--bench=", StringComparison.Ordinal))
+            {
+                bench = [.. a["--bench=".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries)];
+                string[] unknown = [.. bench.Where(k => !BenchNames.Contains(k))];
+                if (unknown.Length > 0)
+                {
+                    Console.Error.WriteLine($"bench: unknown benchmark {string.Join(", ", unknown)}; known: {string.Join(", ", BenchNames)}");
+                    return null;
+                }
+            }
             else if (a.StartsWith('-'))
             {
-                Console.Error.WriteLine($"bench: unknown option {a}; usage: Bench [REPO_ROOT] [--quick] [--no-hyperfine] [--only=native,gvisor,gvisor-pinned,ours]");
+                Console.Error.WriteLine($"bench: unknown option {a}; usage: Bench [REPO_ROOT] [--quick] [--no-hyperfine] [--only=native,gvisor,gvisor-pinned,ours] [--bench=SECTION|BENCHMARK,...]");
                 return null;
             }
             else if (root is null)
@@ -167,7 +246,7 @@ internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, Ha
             Console.Error.WriteLine("bench: cannot find the repository root (a directory with build.sh); pass it as the first argument");
             return null;
         }
-        return new Options(root, quick, noHyperfine, only);
+        return new Options(root, quick, noHyperfine, only, bench);
     }
 
     private static string? FindRoot(string dir)

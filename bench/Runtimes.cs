@@ -9,7 +9,7 @@ public sealed record Runtime(string Key, string Title, IReadOnlyList<string> Pre
 {
     public IReadOnlyList<string> Command(params string[] program) => [.. Prefix, .. program];
 
-    public static Runtime Native() => new("native", "native", [], null, "the fixture run directly");
+    public static Runtime Native() => new("native", "native", [], null, "the program run directly");
 
     /// <summary>
     /// Debian's gVisor (package runsc, release 20221219).

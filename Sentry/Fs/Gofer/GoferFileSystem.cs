@@ -79,6 +79,25 @@ public sealed class GoferInode : Inode
     private ulong _blocks;
     private readonly Dictionary<long, byte[]> _chunks = [];
     private uint _readFid;
+    private int _openFiles;
+
+    /// <summary>An open description uses this file (keeps the shared read fid alive).</summary>
+    internal void OpenRef()
+    {
+        lock (_chunks) _openFiles++;
+    }
+
+    /// <summary>The last description closed: give the Gofer its descriptor back, so that
+    /// reading many files does not hold one host fd per file in the Gofer.</summary>
+    internal void CloseRef()
+    {
+        lock (_chunks)
+        {
+            if (--_openFiles > 0 || _readFid == 0) return;
+            Clunk(_readFid);
+            _readFid = 0;
+        }
+    }
 
     internal GoferInode(GoferFileSystem fs, uint dirFid, P9Attr attr) : this(fs, null, "", attr)
     {
@@ -222,6 +241,25 @@ public sealed class GoferInode : Inode
         if (offset < 0) return -(long)Errno.EINVAL;
         long r = ReadFid(out uint fid);
         if (r < 0) return r;
+        try
+        {
+            return ReadThrough(fid, offset, dst);
+        }
+        finally
+        {
+            // Reads for the Sentry itself (exec, copy-up) do not keep the fid.
+            lock (_chunks)
+                if (_openFiles == 0 && _readFid != 0)
+                {
+                    Clunk(_readFid);
+                    _readFid = 0;
+                }
+        }
+    }
+
+    private long ReadThrough(uint fid, long offset, Span<byte> dst)
+    {
+        long r;
         if (!_fs.ReadOnly)
         {
             int err = Client.Read(fid, (ulong)offset, dst, out int count);
@@ -412,6 +450,7 @@ public sealed class GoferFile : InodeFile
     public GoferFile(GoferInode inode, PathPos path, int flags) : base(path, flags)
     {
         _inode = inode;
+        inode.OpenRef();
     }
 
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
@@ -476,5 +515,6 @@ public sealed class GoferFile : InodeFile
     protected override void Release()
     {
         if (_writeFid != 0) _inode.ReleaseFid(_writeFid);
+        _inode.CloseRef();
     }
 }
