@@ -45,10 +45,13 @@ public static class SandboxRunner
     private static ExitStatus RunInit(Kernel.Kernel kernel)
     {
         var config = kernel.Config;
+        kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
         kernel.Mounts = BuildMounts(kernel);
+        kernel.Log.Info("boot: mount tree ready");
         var fds = new FdTable();
         DonateStdio(fds);
         IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
+        kernel.Log.Info("boot: first address space ready");
         var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
         var creds = Credentials.For(config.Uid, config.Gid);
         var fs = new FsContext(kernel.Mounts.RootPos, kernel.Mounts.RootPos);

@@ -23,6 +23,7 @@ public sealed partial class Task
     {
         long r = PrepareImage(start, path, followFinal, argv, 0, out byte[]? file, out ElfImage? elf, out string execPath);
         if (r < 0) return r;
+        Kernel.Log.Info($"[{Tid}] exec: image read");
 
         // Point of no return: other threads go, then the old address space.
         KillOtherThreads();
@@ -36,6 +37,7 @@ public sealed partial class Task
             Kernel.Log.Warning($"[{Tid}] execve could not create an address space: {e.Message}");
             return -(long)Errno.ENOMEM;
         }
+        Kernel.Log.Info($"[{Tid}] exec: address space ready");
         var mm = new MemoryManager(addressSpace, Kernel.Platform.MemoryFile, Kernel.Platform.MaxUserAddress);
         LoadResult load;
         try
