@@ -23,6 +23,11 @@ public sealed class Pipe
     private bool _hadWriter;
 
     public long Ino { get; } = Interlocked.Increment(ref _nextIno);
+
+    /// <summary>O_DIRECT "packet mode": each write (of up to PIPE_BUF bytes) is one packet and
+    /// each read takes at most one packet, discarding what does not fit.</summary>
+    public bool PacketMode { get; init; }
+    private readonly Queue<int> _packets = new();
     public WaitQueue Queue { get; } = new();
     public int Readers { get; private set; }
     public int Writers { get; private set; }
@@ -124,14 +129,28 @@ public sealed class Pipe
         lock (this)
         {
             if (_count == 0) return Writers == 0 ? 0 : -(long)Errno.EAGAIN;
-            while (done < dst.Length && _count > 0)
+            long limit = dst.Length;
+            int packet = 0;
+            if (PacketMode && _packets.Count > 0)
             {
-                int chunk = (int)Math.Min(dst.Length - done, Math.Min(_count, _ring.Length - _head));
+                packet = _packets.Dequeue();
+                limit = Math.Min(limit, packet);
+            }
+            while (done < limit && _count > 0)
+            {
+                int chunk = (int)Math.Min(limit - done, Math.Min(_count, _ring.Length - _head));
                 int copied = dst.CopyOut(done, _ring.AsSpan(_head, chunk));
                 _head = (_head + copied) % _ring.Length;
                 _count -= copied;
                 done += copied;
                 if (copied < chunk) break;
+            }
+            if (packet > done)
+            {
+                // The rest of the packet is discarded, as Linux does.
+                int rest = packet - (int)done;
+                _head = (_head + rest) % _ring.Length;
+                _count -= rest;
             }
         }
         if (done > 0) Queue.Notify(POLLOUT | POLLWRNORM);
@@ -144,7 +163,8 @@ public sealed class Pipe
     {
         long total = src.Length - from;
         if (total <= 0) return 0;
-        bool atomic = src.Length <= PipeBuf;
+        if (PacketMode) total = Math.Min(total, PipeBuf); // one packet per call
+        bool atomic = src.Length <= PipeBuf || PacketMode;
         long done = 0;
         lock (this)
         {
@@ -160,6 +180,7 @@ public sealed class Pipe
                 done += copied;
                 if (copied < chunk) break;
             }
+            if (PacketMode && done > 0) _packets.Enqueue((int)done);
         }
         if (done > 0) Queue.Notify(POLLIN | POLLRDNORM);
         return done > 0 ? done : -(long)Errno.EFAULT;

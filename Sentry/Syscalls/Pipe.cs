@@ -17,7 +17,7 @@ public static partial class Linux
     private static long MakePipe(Task t, ulong fdsAddr, int flags)
     {
         if ((flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) != 0) return -(long)Errno.EINVAL;
-        var (read, write) = new Fs.Pipe().Open(flags & (O_NONBLOCK | O_DIRECT));
+        var (read, write) = new Fs.Pipe { PacketMode = (flags & O_DIRECT) != 0 }.Open(flags & (O_NONBLOCK | O_DIRECT));
         bool cloexec = (flags & O_CLOEXEC) != 0;
         long r = t.Fds.Allocate(read, 0, cloexec);
         read.DecRef();

@@ -2,6 +2,7 @@
 // on. One line per check; the same output natively and in the sandbox.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -256,6 +257,17 @@ int main(int argc, char **argv) {
     char buf[32] = {0};
     read(pp[0], buf, sizeof buf - 1);
     check(atoi(buf) != mid, "an orphan is re-parented");
+
+    // Packet-mode pipes (O_DIRECT): a read takes one packet; what does not fit is dropped.
+    int pk[2];
+    pipe2(pk, O_DIRECT);
+    write(pk[1], "hello", 5);
+    write(pk[1], "world!", 6);
+    char pbuf[16] = {0};
+    int n1 = (int)read(pk[0], pbuf, 3);
+    int same1 = memcmp(pbuf, "hel", 3) == 0;
+    int n2 = (int)read(pk[0], pbuf, sizeof pbuf);
+    check(n1 == 3 && same1 && n2 == 6 && memcmp(pbuf, "world!", 6) == 0, "O_DIRECT pipe reads whole packets");
 
     // Job control: stop, continue, kill, each seen by waitpid.
     pid_t job = fork();
