@@ -24,7 +24,13 @@ public sealed class Dentry
     public long Child(string name, out Dentry? child)
     {
         lock (_children)
-            if (_children.TryGetValue(name, out child)) return 0;
+            _children.TryGetValue(name, out child);
+        if (child != null)
+        {
+            if (child.Inode.Revalidate()) return 0;
+            Invalidate(name, deleted: true);
+            child = null;
+        }
         long r = Inode.Lookup(name, out Inode? inode);
         if (r < 0) return r;
         child = Add(name, inode!);

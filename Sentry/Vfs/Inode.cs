@@ -123,6 +123,11 @@ public abstract class Inode
 
     // ---- directories ----------------------------------------------------------------------
 
+    /// <summary>For file systems whose objects can change behind the Sentry's back (the Gofer's
+    /// host files): checks that a cached name still names this object, refreshing its
+    /// attributes. False means the dentry must be looked up again.</summary>
+    public virtual bool Revalidate() => true;
+
     /// <summary>Finds a child by name (not "." or ".."). -ENOENT if absent.</summary>
     public virtual long Lookup(string name, out Inode? child)
     {

@@ -118,6 +118,32 @@ public sealed class GoferInode : Inode
     /// <summary>The directory fid (directories only).</summary>
     internal uint Fid => _dirFid;
 
+    /// <summary>How long a lookup is trusted before the Gofer is asked again.</summary>
+    private const long RevalidateAfterMs = 1000;
+    private long _validatedAt = Environment.TickCount64;
+
+    /// <summary>Re-walks the name from the parent directory: gone or replaced on the host means
+    /// invalid; otherwise the attributes are refreshed (and cached data dropped if the file
+    /// changed).</summary>
+    public override bool Revalidate()
+    {
+        if (_parent == null || Environment.TickCount64 - _validatedAt < RevalidateAfterMs) return true;
+        uint fid = Client.AllocateFid();
+        if (Client.Walk(_parent._dirFid, fid, [_name], out _) != 0)
+        {
+            Client.ReleaseFid(fid);
+            return false;
+        }
+        int err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
+        Clunk(fid);
+        if (err != 0 || attr.Qid.Path != Ino || (attr.Mode & S_IFMT) != Type) return false;
+        if ((long)attr.Size != Size || (long)attr.MtimeSec != Mtime.Sec || (long)attr.MtimeNsec != Mtime.Nsec)
+            lock (_chunks) _chunks.Clear();
+        Apply(attr);
+        _validatedAt = Environment.TickCount64;
+        return true;
+    }
+
     private void Apply(in P9Attr a)
     {
         Mode = a.Mode;

@@ -123,6 +123,15 @@ public sealed class OverlayInode : Inode
         return r < 0 ? r : Upper!.RemoveXattr(name);
     }
 
+    /// <summary>An object only in the lower layer is as valid as the lower object; when that is
+    /// gone or replaced, the cached overlay node goes too.</summary>
+    public override bool Revalidate()
+    {
+        if (Upper != null || Lower == null || Lower.Revalidate()) return true;
+        Parent?.Forget(Name);
+        return false;
+    }
+
     // ---- directories ----------------------------------------------------------------------
 
     public override long Lookup(string name, out Inode? child)

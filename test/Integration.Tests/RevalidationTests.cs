@@ -1,0 +1,40 @@
+using System.Diagnostics;
+
+namespace Sandbox.Integration.Tests;
+
+/// <summary>The Gofer's files can change on the host while a sandbox runs: cached names and
+/// attributes are revalidated, so the guest sees new contents, new names and removals.</summary>
+public class RevalidationTests
+{
+    [Fact]
+    public void HostChanges_BecomeVisibleInside()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"reval-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "f"), "one\n");
+        File.WriteAllText(Path.Combine(dir, "gone"), "x\n");
+        try
+        {
+            string[] runsc = Repo.RunscCommand;
+            var psi = new ProcessStartInfo(runsc[0]) { UseShellExecute = false, RedirectStandardOutput = true };
+            foreach (string a in runsc[1..]) psi.ArgumentList.Add(a);
+            string script = $"cat {dir}/f; ls {dir}; sleep 2; cat {dir}/f; ls {dir}";
+            foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", script }) psi.ArgumentList.Add(a);
+            using var process = Process.Start(psi)!;
+            // Change the host's tree once the guest has read it the first time.
+            Assert.Equal("one", process.StandardOutput.ReadLine());
+            Assert.Equal("f", process.StandardOutput.ReadLine());
+            Assert.Equal("gone", process.StandardOutput.ReadLine());
+            File.WriteAllText(Path.Combine(dir, "f"), "two, longer\n");
+            File.WriteAllText(Path.Combine(dir, "new"), "n\n");
+            File.Delete(Path.Combine(dir, "gone"));
+            string rest = process.StandardOutput.ReadToEnd();
+            Assert.True(process.WaitForExit(60_000), "the sandbox did not finish");
+            Assert.Equal("two, longer\nf\nnew\n", rest);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
