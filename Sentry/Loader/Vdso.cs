@@ -69,7 +69,7 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
         BuildImage().CopyTo(memory.Slice(_offset + Page, Page));
         (_tsc0, _mono0) = Sample(out _);
         // A first rate from a short spin; every update refines it against the host clocks.
-        long spinUntil = _mono0 + 200_000;
+        long spinUntil = _mono0 + 1_000_000;
         ulong tsc;
         long mono, real;
         do { (tsc, mono) = Sample(out real); } while (mono < spinUntil);
@@ -80,14 +80,31 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
     /// <summary>Pages: 0 is the vvar, 1 the vDSO image.</summary>
     public long PinPage(long pageIndex) => _offset + pageIndex * Page;
 
+    /// <summary>A (TSC, monotonic, realtime) triple taken close together: a sample whose
+    /// clock reads were interrupted (the TSC moved too far around them) is taken again, since
+    /// a badly paired sample would skew the rate.</summary>
     private static (ulong Tsc, long Mono) Sample(out long real)
     {
-        Timespec m, r;
-        ulong tsc = Rdtsc.Now();
-        HostTime.ClockGetTime(Clocks.CLOCK_MONOTONIC, &m);
-        HostTime.ClockGetTime(Clocks.CLOCK_REALTIME, &r);
-        real = r.Sec * 1_000_000_000 + r.Nsec;
-        return (tsc, m.Sec * 1_000_000_000 + m.Nsec);
+        ulong best = ulong.MaxValue, tsc = 0;
+        long mono = 0;
+        real = 0;
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            Timespec m, r;
+            ulong before = Rdtsc.Now();
+            HostTime.ClockGetTime(Clocks.CLOCK_MONOTONIC, &m);
+            HostTime.ClockGetTime(Clocks.CLOCK_REALTIME, &r);
+            ulong after = Rdtsc.Now();
+            if (after - before < best)
+            {
+                best = after - before;
+                tsc = before + (after - before) / 2;
+                mono = m.Sec * 1_000_000_000 + m.Nsec;
+                real = r.Sec * 1_000_000_000 + r.Nsec;
+            }
+            if (best < 20_000) break; // a few microseconds: good enough
+        }
+        return (tsc, mono);
     }
 
     private ulong Mult(ulong tsc, long mono)
