@@ -113,10 +113,19 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
         return ticks == 0 ? 1UL << 32 : (ulong)(((UInt128)(ulong)(mono - _mono0) << 32) / ticks);
     }
 
+    private readonly Lock _lock = new();
+    private bool _disposed;
+
     private void Update()
     {
-        var (tsc, mono) = Sample(out long real);
-        Publish(tsc, mono, real, Mult(tsc, mono));
+        // Under the lock, so that Dispose (before the MemoryFile is unmapped) waits for a
+        // running update and no update starts after it.
+        lock (_lock)
+        {
+            if (_disposed) return;
+            var (tsc, mono) = Sample(out long real);
+            Publish(tsc, mono, real, Mult(tsc, mono));
+        }
     }
 
     /// <summary>Writes new parameters under the sequence lock. Monotonic time never goes back:
@@ -192,5 +201,12 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
     private static void W32(Span<byte> s, int o, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(s[o..], v);
     private static void W64(Span<byte> s, int o, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(s[o..], v);
 
-    public void Dispose() => _updater.Dispose();
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            _updater.Dispose();
+        }
+    }
 }
