@@ -86,6 +86,9 @@ case $cmd in
         "$OUT/runsc" do /bin/busybox uname -a
         "$OUT/runsc" do "$OUT/guest/hello"
         "$OUT/runsc" do --strace "$OUT/guest/hello"
+        # Debian's own dynamic programs, a shell pipeline, and a write that stays in the sandbox.
+        "$OUT/runsc" do /bin/bash -c 'ls -la / | head -4; echo sandboxed > /etc/demo; cat /etc/demo; python3 -c "import sys; print(sys.version.split()[0])"'
+        test ! -e /etc/demo && echo "the host's /etc is untouched"
         ;;
     bench)
         build_all
