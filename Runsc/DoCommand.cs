@@ -54,6 +54,9 @@ public static class DoCommand
     /// <summary>Options of `do` that take a value (needed to find where the guest's command starts).</summary>
     private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform", "--root", "--uid", "--gid"];
 
+    /// <summary>A Gofer started before the command line was parsed (see Program.cs).</summary>
+    public static Gofer? EarlyGofer { get; set; }
+
     public static Command Create()
     {
         var command = new Command("do", "Run a program in a sandbox, with the host root read-only as its root");
@@ -87,6 +90,8 @@ public static class DoCommand
 
     private static int Run(ParseResult parse)
     {
+        using var early = EarlyGofer;
+        EarlyGofer = null;
         string[] command = parse.GetValue(CommandArgument)!;
         var stderr = new StreamWriter(new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write)) { AutoFlush = true };
         string platformName = parse.GetValue(PlatformOption)!;
@@ -120,7 +125,7 @@ public static class DoCommand
         Gofer gofer;
         try
         {
-            gofer = Gofer.Start(rootDir, envp);
+            gofer = early != null && early.RootDir == rootDir ? early : Gofer.Start(rootDir, envp);
         }
         catch (HostException e)
         {

@@ -1,23 +1,29 @@
+using Sandbox.Abi;
 using Sandbox.Abi.Host;
 
 namespace Sandbox.Runsc;
 
-/// <summary>A running `runsc gofer` serving one directory over a socketpair: the Sentry keeps
-/// one end, the Gofer the other. Disposing closes the Sentry's end (if the Sentry has not
-/// taken it) and reaps the Gofer, which exits when its peer is gone.</summary>
+/// <summary>A running `runsc gofer` serving one directory over a socketpair. runsc keeps its
+/// own end and hands the Sentry a duplicate; disposing shuts the connection down (whether or
+/// not the Sentry ever used it), so the Gofer always sees its peer go, exits, and is reaped.</summary>
 public sealed unsafe class Gofer : IDisposable
 {
     private const int GoferSocketFd = 3;
     private readonly int _pid;
+    private readonly int _ownFd;
+    private bool _disposed;
 
-    private Gofer(int pid, int sentryFd)
+    private Gofer(int pid, int ownFd, int sentryFd)
     {
         _pid = pid;
+        _ownFd = ownFd;
         SentryFd = sentryFd;
     }
 
-    /// <summary>The Sentry's end of the 9P connection (owned by the P9 client once handed over).</summary>
+    /// <summary>The Sentry's end of the 9P connection (a duplicate the P9 client takes over).</summary>
     public int SentryFd { get; }
+
+    public string RootDir { get; private init; } = "/";
 
     public static Gofer Start(string rootDir, IReadOnlyList<string> envp)
     {
@@ -28,8 +34,44 @@ public sealed unsafe class Gofer : IDisposable
         int pid = HostProcess.Start(self, ["runsc-gofer", "gofer", "--root", rootDir, "--fd", GoferSocketFd.ToString(), "--read-only"],
             envp, (sv[1], GoferSocketFd));
         Unistd.Close(sv[1]);
-        return new Gofer(pid, sv[0]);
+        int sentryFd = Unistd.Fcntl(sv[0], Fcntl.F_DUPFD_CLOEXEC, 3);
+        if (sentryFd < 0) throw new HostException("dup(gofer socket)", HostError.Last);
+        return new Gofer(pid, sv[0], sentryFd) { RootDir = rootDir };
     }
 
-    public void Dispose() => HostProcess.Wait(_pid);
+    /// <summary>Starts the Gofer for a `runsc do` command line as early as possible (its start-up
+    /// then overlaps runsc's own), when the root directory can be told from the arguments.</summary>
+    public static Gofer? StartEarly(string[] args)
+    {
+        int i = Array.IndexOf(args, "do");
+        if (i < 0) return null;
+        string root = "/";
+        for (i++; i < args.Length && args[i].StartsWith('-') && args[i] != "--"; i++)
+        {
+            if (args[i] == "--root" && i + 1 < args.Length) root = args[++i];
+            else if (args[i].StartsWith("--root=", StringComparison.Ordinal)) root = args[i]["--root=".Length..];
+            else if (args[i] is "--debug-log" or "--platform" or "--uid" or "--gid") i++;
+        }
+        try
+        {
+            string full = Path.GetFullPath(root);
+            if (!Directory.Exists(full)) return null;
+            var envp = new List<string>();
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
+            return Start(full, envp);
+        }
+        catch (Exception e) when (e is HostException or IOException or ArgumentException)
+        {
+            return null; // `do` itself will report the problem
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Sockets.Shutdown(_ownFd, Sockets.SHUT_RDWR);
+        Unistd.Close(_ownFd);
+        HostProcess.Wait(_pid);
+    }
 }

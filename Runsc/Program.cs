@@ -3,6 +3,8 @@ using Sandbox.Runsc;
 
 // runsc: the command-line front end. `runsc do CMD` runs one program sandboxed; the OCI
 // subcommands (create/start/run/...) arrive with the OCI issue.
+// The Gofer's start-up (two .NET starts) is on the critical path of `runsc do`: begin it now.
+DoCommand.EarlyGofer = Gofer.StartEarly(args);
 var root = new RootCommand("runsc: an application kernel that runs untrusted Linux programs");
 root.Subcommands.Add(DoCommand.Create());
 root.Subcommands.Add(GoferCommand.Create());
