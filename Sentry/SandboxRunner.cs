@@ -123,16 +123,9 @@ public static class SandboxRunner
         if (pos.Inode.IsDirectory) throw new ElfFormatException("is a directory");
         if (!pos.Inode.IsRegular || !Permissions.Allowed(task.Creds, pos.Inode, AccessMode.X_OK))
             throw new SandboxException($"{path}: permission denied");
-        var data = new byte[pos.Inode.Size];
-        long done = 0;
-        while (done < data.Length)
-        {
-            long n = pos.Inode.ReadData(done, data.AsSpan((int)done));
-            if (n < 0) throw new SandboxException($"{path}: read failed: {Strace.Strace.ErrnoName((int)-n)}");
-            if (n == 0) break;
-            done += n;
-        }
-        return done == data.Length ? data : data[..(int)done];
+        r = pos.Inode.ReadAll(out byte[] data);
+        if (r < 0) throw new SandboxException($"{path}: read failed: {Strace.Strace.ErrnoName((int)-r)}");
+        return data;
     }
 
     /// <summary>The root file system: the Gofer's tree (read-only) under a tmpfs overlay when a

@@ -101,18 +101,8 @@ public sealed partial class Task
         if (inode.IsDirectory) return -(long)Errno.EACCES;
         if (!inode.IsRegular) return -(long)Errno.EACCES;
         if (!Permissions.Allowed(Creds, inode, AccessMode.X_OK) || (inode.Mode & 0x49) == 0) return -(long)Errno.EACCES;
-        long size = inode.Size;
-        if (size > 1L << 30) return -(long)Errno.ENOMEM;
-        var data = new byte[size];
-        long done = 0;
-        while (done < size)
-        {
-            long n = inode.ReadData(done, data.AsSpan((int)done));
-            if (n < 0) return n;
-            if (n == 0) break;
-            done += n;
-        }
-        if (done < size) Array.Resize(ref data, (int)done);
+        r = inode.ReadAll(out byte[] data);
+        if (r < 0) return r;
 
         if (data.Length >= 2 && data[0] == '#' && data[1] == '!')
         {
@@ -152,15 +142,8 @@ public sealed partial class Task
     internal LoadedFile? ReadWholeFile(string path)
     {
         if (PathResolver.Resolve(this, Fs.Root, path, followFinal: true, out PathPos pos) < 0 || !pos.Inode.IsRegular) return null;
-        var data = new byte[pos.Inode.Size];
-        long done = 0;
-        while (done < data.Length)
-        {
-            long n = pos.Inode.ReadData(done, data.AsSpan((int)done));
-            if (n <= 0) break;
-            done += n;
-        }
-        return new LoadedFile(done == data.Length ? data : data[..(int)done], Kernel.Mounts.PathOf(pos, Fs.Root), pos.Inode.Ino);
+        if (pos.Inode.ReadAll(out byte[] data) < 0) return null;
+        return new LoadedFile(data, Kernel.Mounts.PathOf(pos, Fs.Root), pos.Inode.Ino);
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>

@@ -174,6 +174,26 @@ public abstract class Inode
     /// bytes read, 0 at end of file, or -errno.</summary>
     public virtual long ReadData(long offset, Span<byte> dst) => IsDirectory ? -(long)Errno.EISDIR : -(long)Errno.EINVAL;
 
+    /// <summary>Reads the whole file for the Sentry itself (executables, the ELF interpreter):
+    /// 0 with the bytes, or -errno. Files over 1 GiB are refused with ENOMEM.</summary>
+    public long ReadAll(out byte[] data)
+    {
+        data = [];
+        long size = Size;
+        if (size > 1L << 30) return -(long)Errno.ENOMEM;
+        var buffer = new byte[size];
+        long done = 0;
+        while (done < size)
+        {
+            long n = ReadData(done, buffer.AsSpan((int)done));
+            if (n < 0) return n;
+            if (n == 0) break;
+            done += n;
+        }
+        data = done == size ? buffer : buffer[..(int)done];
+        return 0;
+    }
+
     /// <summary>Writes file data for the Sentry itself (shared mappings written back): bytes
     /// written or -errno.</summary>
     public virtual long WriteData(long offset, ReadOnlySpan<byte> src) => -(long)Errno.EINVAL;
