@@ -76,7 +76,16 @@ case $cmd in
     test)
         build_all
         log "running tests"
-        dotnet test Sandbox.slnx -c Release -v quiet -nologo --logger "console;verbosity=normal"
+        # The log is kept so a failure is summarised last, where a truncated CI
+        # tail still shows it.
+        status=0
+        dotnet test Sandbox.slnx -c Release -v quiet -nologo --logger "console;verbosity=normal" \
+            2>&1 | tee "$OUT/test.log" || status=$?
+        if [ "$status" -ne 0 ]; then
+            log "tests FAILED (exit $status); the failures, from $OUT/test.log:"
+            grep -E -A25 '^\s*Failed [A-Za-z]|Test host process crashed|aborted' "$OUT/test.log" | head -300 || true
+            exit "$status"
+        fi
         ;;
     demo)
         build_all

@@ -79,11 +79,11 @@ public class SandboxTests
         using var process = Process.Start(psi)!;
         try
         {
-            int stub = WaitFor(() => StubsOf(process.Id).FirstOrDefault(), TimeSpan.FromSeconds(20));
+            int stub = WaitFor(() => Stubs.Of(process.Id).FirstOrDefault(), TimeSpan.FromSeconds(20));
             Assert.True(stub > 0, "no stub process appeared under runsc");
             process.Kill();
             process.WaitForExit();
-            Assert.True(WaitFor(() => Directory.Exists($"/proc/{stub}") ? 0 : 1, TimeSpan.FromSeconds(10)) == 1,
+            Assert.True(WaitFor(() => Stubs.IsDead(stub) ? 1 : 0, TimeSpan.FromSeconds(10)) == 1,
                 $"stub {stub} outlived its runsc");
         }
         finally
@@ -99,19 +99,6 @@ public class SandboxTests
         Expect.ExitCode(result, 0, "sandboxed");
         Assert.Empty(Stubs.Orphaned());
     }
-
-    private static IEnumerable<int> AllStubs() => Stubs.All();
-
-    private static IEnumerable<int> StubsOf(int parent) => AllStubs().Where(pid =>
-    {
-        try
-        {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(fields[1]) == parent;
-        }
-        catch (IOException) { return false; }
-    });
 
     private static int WaitFor(Func<int> probe, TimeSpan timeout)
     {

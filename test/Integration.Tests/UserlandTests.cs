@@ -42,7 +42,6 @@ public sealed class UserlandTests : IDisposable
     {
         var native = Runner.Native(program, nativeArgs ?? args, env);
         Expect.ExitCode(native, exitCode, "native " + program);
-        var before = Stubs.All();
         var sandboxed = Runner.Sandboxed(program, args, env);
 
         Assert.True(native.ExitCode == sandboxed.ExitCode,
@@ -55,32 +54,8 @@ public sealed class UserlandTests : IDisposable
         {
             Expect.SameStdout(native, sandboxed);
         }
-        Assert.Empty(LeftoverStubs(before));
+        Assert.Empty(Stubs.Orphaned());
         return sandboxed;
-    }
-
-    /// <summary>Stub processes that appeared since <paramref name="before"/> and outlived their
-    /// sandbox. Stubs whose parent is still a live runsc belong to a sandbox someone else is
-    /// running concurrently (this run's runsc has exited).</summary>
-    private static List<int> LeftoverStubs(IReadOnlyList<int> before) =>
-        [.. Stubs.All().Except(before).Where(pid => !ParentIsRunsc(pid))];
-
-    private static bool ParentIsRunsc(int pid)
-    {
-        try
-        {
-            string? ppid = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("PPid:"))?[5..].Trim();
-            string? exe = ppid is null ? null : new FileInfo($"/proc/{ppid}/exe").LinkTarget;
-            return exe != null && Path.GetFileName(exe) == "runsc";
-        }
-        catch (IOException)
-        {
-            return true; // gone meanwhile: not left over
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
-        }
     }
 
     private static RunResult BashSameAsNative(string script, params string[] scriptArgs) =>
