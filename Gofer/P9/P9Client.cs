@@ -61,6 +61,8 @@ public sealed class P9Client : IDisposable
         public bool InFlight;
         public byte[]? Reply;
         public int ReplyLength;
+        /// <summary>A host descriptor the server attached to the reply, or -1.</summary>
+        public int ReplyFd = -1;
     }
 
     private Slot RentSlot()
@@ -161,8 +163,10 @@ public sealed class P9Client : IDisposable
             while (true)
             {
                 byte[]? buf = ReadFrame(out int size);
+                int fd = _transport.TakeReceivedFd();
                 if (buf is null)
                 {
+                    CloseFd(fd);
                     MarkDead();
                     return;
                 }
@@ -174,6 +178,7 @@ public sealed class P9Client : IDisposable
                     {
                         slot.Reply = buf;
                         slot.ReplyLength = size;
+                        slot.ReplyFd = fd;
                         if (slot == mine)
                         {
                             return;
@@ -183,6 +188,7 @@ public sealed class P9Client : IDisposable
                     }
                 }
                 ArrayPool<byte>.Shared.Return(buf); // a reply nobody waits for
+                CloseFd(fd);
             }
         }
         catch (Exception)
@@ -233,10 +239,11 @@ public sealed class P9Client : IDisposable
 
     /// <summary>Sends an encoded frame (whose tag field is filled in here) and waits for the
     /// reply. On 0 the caller owns <paramref name="reply"/> and returns it to the pool.</summary>
-    private int Roundtrip(byte[] frame, int length, Slot slot, out byte[] reply, out int replyLength)
+    private int Roundtrip(byte[] frame, int length, Slot slot, out byte[] reply, out int replyLength, out int replyFd)
     {
         reply = [];
         replyLength = 0;
+        replyFd = -1;
         BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(5), slot.Tag);
         lock (_lock)
         {
@@ -246,6 +253,7 @@ public sealed class P9Client : IDisposable
             }
             slot.Done.Reset();
             slot.Reply = null;
+            slot.ReplyFd = -1;
             slot.InFlight = true;
         }
         bool sent;
@@ -271,7 +279,9 @@ public sealed class P9Client : IDisposable
                     }
                     reply = slot.Reply;
                     replyLength = slot.ReplyLength;
+                    replyFd = slot.ReplyFd;
                     slot.Reply = null;
+                    slot.ReplyFd = -1;
                     return 0;
                 }
                 if (!_readerActive)
@@ -299,8 +309,19 @@ public sealed class P9Client : IDisposable
     private int Send<TReq>(in TReq req, out byte[] reply, out int replyLength)
         where TReq : struct, IP9Message<TReq>
     {
+        int err = Send(req, out reply, out replyLength, out int fd);
+        CloseFd(fd); // only some replies carry a descriptor for their caller
+        return err;
+    }
+
+    /// <summary>As <see cref="Send{TReq}(in TReq, out byte[], out int)"/>, also handing over the
+    /// host descriptor the server attached to the reply (-1 if none).</summary>
+    private int Send<TReq>(in TReq req, out byte[] reply, out int replyLength, out int replyFd)
+        where TReq : struct, IP9Message<TReq>
+    {
         reply = [];
         replyLength = 0;
+        replyFd = -1;
         if (_dead)
         {
             return EIO;
@@ -323,7 +344,7 @@ public sealed class P9Client : IDisposable
         try
         {
             P9Codec.Encode(frame, slot.Tag, req);
-            return Roundtrip(frame, size, slot, out reply, out replyLength);
+            return Roundtrip(frame, size, slot, out reply, out replyLength, out replyFd);
         }
         finally
         {
@@ -483,10 +504,49 @@ public sealed class P9Client : IDisposable
 
     public int Lopen(uint fid, uint flags, out Qid qid, out uint iounit)
     {
-        int err = Call(new Tlopen(fid, flags), out Rlopen rep);
-        qid = rep.Qid;
-        iounit = rep.IoUnit;
+        int err = Lopen(fid, flags, out qid, out iounit, out int hostFd);
+        CloseFd(hostFd);
         return err;
+    }
+
+    /// <summary>Lopen that also hands over the host descriptor a server may attach to Rlopen
+    /// (our Gofer donates a read-only descriptor for regular files opened O_RDONLY), or -1.
+    /// The caller owns and closes it.</summary>
+    public int Lopen(uint fid, uint flags, out Qid qid, out uint iounit, out int hostFd)
+    {
+        qid = default;
+        iounit = 0;
+        int err = Send(new Tlopen(fid, flags), out byte[] reply, out int length, out hostFd);
+        if (err != 0) return err;
+        try
+        {
+            err = CheckReply(reply, length, P9MessageType.Rlopen);
+            if (err == 0)
+            {
+                var rep = P9Codec.DecodeBody<Rlopen>(reply.AsMemory(P9Protocol.HeaderSize, length - P9Protocol.HeaderSize));
+                qid = rep.Qid;
+                iounit = rep.IoUnit;
+            }
+        }
+        catch (P9FormatException)
+        {
+            err = EIO;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(reply);
+        }
+        if (err != 0)
+        {
+            CloseFd(hostFd);
+            hostFd = -1;
+        }
+        return err;
+    }
+
+    private static void CloseFd(int fd)
+    {
+        if (fd >= 0) Sandbox.Abi.Host.Unistd.Close(fd);
     }
 
     /// <summary>Creates and opens <paramref name="name"/> in directory <paramref name="fid"/>,
@@ -597,7 +657,8 @@ public sealed class P9Client : IDisposable
             w.U64(offset);
             w.U32((uint)chunk.Length);
             w.Bytes(chunk);
-            err = Roundtrip(frame, size, slot, out reply, out length);
+            err = Roundtrip(frame, size, slot, out reply, out length, out int fd);
+            CloseFd(fd);
         }
         finally
         {

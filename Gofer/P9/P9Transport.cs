@@ -13,6 +13,15 @@ internal abstract class P9Transport : IDisposable
     /// <summary>Writes all of <paramref name="data"/>; false if the connection is gone.</summary>
     public abstract bool SendAll(ReadOnlySpan<byte> data);
 
+    /// <summary>Writes all of <paramref name="data"/> with a host descriptor attached to its first
+    /// byte (SCM_RIGHTS); transports that cannot pass descriptors send the data alone.</summary>
+    public virtual bool SendAll(ReadOnlySpan<byte> data, int passFd) => SendAll(data);
+
+    /// <summary>The descriptor that arrived with the bytes read since the last call, or -1
+    /// (extra ones are closed). Frames are read exactly, never two in one read, and a sender
+    /// attaches a descriptor to one whole frame, so it belongs to the frame just read.</summary>
+    public virtual int TakeReceivedFd() => -1;
+
     /// <summary>Shuts the connection down both ways, waking a blocked <see cref="Receive"/>.</summary>
     public abstract void Shutdown();
 
@@ -42,6 +51,49 @@ internal sealed unsafe class FdTransport(int fd, bool ownsFd) : P9Transport
     private const int EINTR = 4;
     private readonly SafeFileHandle _handle = new(fd, ownsFd);
 
+    /// <summary>Descriptors received and not yet taken (only the one reader touches it).</summary>
+    private readonly List<int> _received = [];
+
+    public override int TakeReceivedFd()
+    {
+        if (_received.Count == 0) return -1;
+        int fd = _received[0];
+        for (int i = 1; i < _received.Count; i++) Unistd.Close(_received[i]);
+        _received.Clear();
+        return fd;
+    }
+
+    public override bool SendAll(ReadOnlySpan<byte> data, int passFd)
+    {
+        if (passFd < 0 || data.IsEmpty) return SendAll(data);
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            int fd = (int)_handle.DangerousGetHandle();
+            fixed (byte* p = data)
+            {
+                nint n;
+                do n = Sockets.SendWithFd(fd, p, (nuint)data.Length, passFd, Sockets.MSG_NOSIGNAL);
+                while (n < 0 && HostError.Last == EINTR);
+                if (n < 0) return false;
+                // The descriptor went with the first byte; the rest is plain data.
+                return n == data.Length || SendAll(data[(int)n..]);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
     public override int Receive(Span<byte> buffer)
     {
         bool added = false;
@@ -53,7 +105,7 @@ internal sealed unsafe class FdTransport(int fd, bool ownsFd) : P9Transport
             {
                 while (true)
                 {
-                    nint n = Sockets.Recv(fd, p, (nuint)buffer.Length, 0);
+                    nint n = Sockets.RecvWithFds(fd, p, (nuint)buffer.Length, 0, _received);
                     if (n >= 0)
                     {
                         return (int)n;

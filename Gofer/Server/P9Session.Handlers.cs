@@ -401,6 +401,7 @@ internal sealed partial class P9Session
         {
             return EBADF;
         }
+        int donated = -1;
         try
         {
             Qid qid;
@@ -443,12 +444,20 @@ internal sealed partial class P9Session
                 fid.OpenFd = fd;
                 fid.OpenFlags = (uint)flags;
                 qid = new Qid(HostCalls.QidType(node.Mode), 0, node.Ino);
+                // Host-fd donation: a regular file opened for reading comes with a read-only
+                // descriptor of its own (a separate open file, so the client cannot change this
+                // fid's flags), letting the Sentry read with pread instead of 9P round trips.
+                donated = node.IsRegular && acc == OpenFlags.O_RDONLY ? Reopen(node, OpenFlags.O_RDONLY) : -1;
             }
-            Reply(tag, new Rlopen(qid, 0));
+            ReplyWithFd(tag, new Rlopen(qid, 0), donated);
             return 0;
         }
         finally
         {
+            if (donated >= 0)
+            {
+                Unistd.Close(donated); // the peer has its own reference now
+            }
             fid.Release();
         }
     }

@@ -211,6 +211,24 @@ internal sealed partial class P9Session
         }
     }
 
+    /// <summary>A reply with a host descriptor attached (SCM_RIGHTS), or a plain one when
+    /// <paramref name="fd"/> is negative.</summary>
+    private void ReplyWithFd<T>(ushort tag, in T msg, int fd)
+        where T : struct, IP9Message<T>
+    {
+        int size = P9Codec.FrameSize(msg);
+        byte[] frame = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            P9Codec.Encode(frame, tag, msg);
+            Send(frame.AsSpan(0, size), fd);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
     /// <summary>Writes the header of a frame of <paramref name="size"/> bytes built in place.</summary>
     private static void WriteHeader(Span<byte> frame, int size, P9MessageType type, ushort tag)
     {
@@ -219,7 +237,7 @@ internal sealed partial class P9Session
         BinaryPrimitives.WriteUInt16LittleEndian(frame[5..], tag);
     }
 
-    private void Send(ReadOnlySpan<byte> frame)
+    private void Send(ReadOnlySpan<byte> frame, int passFd = -1)
     {
         lock (_sendLock)
         {
@@ -227,7 +245,7 @@ internal sealed partial class P9Session
             {
                 return;
             }
-            if (!_conn.SendAll(frame))
+            if (!_conn.SendAll(frame, passFd))
             {
                 _broken = true;
                 _conn.Shutdown();

@@ -62,6 +62,10 @@ public sealed class Kernel : IDisposable
     public Loader.Vdso Vdso => _vdso ??= new Loader.Vdso(Platform.MemoryFile);
     private Loader.Vdso? _vdso;
 
+    /// <summary>Read-only copies of lower-layer files that private mappings share.</summary>
+    public Memory.FileCache FileCache => LazyInitializer.EnsureInitialized(ref _fileCache, () => new Memory.FileCache(Platform.MemoryFile));
+    private Memory.FileCache? _fileCache;
+
     /// <summary>The futex table shared by all processes.</summary>
     public FutexTable Futexes { get; } = new();
 

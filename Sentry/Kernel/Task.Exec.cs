@@ -21,8 +21,10 @@ public sealed partial class Task
     /// image) or -errno with the old image untouched.</summary>
     public long Execve(PathPos start, string path, bool followFinal, List<string> argv, List<string> envp)
     {
-        long r = PrepareImage(start, path, followFinal, argv, 0, out byte[]? file, out ElfImage? elf, out string execPath);
+        Kernel.Log.Info($"[{Tid}] exec: start");
+        long r = PrepareImage(start, path, followFinal, argv, 0, out LoadedFile? file, out ElfImage? elf, out string execPath);
         if (r < 0) return r;
+        using var image = file!;
         Kernel.Log.Info($"[{Tid}] exec: image read");
 
         // Point of no return: other threads go, then the old address space.
@@ -42,9 +44,9 @@ public sealed partial class Task
         LoadResult load;
         try
         {
-            load = ElfLoader.Load(mm, file!, elf!, argv, envp, execPath,
+            load = ElfLoader.Load(mm, image.Data, elf!, argv, envp, execPath,
                 new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile,
-                new LoadedFile(file!, _resolvedExecutable ?? execPath, _resolvedInode), Kernel.Vdso);
+                image, Kernel.Vdso);
         }
         catch (ElfFormatException e)
         {
@@ -54,12 +56,14 @@ public sealed partial class Task
         }
 
         mm.ExecutablePath = _resolvedExecutable ?? execPath;
+        Kernel.Log.Info($"[{Tid}] exec: image loaded");
         var oldMm = MemoryManager;
         var oldContext = Context;
         MemoryManager = mm;
         Context = addressSpace.MainContext;
         if (oldMm.RemoveUser()) oldMm.Dispose();
         else oldContext.Exit(); // a vfork parent still runs in the old address space
+        Kernel.Log.Info($"[{Tid}] exec: old address space released");
 
         Regs = Context.InitialRegisters;
         Regs.Rip = load.Entry;
@@ -88,7 +92,7 @@ public sealed partial class Task
     /// <summary>Resolves and reads the program, following #! interpreters (argv rewritten as
     /// Linux does: interpreter, optional argument, script path, the original arguments).</summary>
     private long PrepareImage(PathPos start, string path, bool followFinal, List<string> argv, int depth,
-        out byte[]? file, out ElfImage? elf, out string execPath)
+        out LoadedFile? file, out ElfImage? elf, out string execPath)
     {
         file = null;
         elf = null;
@@ -101,13 +105,32 @@ public sealed partial class Task
         if (inode.IsDirectory) return -(long)Errno.EACCES;
         if (!inode.IsRegular) return -(long)Errno.EACCES;
         if (!Permissions.Allowed(Creds, inode, AccessMode.X_OK) || (inode.Mode & 0x49) == 0) return -(long)Errno.EACCES;
-        r = inode.ReadAll(out byte[] data);
+        r = ReadForExec(pos, out LoadedFile? loaded);
         if (r < 0) return r;
+        r = Inspect(loaded!, path, argv, out string? scriptInterpreter, out elf);
+        if (r < 0 || scriptInterpreter != null)
+        {
+            loaded!.Dispose();
+            return r < 0 ? r : PrepareImage(Fs.Root, scriptInterpreter!, true, argv, depth + 1, out file, out elf, out execPath);
+        }
+        file = loaded; // the caller disposes it
+        execPath = path;
+        _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
+        _resolvedInode = inode.Ino;
+        return 0;
+    }
 
+    /// <summary>Looks at a program's first bytes: a #! script (argv rewritten as Linux does,
+    /// the interpreter's path returned) or an ELF image whose interpreter exists.</summary>
+    private long Inspect(LoadedFile loaded, string path, List<string> argv, out string? scriptInterpreter, out ElfImage? elf)
+    {
+        scriptInterpreter = null;
+        elf = null;
+        ReadOnlySpan<byte> data = loaded.Data;
         if (data.Length >= 2 && data[0] == '#' && data[1] == '!')
         {
-            int nl = Array.IndexOf(data, (byte)'\n');
-            string line = Encoding.UTF8.GetString(data, 2, (nl < 0 ? Math.Min(data.Length, 256) : Math.Min(nl, 256)) - 2).Trim();
+            int nl = data.IndexOf((byte)'\n');
+            string line = Encoding.UTF8.GetString(data[2..(nl < 0 ? Math.Min(data.Length, 256) : Math.Min(nl, 256))]).Trim();
             if (line.Length == 0) return -(long)Errno.ENOEXEC;
             int space = line.IndexOfAny([' ', '\t']);
             string interp = space < 0 ? line : line[..space];
@@ -118,7 +141,8 @@ public sealed partial class Task
             newArgv.AddRange(argv.Skip(1));
             argv.Clear();
             argv.AddRange(newArgv);
-            return PrepareImage(Fs.Root, interp, true, argv, depth + 1, out file, out elf, out execPath);
+            scriptInterpreter = interp;
+            return 0;
         }
         try
         {
@@ -128,12 +152,11 @@ public sealed partial class Task
         {
             return -(long)Errno.ENOEXEC;
         }
-        if (elf.Interpreter != null && ReadWholeFile(elf.Interpreter) == null)
-            return -(long)Errno.ENOENT; // Linux's answer when the interpreter is missing
-        file = data;
-        execPath = path;
-        _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
-        _resolvedInode = inode.Ino;
+        if (elf.Interpreter != null)
+        {
+            using var interpreter = ReadWholeFile(elf.Interpreter);
+            if (interpreter == null) return -(long)Errno.ENOENT; // Linux's answer when the interpreter is missing
+        }
         return 0;
     }
 
@@ -142,8 +165,24 @@ public sealed partial class Task
     internal LoadedFile? ReadWholeFile(string path)
     {
         if (PathResolver.Resolve(this, Fs.Root, path, followFinal: true, out PathPos pos) < 0 || !pos.Inode.IsRegular) return null;
-        if (pos.Inode.ReadAll(out byte[] data) < 0) return null;
-        return new LoadedFile(data, Kernel.Mounts.PathOf(pos, Fs.Root), pos.Inode.Ino);
+        return ReadForExec(pos, out LoadedFile? file) < 0 ? null : file;
+    }
+
+    /// <summary>A program's bytes: the file cache's pages for lower-layer files (later mapped,
+    /// not copied), otherwise a copy read through the VFS.</summary>
+    private long ReadForExec(PathPos pos, out LoadedFile? file)
+    {
+        file = null;
+        string resolved = Kernel.Mounts.PathOf(pos, Fs.Root);
+        if (Kernel.FileCache.Acquire(pos.Inode) is { } cached)
+        {
+            file = new LoadedFile(Kernel.FileCache, cached, resolved, pos.Inode.Ino);
+            return 0;
+        }
+        long r = pos.Inode.ReadAll(out byte[] data);
+        if (r < 0) return r;
+        file = new LoadedFile(data, resolved, pos.Inode.Ino);
+        return 0;
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>

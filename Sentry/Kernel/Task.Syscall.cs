@@ -28,6 +28,7 @@ public sealed partial class Task
         var args = new SyscallArgs(Regs.Rdi, Regs.Rsi, Regs.Rdx, Regs.R10, Regs.R8, Regs.R9);
         SyscallEntry entry = SyscallTable.Lookup(nr);
         bool strace = Kernel.Config.Strace;
+        long started = strace ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         long result;
         if (entry.Handler == null)
         {
@@ -51,7 +52,7 @@ public sealed partial class Task
             }
             if (ExitRequested || Exit != null) return;
         }
-        if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result));
+        if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result, System.Diagnostics.Stopwatch.GetElapsedTime(started)));
         // Writing to a pipe or socket nobody reads raises SIGPIPE as well as failing with EPIPE.
         if (result == -(long)Errno.EPIPE && nr is (long)N.write or (long)N.writev or (long)N.pwrite64 or (long)N.pwritev
             or (long)N.sendto or (long)N.sendmsg or (long)N.splice or (long)N.sendfile or (long)N.tee)

@@ -6,8 +6,53 @@ using Sandbox.Sentry.Memory;
 
 namespace Sandbox.Sentry.Loader;
 
-/// <summary>A file the loader reads: its bytes, its resolved path and inode (for /proc/self/maps).</summary>
-public sealed record LoadedFile(byte[] Data, string Path, ulong Inode);
+/// <summary>A file the loader reads: its bytes (an array of its own, or the file cache's pages,
+/// which read-only segments then map instead of copying), its resolved path and inode (for
+/// /proc/self/maps). Dispose gives the cache reference back.</summary>
+public sealed class LoadedFile : IDisposable
+{
+    private readonly byte[]? _data;
+    private readonly FileCache? _cache;
+
+    public LoadedFile(byte[] data, string path, ulong inode)
+    {
+        _data = data;
+        Path = path;
+        Inode = inode;
+    }
+
+    /// <summary>Takes over the caller's reference on <paramref name="cached"/>.</summary>
+    public LoadedFile(FileCache cache, FileCache.Entry cached, string path, ulong inode)
+    {
+        _cache = cache;
+        Cached = cached;
+        Path = path;
+        Inode = inode;
+    }
+
+    public string Path { get; }
+    public ulong Inode { get; }
+    public FileCache.Entry? Cached { get; private set; }
+
+    public ReadOnlySpan<byte> Data => Cached != null ? _cache!.Bytes(Cached) : _data;
+
+    /// <summary>Maps [fileOffset, +length) of the cached pages at addr (MAP_FIXED); false when
+    /// the file is not cached (the caller copies instead).</summary>
+    internal bool TryMapFromCache(MemoryManager mm, ulong addr, ulong length, int prot, long fileOffset, string name)
+    {
+        if (Cached is not { } entry || fileOffset + (long)length > entry.Pages.Length) return false;
+        Interlocked.Increment(ref entry.Pages.Refs); // the mapping's own
+        long r = mm.MapFromCache(addr, length, prot, Mm.MAP_PRIVATE | Mm.MAP_FIXED, entry, _cache!, fileOffset, name, Inode);
+        if (r < 0) throw new ElfFormatException($"cannot map a segment at 0x{addr:x}: {(Errno)(-r)}");
+        return true;
+    }
+
+    public void Dispose()
+    {
+        if (Cached is { } entry) _cache!.Release(entry);
+        Cached = null;
+    }
+}
 
 /// <summary>What the new image needs at its start: entry point and initial stack pointer.</summary>
 public readonly record struct LoadResult(ulong Entry, ulong StackPointer);
@@ -31,7 +76,7 @@ public static class ElfLoader
         Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null, Vdso? vdso = null)
     {
         ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
-        var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, image?.Path ?? execFn, image?.Inode ?? 0);
+        var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, image?.Path ?? execFn, image?.Inode ?? 0, image);
         mm.SetBrkStart(imageEnd);
 
         // The stack sits at the top of the guest range; mmap allocates below a guard gap.
@@ -45,9 +90,9 @@ public static class ElfLoader
         ulong entry = elf.Entry + bias, interpBase = 0;
         if (elf.Interpreter != null)
         {
-            var loaded = readInterpreter?.Invoke(elf.Interpreter)
+            using var loaded = readInterpreter?.Invoke(elf.Interpreter)
                 ?? throw new ElfFormatException($"cannot read the interpreter {elf.Interpreter}");
-            byte[] interpFile = loaded.Data;
+            ReadOnlySpan<byte> interpFile = loaded.Data;
             var interp = ElfImage.Parse(interpFile);
             if (interp.Interpreter != null || !interp.IsPositionIndependent)
                 throw new ElfFormatException($"bad interpreter {elf.Interpreter}");
@@ -56,7 +101,7 @@ public static class ElfLoader
             if (where < 0) throw new ElfFormatException("no room for the interpreter");
             mm.Munmap((ulong)where, span);
             interpBase = (ulong)where - MinLoadAddress(interp);
-            MapSegments(mm, interpFile, interp, interpBase, loaded.Path, loaded.Inode);
+            MapSegments(mm, interpFile, interp, interpBase, loaded.Path, loaded.Inode, loaded);
             entry = interp.Entry + interpBase;
         }
 
@@ -89,7 +134,8 @@ public static class ElfLoader
 
     /// <summary>Maps an image's PT_LOAD segments at bias; returns the end of the image and the
     /// address of its program headers.</summary>
-    private static (ulong End, ulong Phdr) MapSegments(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf, ulong bias, string name, ulong inode)
+    private static (ulong End, ulong Phdr) MapSegments(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf, ulong bias, string name, ulong inode,
+        LoadedFile? source)
     {
         ulong imageEnd = 0, phdrAddr = 0;
         foreach (var ph in elf.ProgramHeaders)
@@ -106,13 +152,33 @@ public static class ElfLoader
             // The file-backed pages carry the file's name; the zero-fill beyond (bss) is anonymous.
             ulong mapStart = Math.Max(start, imageEnd);
             ulong fileEnd = Math.Min(end, MemoryFile_AlignUp(ph.Vaddr + bias + ph.FileSize));
-            if (fileEnd > mapStart)
-                mm.MapFixed(mapStart, fileEnd - mapStart, prot, name, (long)((ph.Offset & ~(Mm.PageSize - 1)) + (mapStart - start)), inode);
+            long mapFileOffset = (long)((ph.Offset & ~(Mm.PageSize - 1)) + (mapStart - start));
+            // Read-only segments without bss map the file cache's pages (nothing copied); the
+            // rest get pages of their own holding a copy.
+            bool cached = fileEnd > mapStart && (prot & Mm.PROT_WRITE) == 0 && ph.FileSize == ph.MemSize
+                && source != null && source.TryMapFromCache(mm, mapStart, fileEnd - mapStart, prot, mapFileOffset, name);
+            if (!cached && fileEnd > mapStart)
+                mm.MapFixed(mapStart, fileEnd - mapStart, prot, name, mapFileOffset, inode);
             ulong anonStart = Math.Max(mapStart, fileEnd);
             if (end > anonStart) mm.MapFixed(anonStart, end - anonStart, prot, null);
-            if (start < mapStart && mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
-                mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
-            WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));
+            if (start < mapStart)
+            {
+                // A page shared with the previous segment gets this one's bytes written too: it
+                // must be a private page, not the cache's.
+                mm.MakePrivate(start, Math.Min(end, mapStart) - start);
+                if (mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
+                    mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
+            }
+            if (cached)
+            {
+                ulong vaddr = ph.Vaddr + bias;
+                if (vaddr < mapStart)
+                    WriteKernel(mm, vaddr, file.Slice((int)ph.Offset, (int)Math.Min(ph.FileSize, mapStart - vaddr)));
+            }
+            else
+            {
+                WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));
+            }
             imageEnd = Math.Max(imageEnd, end);
             if (elf.PhdrOffset >= ph.Offset && elf.PhdrOffset < ph.Offset + ph.FileSize)
                 phdrAddr = ph.Vaddr + bias + (elf.PhdrOffset - ph.Offset);

@@ -38,15 +38,21 @@ public sealed unsafe partial class MemoryManager
             foreach (Vma v in _vmas)
             {
                 var copy = v.CloneRange(v.Start, v.End);
-                if (v.FileOwned)
+                if (v.FileOwned || v.FromFileCache)
                 {
-                    // The file's own pages: the child maps the very same ones.
+                    // The file's own pages, or the file cache's read-only ones: the child maps the
+                    // very same (a cached piece's reference was taken by CloneRange).
                 }
                 else if (v.Shared)
                 {
-                    v.Backing ??= new SharedPages(v.FileOffset, (long)v.Length);
-                    Interlocked.Increment(ref v.Backing.Refs);
-                    copy.Backing = v.Backing;
+                    if (v.Backing == null)
+                    {
+                        // First fork of this mapping: one reference for the parent's piece, one
+                        // for the child's (CloneRange had nothing to take).
+                        v.Backing = new SharedPages(v.FileOffset, (long)v.Length);
+                        Interlocked.Increment(ref v.Backing.Refs);
+                        copy.Backing = v.Backing;
+                    }
                 }
                 else
                 {

@@ -42,10 +42,16 @@ public sealed unsafe partial class MemoryManager : IDisposable
         if (v.FileOwned) return;
         if (v.Backing is { } b)
         {
-            if (Interlocked.Decrement(ref b.Refs) == 0) _file.Free(b.Offset, b.Length);
+            Unref(b);
             return;
         }
         _file.Free(v.OffsetOf(start), (long)(end - start));
+        if (v.CacheOrigin is { } origin) Unref(origin);
+    }
+
+    private void Unref(SharedPages pages)
+    {
+        if (Interlocked.Decrement(ref pages.Refs) == 0) _file.Free(pages.Offset, pages.Length);
     }
 
     public MemoryManager(IAddressSpace addressSpace, MemoryFile file, ulong maxAddress)
@@ -206,6 +212,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         {
             Vma prev = _vmas[below];
             if (prev.End == addr && prev.Prot == prot && prev.Shared == shared && prev.Name == name && prev.MapInode == 0
+                && !prev.FromFileCache && !prev.FileOwned && prev.Backing == null && prev.CacheOrigin == null
                 && _file.TryAllocateAt(prev.OffsetOf(addr), (long)length))
             {
                 prev.End = addr + length;
@@ -318,6 +325,76 @@ public sealed unsafe partial class MemoryManager : IDisposable
             done += n;
         }
         return r;
+    }
+
+    /// <summary>Maps [fileOffset, +length) of a file from its pages in the <see cref="FileCache"/>
+    /// as a private mapping that is never written in place (prot must not include PROT_WRITE;
+    /// mprotect makes a private copy first). Takes over the caller's reference on the entry,
+    /// also when it fails. Returns the address or -errno.</summary>
+    public long MapFromCache(ulong addr, ulong length, int prot, int flags, FileCache.Entry entry, FileCache cache,
+        long fileOffset, string name, ulong ino)
+    {
+        ulong len = MemoryFile.AlignUp(length);
+        if ((prot & PROT_WRITE) != 0 || fileOffset < 0 || (fileOffset & (long)(PageSize - 1)) != 0
+            || fileOffset + (long)len > entry.Pages.Length)
+        {
+            cache.Release(entry);
+            return -(long)Errno.EINVAL;
+        }
+        // Reserve the range as an ordinary mapping (placement, MAP_FIXED rules), then put the
+        // cached pages in its place.
+        long r = Mmap(addr, length, prot, (flags & ~MAP_TYPE) | MAP_PRIVATE);
+        if (r < 0)
+        {
+            cache.Release(entry);
+            return r;
+        }
+        ulong start = (ulong)r;
+        lock (_lock)
+        {
+            RemoveRange(start, start + len);
+            var vma = new Vma
+            {
+                Start = start,
+                End = start + len,
+                Prot = prot,
+                Name = name,
+                FileOffset = entry.Pages.Offset + fileOffset,
+                Backing = entry.Pages,
+                FromFileCache = true,
+                MapInode = ino,
+                MapOffset = fileOffset,
+            };
+            Insert(vma);
+            AddressSpace.Map(start, len, vma.FileOffset, prot);
+        }
+        return r;
+    }
+
+    /// <summary>Gives the file-cache pages in [addr, +length) private copies (the loader writes
+    /// into a page two segments share).</summary>
+    public void MakePrivate(ulong addr, ulong length)
+    {
+        lock (_lock)
+        {
+            ulong end = addr + MemoryFile.AlignUp(length);
+            SplitAt(addr);
+            SplitAt(end);
+            for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                if (_vmas[i].FromFileCache) MakePrivateLocked(_vmas[i], _vmas[i].Prot);
+        }
+    }
+
+    /// <summary>Replaces a file-cache piece by a private copy of its pages, installed with prot.</summary>
+    private void MakePrivateLocked(Vma v, int prot)
+    {
+        long copy = _file.Allocate((long)v.Length);
+        Buffer.MemoryCopy(_file.Base + v.FileOffset, _file.Base + copy, (long)v.Length, (long)v.Length);
+        v.CacheOrigin = v.Backing; // the piece's reference moves over
+        v.Backing = null;
+        v.FromFileCache = false;
+        v.FileOffset = copy;
+        AddressSpace.Map(v.Start, v.Length, copy, prot);
     }
 
     /// <summary>A shared mapping of a file kept in MemoryFile pages: the VMAs point at the file's
@@ -435,7 +512,11 @@ public sealed unsafe partial class MemoryManager : IDisposable
             SplitAt(addr);
             SplitAt(end);
             for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+            {
+                // Writable pages cannot be the file cache's: copy them first.
+                if ((prot & PROT_WRITE) != 0 && _vmas[i].FromFileCache) MakePrivateLocked(_vmas[i], prot);
                 _vmas[i].Prot = prot;
+            }
             AddressSpace.Protect(addr, len, prot);
         }
         return 0;
@@ -477,7 +558,17 @@ public sealed unsafe partial class MemoryManager : IDisposable
                     {
                         Vma v = _vmas[i];
                         if (v.Shared && advice == MADV_DONTNEED) continue;
+                        // Cached file pages hold exactly what a dropped private file page reads
+                        // back as (the file's bytes); they are not ours to drop.
+                        if (v.FromFileCache) continue;
                         ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+                        if (v.CacheOrigin is { } origin)
+                        {
+                            // A private copy of file pages reads back as the file again.
+                            long from = origin.Offset + v.MapOffset + (long)(s - v.Start);
+                            Buffer.MemoryCopy(_file.Base + from, _file.Base + v.OffsetOf(s), (long)(e - s), (long)(e - s));
+                            continue;
+                        }
                         _file.Decommit(v.OffsetOf(s), (long)(e - s));
                     }
                 }

@@ -27,6 +27,16 @@ public sealed class Vma
     public long MapOffset;
     public ulong MapInode;
 
+    /// <summary>A private mapping of a file's pages in the <see cref="FileCache"/> (read-only in
+    /// the stub, shared by every process that maps the file; <see cref="Backing"/> holds the
+    /// reference). Made private before anything writes to it.</summary>
+    public bool FromFileCache;
+
+    /// <summary>For a private copy of file-cache pages (made when the mapping became writable):
+    /// the cache pages it was copied from (one reference per piece), which MADV_DONTNEED reverts
+    /// to, as Linux drops a private file page back to the file's bytes.</summary>
+    public MemoryManager.SharedPages? CacheOrigin;
+
     /// <summary>For shared mappings that outlived a fork: the reference-counted pages.</summary>
     public MemoryManager.SharedPages? Backing;
 
@@ -44,11 +54,13 @@ public sealed class Vma
         FileOffset = OffsetOf(start),
         Name = Name,
         Backing = AddRef(Backing),
+        CacheOrigin = AddRef(CacheOrigin),
         File = File,
         FilePosition = FilePosition + (long)(start - Start),
         MapOffset = Name != null && MapInode != 0 ? MapOffset + (long)(start - Start) : 0,
         MapInode = MapInode,
         FileOwned = FileOwned,
+        FromFileCache = FromFileCache,
     };
 
     private static MemoryManager.SharedPages? AddRef(MemoryManager.SharedPages? b)

@@ -30,7 +30,9 @@ public static class Strace
 {
     private const int MaxBytesShown = 64;
 
-    public static string Format(Task t, SyscallEntry e, in SyscallArgs a, long? result)
+    /// <summary>One strace line; <paramref name="elapsed"/>, when given, is appended as
+    /// strace -T does (seconds in angle brackets): the time the Sentry spent on the call.</summary>
+    public static string Format(Task t, SyscallEntry e, in SyscallArgs a, long? result, TimeSpan? elapsed = null)
     {
         var sb = new StringBuilder(96);
         sb.Append('[').Append(t.Tid.ToString().PadLeft(4)).Append("] ").Append(e.Name).Append('(');
@@ -46,6 +48,7 @@ public static class Strace
         else if (r < 0 && r >= -4095) sb.Append("-1 ").Append(ErrnoName((int)-r));
         else if (e.HexResult) sb.Append("0x").Append(r.ToString("x"));
         else sb.Append(r);
+        if (elapsed is { } d) sb.Append(" <").Append(d.TotalSeconds.ToString("F6", System.Globalization.CultureInfo.InvariantCulture)).Append('>');
         return sb.ToString();
     }
 

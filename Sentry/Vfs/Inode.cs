@@ -202,6 +202,11 @@ public abstract class Inode
     /// files mapped by copying.</summary>
     public virtual IMappablePages? SharedPages => null;
 
+    /// <summary>Whether the content changes only along with Size or Mtime (files of the
+    /// container's lower layer): such files may be kept in the <see cref="Memory.FileCache"/>
+    /// and mapped from there.</summary>
+    public virtual bool ContentIsStable => false;
+
     /// <summary>Creates the open file description for this inode.</summary>
     public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);
 

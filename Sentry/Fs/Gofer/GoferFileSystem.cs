@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using Sandbox.Abi;
 using Sandbox.Gofer.P9;
 using Sandbox.Sentry.Kernel;
@@ -79,6 +80,10 @@ public sealed class GoferInode : Inode
     private ulong _blocks;
     private readonly Dictionary<long, byte[]> _chunks = [];
     private uint _readFid;
+    /// <summary>The host descriptor the Gofer donated with the read fid (read-only), or null:
+    /// reads then are a pread on the host instead of 9P round trips. A SafeHandle, so that a
+    /// read racing with the last close never touches a reused descriptor number.</summary>
+    private SafeFileHandle? _hostFile;
     private int _openFiles;
 
     /// <summary>An open description uses this file (keeps the shared read fid alive).</summary>
@@ -94,8 +99,7 @@ public sealed class GoferInode : Inode
         lock (_chunks)
         {
             if (--_openFiles > 0 || _readFid == 0) return;
-            Clunk(_readFid);
-            _readFid = 0;
+            DropReadFid();
         }
     }
 
@@ -159,6 +163,10 @@ public sealed class GoferInode : Inode
     }
 
     public override long Size => Interlocked.Read(ref _size);
+
+    /// <summary>Changes made through this client move the mtime (TouchModified), changes on the
+    /// host are seen by revalidation, which refreshes size and mtime.</summary>
+    public override bool ContentIsStable => true;
 
     public override long BlocksUsed => (long)_blocks;
 
@@ -244,20 +252,42 @@ public sealed class GoferInode : Inode
         return -err;
     }
 
-    /// <summary>A fid opened for reading, shared by every reader of this file.</summary>
-    private long ReadFid(out uint fid)
+    /// <summary>A fid opened for reading, shared by every reader of this file, and the host
+    /// descriptor donated with it (null if the Gofer sent none), referenced for the caller,
+    /// who releases it.</summary>
+    private long ReadFid(out uint fid, out SafeFileHandle? hostFile)
     {
+        hostFile = null;
         lock (_chunks)
         {
             fid = _readFid;
-            if (fid != 0) return 0;
-            long r = WalkHere(out fid);
-            if (r < 0) return r;
-            int err = Client.Lopen(fid, OpenFlags.O_RDONLY, out _, out _);
-            if (err != 0) { Clunk(fid); return -err; }
-            _readFid = fid;
+            if (fid == 0)
+            {
+                long r = WalkHere(out fid);
+                if (r < 0) return r;
+                int err = Client.Lopen(fid, OpenFlags.O_RDONLY, out _, out _, out int hostFd);
+                if (err != 0) { Clunk(fid); return -err; }
+                _readFid = fid;
+                _hostFile = hostFd >= 0 ? new SafeFileHandle(hostFd, ownsHandle: true) : null;
+            }
+            if (_hostFile != null)
+            {
+                bool added = false;
+                _hostFile.DangerousAddRef(ref added);
+                hostFile = _hostFile;
+            }
             return 0;
         }
+    }
+
+    /// <summary>Gives the read fid back to the Gofer and lets go of the donated descriptor
+    /// (closed once no read uses it). Called under the _chunks lock.</summary>
+    private void DropReadFid()
+    {
+        Clunk(_readFid);
+        _readFid = 0;
+        _hostFile?.Dispose();
+        _hostFile = null;
     }
 
     /// <summary>Reads file data, through the chunk cache on read-only mounts.</summary>
@@ -265,22 +295,43 @@ public sealed class GoferInode : Inode
     {
         if (IsDirectory) return -(long)Errno.EISDIR;
         if (offset < 0) return -(long)Errno.EINVAL;
-        long r = ReadFid(out uint fid);
+        long r = ReadFid(out uint fid, out SafeFileHandle? hostFile);
         if (r < 0) return r;
         try
         {
-            return ReadThrough(fid, offset, dst);
+            return hostFile != null ? ReadHost(hostFile, offset, dst) : ReadThrough(fid, offset, dst);
         }
         finally
         {
+            hostFile?.DangerousRelease();
             // Reads for the Sentry itself (exec, copy-up) do not keep the fid.
             lock (_chunks)
-                if (_openFiles == 0 && _readFid != 0)
-                {
-                    Clunk(_readFid);
-                    _readFid = 0;
-                }
+                if (_openFiles == 0 && _readFid != 0) DropReadFid();
         }
+    }
+
+    /// <summary>Reads through the donated host descriptor: the host's page cache serves it, and
+    /// changes made on the host are seen at once.</summary>
+    private static unsafe long ReadHost(SafeFileHandle file, long offset, Span<byte> dst)
+    {
+        int fd = (int)file.DangerousGetHandle();
+        int done = 0;
+        fixed (byte* p = dst)
+        {
+            while (done < dst.Length)
+            {
+                nint n = Sandbox.Abi.Host.Unistd.Pread(fd, p + done, (nuint)(dst.Length - done), offset + done);
+                if (n < 0)
+                {
+                    int errno = Sandbox.Abi.Host.HostError.Last;
+                    if (errno == (int)Errno.EINTR) continue;
+                    return done > 0 ? done : -errno;
+                }
+                if (n == 0) break;
+                done += (int)n;
+            }
+        }
+        return done;
     }
 
     private long ReadThrough(uint fid, long offset, Span<byte> dst)

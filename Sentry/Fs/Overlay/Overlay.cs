@@ -101,6 +101,9 @@ public sealed class OverlayInode : Inode
     /// shared mapping copies the file up first; a read-only one of a lower file is a copy.)</summary>
     public override IMappablePages? SharedPages => IsRegular && Upper != null ? Upper.SharedPages : null;
 
+    /// <summary>Until copied up, the content is the lower file's.</summary>
+    public override bool ContentIsStable => Upper == null && Lower is { ContentIsStable: true };
+
     public override long WriteData(long offset, ReadOnlySpan<byte> src)
     {
         long r = CopyUp();
