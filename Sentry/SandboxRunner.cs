@@ -45,13 +45,15 @@ public static class SandboxRunner
     private static ExitStatus RunInit(Kernel.Kernel kernel)
     {
         var config = kernel.Config;
+        // What needs no file goes first, while the Gofer is still starting.
+        IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
+        _ = kernel.Vdso;
+        kernel.Log.Info("boot: first address space and vDSO ready");
         kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
         kernel.Mounts = BuildMounts(kernel);
         kernel.Log.Info("boot: mount tree ready");
         var fds = new FdTable();
         DonateStdio(fds);
-        IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
-        kernel.Log.Info("boot: first address space ready");
         var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
         var creds = Credentials.For(config.Uid, config.Gid);
         var fs = new FsContext(kernel.Mounts.RootPos, kernel.Mounts.RootPos);

@@ -1,5 +1,4 @@
 using System.Runtime.Intrinsics.X86;
-using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Abi;
 using Sandbox.Sentry.Memory;
@@ -250,7 +249,7 @@ public static class ElfLoader
         mm.ExecutablePath = execFn;
         ulong platformAddr = PushString("x86_64");
         sp &= ~15UL;
-        ulong randomAddr = PushBytes(RandomNumberGenerator.GetBytes(16));
+        ulong randomAddr = PushBytes(Sandbox.Abi.Host.Entropy.GetBytes(16));
 
         aux.Add((Auxv.AT_RANDOM, randomAddr));
         aux.Add((Auxv.AT_EXECFN, execFnAddr));

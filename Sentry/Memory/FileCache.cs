@@ -99,6 +99,7 @@ public sealed unsafe class FileCache(MemoryFile file, long budget = 512L << 20)
     {
         long length = (long)MemoryFile.AlignUp((ulong)size);
         long offset = file.Allocate(length);
+        file.Populate(offset, length);
         long done = 0;
         while (done < size)
         {

@@ -330,13 +330,14 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// <summary>Maps [fileOffset, +length) of a file from its pages in the <see cref="FileCache"/>
     /// as a private mapping that is never written in place (prot must not include PROT_WRITE;
     /// mprotect makes a private copy first). Takes over the caller's reference on the entry,
-    /// also when it fails. Returns the address or -errno.</summary>
+    /// also when it fails. A mapping longer than the file gets zero pages past the end (ld.so
+    /// reserves a library's whole span with its first mmap). Returns the address or -errno.</summary>
     public long MapFromCache(ulong addr, ulong length, int prot, int flags, FileCache.Entry entry, FileCache cache,
         long fileOffset, string name, ulong ino)
     {
         ulong len = MemoryFile.AlignUp(length);
         if ((prot & PROT_WRITE) != 0 || fileOffset < 0 || (fileOffset & (long)(PageSize - 1)) != 0
-            || fileOffset + (long)len > entry.Pages.Length)
+            || fileOffset >= entry.Pages.Length)
         {
             cache.Release(entry);
             return -(long)Errno.EINVAL;
@@ -350,13 +351,14 @@ public sealed unsafe partial class MemoryManager : IDisposable
             return r;
         }
         ulong start = (ulong)r;
+        ulong cachedLen = Math.Min(len, (ulong)(entry.Pages.Length - fileOffset));
         lock (_lock)
         {
-            RemoveRange(start, start + len);
+            RemoveRange(start, start + cachedLen);
             var vma = new Vma
             {
                 Start = start,
-                End = start + len,
+                End = start + cachedLen,
                 Prot = prot,
                 Name = name,
                 FileOffset = entry.Pages.Offset + fileOffset,
@@ -366,7 +368,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 MapOffset = fileOffset,
             };
             Insert(vma);
-            AddressSpace.Map(start, len, vma.FileOffset, prot);
+            AddressSpace.Map(start, cachedLen, vma.FileOffset, prot);
         }
         return r;
     }

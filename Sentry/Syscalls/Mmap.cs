@@ -37,9 +37,9 @@ public static partial class Linux
         // A private mapping that does not write maps the file cache's pages: nothing is copied.
         if (!shared && (prot & PROT_WRITE) == 0 && t.Kernel.FileCache.Acquire(inode) is { } cached)
         {
-            if ((long)a.A5 + (long)Sandbox.Platform.MemoryFile.AlignUp(a.A1) <= cached.Pages.Length)
+            if ((long)a.A5 < cached.Pages.Length)
                 return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino);
-            t.Kernel.FileCache.Release(cached); // reaches past the end of the file: copied as before
+            t.Kernel.FileCache.Release(cached); // starts past the end of the file: zero pages, as before
         }
         return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name);
     }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Abi;
 using Task = Sandbox.Sentry.Kernel.Task;
@@ -58,7 +57,7 @@ public static partial class Linux
         while (done < length)
         {
             var part = chunk[..Math.Min(chunk.Length, length - done)];
-            RandomNumberGenerator.Fill(part);
+            Sandbox.Abi.Host.Entropy.Fill(part);
             int copied = t.MemoryManager.CopyOutPartial(a.A0 + (ulong)done, part);
             done += copied;
             if (copied < part.Length) return done > 0 ? done : -(long)Errno.EFAULT;

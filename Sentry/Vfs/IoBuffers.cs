@@ -58,6 +58,55 @@ public readonly ref struct IoBuffers
         return done;
     }
 
+    /// <summary>Writes length bytes from the buffers at pos into a host file at fileOffset with
+    /// pwrite (tmpfs pages in the MemoryFile: a whole-page pwrite fills a new page without the
+    /// kernel zeroing it first, which a copy through the mapping cannot avoid). Returns the
+    /// bytes written (short at the first inaccessible guest byte).</summary>
+    public unsafe int CopyInToFile(long pos, int fd, long fileOffset, int length)
+    {
+        if (_mm == null)
+        {
+            int n = (int)Math.Min(length, Length - pos);
+            fixed (byte* p = _kernel.Slice((int)pos, n)) return PwriteAll(fd, p, n, fileOffset);
+        }
+        int done = 0;
+        long skip = pos;
+        foreach (var v in _iovecs)
+        {
+            if (done == length) break;
+            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
+            int chunk = (int)Math.Min(length - done, (long)v.Len - skip);
+            int copied = 0;
+            while (copied < chunk)
+            {
+                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)copied, (ulong)(chunk - copied), false, out byte* p, out ulong n)) break;
+                int wrote = PwriteAll(fd, p, (int)n, fileOffset + done + copied);
+                copied += wrote;
+                if (wrote < (int)n) break;
+            }
+            done += copied;
+            if (copied < chunk) break;
+            skip = 0;
+        }
+        return done;
+    }
+
+    private static unsafe int PwriteAll(int fd, byte* p, int length, long offset)
+    {
+        int done = 0;
+        while (done < length)
+        {
+            nint n = Sandbox.Abi.Host.Unistd.Pwrite(fd, p + done, (nuint)(length - done), offset + done);
+            if (n <= 0)
+            {
+                if (n < 0 && Sandbox.Abi.Host.HostError.Last == (int)Errno.EINTR) continue;
+                break;
+            }
+            done += (int)n;
+        }
+        return done;
+    }
+
     /// <summary>Copies from the buffers at pos into dst (a write draining them).</summary>
     public int CopyIn(long pos, Span<byte> dst)
     {

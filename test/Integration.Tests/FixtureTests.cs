@@ -16,6 +16,7 @@ public class FixtureTests
     [InlineData("locks")]   // OFD/POSIX/flock locks, O_EXCL race, shared file mappings across processes
     [InlineData("inotify")] // inotify events for changes made inside the sandbox
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
+    [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {

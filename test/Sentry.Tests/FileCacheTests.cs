@@ -167,13 +167,26 @@ public sealed unsafe class FileCacheTests : IDisposable
     }
 
     [Fact]
+    public void AMappingLongerThanTheFile_HasZeroPagesPastItsEnd()
+    {
+        byte[] content = Pattern((int)P + 10, 5);
+        var cache = new FileCache(_file, budget: 0);
+        using var mm = NewMm(new FakeAddressSpace());
+        Assert.Equal((long)A, Map(mm, cache, new StableFile(content), A, 4 * P));
+        Assert.Equal(content, Peek(mm, A, content.Length));
+        Assert.True(Peek(mm, A + 2 * P, 2 * (int)P).All(b => b == 0));
+        Assert.Equal(0, mm.Munmap(A, 4 * P));
+        Assert.Equal(0, _file.Allocated);
+    }
+
+    [Fact]
     public void WritableOrPastTheEnd_IsRefused()
     {
         var inode = new StableFile(Pattern((int)P, 1));
         var cache = new FileCache(_file, budget: 0);
         using var mm = NewMm(new FakeAddressSpace());
         Assert.Equal(-(long)Errno.EINVAL, mm.MapFromCache(A, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, cache.Acquire(inode)!, cache, 0, "f", 7));
-        Assert.Equal(-(long)Errno.EINVAL, mm.MapFromCache(A, 2 * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, cache.Acquire(inode)!, cache, 0, "f", 7));
+        Assert.Equal(-(long)Errno.EINVAL, mm.MapFromCache(A, P, PROT_READ, MAP_PRIVATE | MAP_FIXED, cache.Acquire(inode)!, cache, (long)P, "f", 7));
         Assert.Empty(mm.Vmas);
         Assert.Equal(0, _file.Allocated); // refused references were given back
     }

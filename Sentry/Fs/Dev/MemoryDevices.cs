@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Sandbox.Abi;
 using Sandbox.Sentry.Vfs;
 using Task = Sandbox.Sentry.Kernel.Task;
@@ -62,7 +61,7 @@ public sealed class MemoryDevice : FileDescription
         while (done < dst.Length)
         {
             int n = (int)Math.Min(dst.Length - done, Chunk);
-            if (DeviceKind == Kind.Random) RandomNumberGenerator.Fill(buf[..n]);
+            if (DeviceKind == Kind.Random) Sandbox.Abi.Host.Entropy.Fill(buf[..n]);
             int copied = dst.CopyOut(done, buf[..n]);
             done += copied;
             if (copied < n) return done > 0 ? done : -(long)Errno.EFAULT;

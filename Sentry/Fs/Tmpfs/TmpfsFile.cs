@@ -139,19 +139,32 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             {
                 long at = offset + done;
                 long page = at / PageSize, inPage = at % PageSize;
-                int chunk = (int)Math.Min(src.Length - done, PageSize - inPage);
-                if (!_pages.TryGetValue(page, out long fileOff))
-                {
-                    if (!Tmpfs.Reserve(PageSize)) return done > 0 ? Grew(done, offset) : -(long)Errno.ENOSPC;
-                    fileOff = NewPage();
-                    _pages[page] = fileOff;
-                }
-                int copied = src.CopyIn(done, Tmpfs.Memory.Slice(fileOff + inPage, chunk));
+                if (!PageFor(page, out long fileOff)) return done > 0 ? Grew(done, offset) : -(long)Errno.ENOSPC;
+                // Extend over following pages that sit right after it in the MemoryFile (pages
+                // come 64 KiB at a time), so one pwrite covers the run.
+                int run = (int)Math.Min(src.Length - done, PageSize - inPage);
+                while (done + run < src.Length && run < MaxRun
+                    && PageFor(page + (inPage + run) / PageSize, out long next) && next == fileOff + inPage + run)
+                    run += (int)Math.Min(src.Length - done - run, PageSize);
+                int copied = src.CopyInToFile(done, Tmpfs.Memory.Fd, fileOff + inPage, run);
                 done += copied;
-                if (copied < chunk) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
+                if (copied < run) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
             }
             return Grew(done, offset);
         }
+    }
+
+    private const int MaxRun = 1 << 20;
+
+    /// <summary>The MemoryFile offset of a page, allocated if missing; false when the file
+    /// system is full. (Called with _pages locked.)</summary>
+    private bool PageFor(long page, out long fileOff)
+    {
+        if (_pages.TryGetValue(page, out fileOff)) return true;
+        if (!Tmpfs.Reserve(PageSize)) return false;
+        fileOff = NewPage();
+        _pages[page] = fileOff;
+        return true;
     }
 
     private long Grew(long done, long offset)
