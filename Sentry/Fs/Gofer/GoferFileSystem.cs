@@ -304,9 +304,11 @@ public sealed class GoferInode : Inode
         finally
         {
             hostFile?.DangerousRelease();
-            // Reads for the Sentry itself (exec, copy-up) do not keep the fid.
+            // Reads for the Sentry itself (exec, copy-up) keep the fid only with a donated
+            // descriptor (the file cache reads a program in pieces; each piece would otherwise
+            // cost a walk, an open and a clunk); the next close of the file gives both back.
             lock (_chunks)
-                if (_openFiles == 0 && _readFid != 0) DropReadFid();
+                if (_openFiles == 0 && _readFid != 0 && _hostFile == null) DropReadFid();
         }
     }
 
