@@ -16,9 +16,6 @@ public static partial class Mman
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     public static partial int Fallocate(int fd, int mode, long offset, long length);
 
-    /// <summary>madvise: allocate and map the pages now, writable (Linux 5.14).</summary>
-    public const int MADV_POPULATE_WRITE = 23;
-
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint addr, nuint length, int prot, int flags, int fd, long offset);
 
