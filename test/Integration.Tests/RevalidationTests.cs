@@ -37,4 +37,36 @@ public class RevalidationTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void ANameLookedUpWhileMissing_IsFoundOnceTheHostCreatesIt()
+    {
+        // Failed lookups are remembered for a moment (negative dentries); a file the host
+        // creates afterwards must still show up, and a file created inside at once.
+        string dir = Path.Combine(Path.GetTempPath(), $"reval-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string[] runsc = Repo.RunscCommand;
+            var psi = new ProcessStartInfo(runsc[0]) { UseShellExecute = false, RedirectStandardOutput = true };
+            foreach (string a in runsc[1..]) psi.ArgumentList.Add(a);
+            string script = $"cat {dir}/late 2>/dev/null || echo missing; cat {dir}/inside 2>/dev/null || echo missing too; " +
+                $"echo made > {dir}/inside; cat {dir}/inside; echo ready; sleep 2; cat {dir}/late";
+            foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", script }) psi.ArgumentList.Add(a);
+            using var process = Process.Start(psi)!;
+            Assert.Equal("missing", process.StandardOutput.ReadLine());
+            Assert.Equal("missing too", process.StandardOutput.ReadLine());
+            Assert.Equal("made", process.StandardOutput.ReadLine());
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            File.WriteAllText(Path.Combine(dir, "late"), "created on the host\n");
+            string rest = process.StandardOutput.ReadToEnd();
+            Assert.True(process.WaitForExit(60_000), "the sandbox did not finish");
+            Assert.Equal("created on the host\n", rest);
+            Assert.False(File.Exists(Path.Combine(dir, "inside")), "a write inside the sandbox reached the host");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -7,9 +7,14 @@ namespace Sandbox.Integration.Tests;
 /// <param name="ExitCode">The exit status, or 128 + signal number if a signal killed it.</param>
 public sealed record RunResult(int ExitCode, string Stdout, string Stderr)
 {
+    /// <summary>The end of runsc's debug log for sandboxed runs (faults, exits, warnings), so
+    /// that a failure that does not recur still leaves its evidence in the test output.</summary>
+    public string? DebugLog { get; init; }
+
     /// <summary>Exit code and (truncated) output, for assertion messages.</summary>
     public override string ToString() =>
-        $"exit code {ExitCode}\n--- stdout ---\n{Truncate(Stdout)}\n--- stderr ---\n{Truncate(Stderr)}";
+        $"exit code {ExitCode}\n--- stdout ---\n{Truncate(Stdout)}\n--- stderr ---\n{Truncate(Stderr)}" +
+        (DebugLog is null ? "" : $"\n--- runsc debug log (end) ---\n{DebugLog}");
 
     private static string Truncate(string s) => s.Length <= 4000 ? s : s[..4000] + "\n[... truncated]";
 }
@@ -30,7 +35,25 @@ public static class Runner
         IReadOnlyDictionary<string, string>? env = null, IEnumerable<string>? runscFlags = null)
     {
         string[] runsc = Repo.RunscCommand;
-        return Run(runsc[0], [.. runsc[1..], "do", .. runscFlags ?? [], program, .. args ?? []], env);
+        string[] flags = [.. runscFlags ?? []];
+        // Keep a debug log unless the test looks at --strace/--debug-log output itself.
+        string? log = flags.Any(f => f.StartsWith("--strace") || f.StartsWith("--debug-log"))
+            || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("SANDBOX_RUNSC"))
+            ? null
+            : Path.Combine(Path.GetTempPath(), $"runsc-test-{Guid.NewGuid():N}.log");
+        if (log != null) flags = [.. flags, $"--debug-log={log}"];
+        var result = Run(runsc[0], [.. runsc[1..], "do", .. flags, program, .. args ?? []], env);
+        if (log == null) return result;
+        try
+        {
+            if (!File.Exists(log)) return result;
+            var lines = File.ReadAllLines(log);
+            return result with { DebugLog = string.Join('\n', lines.Skip(Math.Max(0, lines.Length - 40))) };
+        }
+        finally
+        {
+            File.Delete(log);
+        }
     }
 
     /// <summary>Runs a process with an empty stdin, captures stdout and stderr, and enforces

@@ -188,12 +188,47 @@ public sealed class GoferInode : Inode
         Client.ReleaseFid(fid);
     }
 
+    /// <summary>Names the Gofer said do not exist here, with when (negative dentries): asked
+    /// again only after <see cref="RevalidateAfterMs"/>, as found names are revalidated. Names
+    /// created through this client are forgotten at once. (PATH searches, Python's imports and
+    /// compilers' include paths probe many names that are not there.)</summary>
+    private readonly Dictionary<string, long> _absent = [];
+    private const int MaxAbsent = 4096;
+
+    /// <summary>Bumped by every name this client adds here: a lookup that raced with it does
+    /// not record its (stale) ENOENT.</summary>
+    private long _namesAdded;
+
+    private void ForgetAbsent(string name)
+    {
+        lock (_absent)
+        {
+            _namesAdded++;
+            _absent.Remove(name);
+        }
+    }
+
     public override long Lookup(string name, out Inode? child)
     {
         child = null;
         if (!IsDirectory) return -(long)Errno.ENOTDIR;
+        long generation;
+        lock (_absent)
+        {
+            if (_absent.TryGetValue(name, out long at) && Environment.TickCount64 - at < RevalidateAfterMs)
+                return -(long)Errno.ENOENT;
+            generation = _namesAdded;
+        }
         uint fid = Client.AllocateFid();
         int err = Client.Walk(_dirFid, fid, [name], out _);
+        if (err == (int)Errno.ENOENT)
+        {
+            lock (_absent)
+            {
+                if (_absent.Count >= MaxAbsent) _absent.Clear();
+                if (generation == _namesAdded) _absent[name] = Environment.TickCount64;
+            }
+        }
         if (err != 0) { Client.ReleaseFid(fid); return -err; }
         err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
         if (err != 0) { Clunk(fid); return -err; }
@@ -437,6 +472,7 @@ public sealed class GoferInode : Inode
                 break;
         }
         if (err != 0) return -err;
+        ForgetAbsent(name);
         TouchModified();
         return Lookup(name, out child);
     }
@@ -447,6 +483,7 @@ public sealed class GoferInode : Inode
         if (_fs.ReadOnly) return -(long)Errno.EROFS;
         int err = Client.Symlink(_dirFid, name, target, creds.EffectiveGid, out _);
         if (err != 0) return -err;
+        ForgetAbsent(name);
         return Lookup(name, out child);
     }
 
@@ -458,6 +495,7 @@ public sealed class GoferInode : Inode
         if (r < 0) return r;
         int err = Client.Link(_dirFid, fid, name);
         Clunk(fid);
+        if (err == 0) ForgetAbsent(name);
         return -err;
     }
 
@@ -473,7 +511,9 @@ public sealed class GoferInode : Inode
         if (_fs.ReadOnly) return -(long)Errno.EROFS;
         if (newParent is not GoferInode np || np._fs != _fs) return -(long)Errno.EXDEV;
         if (flags != 0) return -(long)Errno.EINVAL; // 9P2000.L renameat has no flags
-        return -Client.RenameAt(_dirFid, oldName, np._dirFid, newName);
+        int err = Client.RenameAt(_dirFid, oldName, np._dirFid, newName);
+        if (err == 0) np.ForgetAbsent(newName);
+        return -err;
     }
 
     public override long Open(Task task, PathPos path, int flags, out FileDescription? file)
