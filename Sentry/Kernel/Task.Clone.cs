@@ -19,9 +19,6 @@ public sealed partial class Task
     public const ulong CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000, CLONE_IO = 0x80000000;
     public const ulong CLONE_CLEAR_SIGHAND = 0x100000000, CLONE_INTO_CGROUP = 0x200000000;
 
-    /// <summary>Guest threads get a large host stack: deep Sentry paths run on it.</summary>
-    internal const int TaskThreadStackSize = 16 << 20;
-
     /// <summary>Implements the common part of clone/clone3/fork/vfork. Returns the child's tid.</summary>
     public long Clone(ulong flags, ulong stack, ulong parentTid, ulong childTid, ulong tls, int exitSignal)
     {
@@ -85,12 +82,8 @@ public sealed partial class Task
         IPendingThread? pending = (flags & CLONE_VM) != 0 ? MemoryManager.AddressSpace.NewThread() : null;
         if (!thread && (flags & CLONE_VFORK) != 0) group.VforkParentWaiting = true;
 
-        var host = new Thread(() => child.Start(pending, fp.AsSpan(0, fpSize).ToArray()), TaskThreadStackSize)
-        {
-            Name = $"task-{tid}",
-            IsBackground = true,
-        };
-        host.Start();
+        byte[] childFp = fp.AsSpan(0, fpSize).ToArray();
+        HostThreads.Start($"task-{tid}", () => child.Start(pending, childFp));
 
         if ((flags & CLONE_VFORK) != 0)
         {
