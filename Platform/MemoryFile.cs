@@ -122,8 +122,14 @@ public sealed unsafe class MemoryFile : IDisposable
 
     public static ulong AlignUp(ulong v) => (v + Mm.PageSize - 1) & ~(Mm.PageSize - 1);
 
+    private int _disposed;
+
+    /// <summary>Unmaps and closes once. A second call must do nothing: by then the address
+    /// range and the descriptor number may belong to someone else (the runtime maps and opens
+    /// its own), and unmapping or closing them again crashes the process.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Mman.Munmap((nint)Base, (nuint)Size);
         Unistd.Close(Fd);
     }

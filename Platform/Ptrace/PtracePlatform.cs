@@ -60,8 +60,12 @@ public sealed unsafe class PtracePlatform : IPlatform
 
     internal static byte[] CString(string s) => Encoding.UTF8.GetBytes(s + "\0");
 
+    private int _disposed;
+
+    /// <summary>Once only (see <see cref="MemoryFile.Dispose"/>).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Unistd.Close(_stubFd);
         MemoryFile.Dispose();
     }

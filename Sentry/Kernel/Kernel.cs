@@ -103,11 +103,14 @@ public sealed class Kernel : IDisposable
     /// <summary>Waits until no task host thread runs any more.</summary>
     public bool WaitForAllTasks(TimeSpan timeout) => _noTasksRunning.Wait(timeout);
 
+    /// <summary>Releases what the kernel made. The platform belongs to whoever created it
+    /// (runsc disposes it after the kernel): disposing it here too closed the MemoryFile's
+    /// descriptor twice, which at exit could close a descriptor the runtime had just opened
+    /// under the same number ("Out of memory." aborts, exit 134) or unmap its memory (139).</summary>
     public void Dispose()
     {
         foreach (var r in Resources) r.Dispose();
         _vdso?.Dispose();
-        Platform.Dispose();
     }
 }
 

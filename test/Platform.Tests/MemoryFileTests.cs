@@ -1,4 +1,5 @@
 using Sandbox.Abi;
+using Sandbox.Abi.Host;
 using Sandbox.Platform;
 
 namespace Sandbox.Platform.Tests;
@@ -287,6 +288,57 @@ public sealed class MemoryFileTests : IDisposable
                 }
                 Assert.Equal(live.Sum(r => r.Len), file.Allocated);
             }
+        }
+    }
+}
+
+/// <summary>Tests that depend on which descriptor numbers are free run alone.</summary>
+[CollectionDefinition(nameof(SerialDescriptorTests), DisableParallelization = true)]
+public sealed class SerialDescriptorCollection;
+
+[Collection(nameof(SerialDescriptorTests))]
+public sealed class SerialDescriptorTests
+{
+    private const long Page = (long)Mm.PageSize;
+
+    private static void DisposeTwice()
+    {
+        var file = new MemoryFile(Page * 16);
+        int fd = file.Fd;
+        file.Dispose();
+        // The number is handed out again (F_DUPFD: the lowest free one from fd up).
+        int other = Unistd.Fcntl(0, 0 /* F_DUPFD */, fd);
+        try
+        {
+            Assert.Equal(fd, other);
+            file.Dispose();
+            Assert.True(Unistd.Fcntl(other, 1 /* F_GETFD */, 0) >= 0, "a second Dispose closed a descriptor it no longer owns");
+        }
+        finally
+        {
+            Unistd.Close(other);
+        }
+    }
+
+    [Fact]
+    public void MemoryFile_DisposeTwice_LeavesAReusedDescriptorNumberAlone() => DisposeTwice();
+
+    [Fact]
+    public void PtracePlatform_DisposeTwice_LeavesReusedDescriptorNumbersAlone()
+    {
+        var platform = new Ptrace.PtracePlatform();
+        int memoryFd = platform.MemoryFile.Fd;
+        platform.Dispose();
+        int other = Unistd.Fcntl(0, 0 /* F_DUPFD */, memoryFd);
+        try
+        {
+            Assert.Equal(memoryFd, other);
+            platform.Dispose();
+            Assert.True(Unistd.Fcntl(other, 1 /* F_GETFD */, 0) >= 0, "a second Dispose closed a descriptor it no longer owns");
+        }
+        finally
+        {
+            Unistd.Close(other);
         }
     }
 }
