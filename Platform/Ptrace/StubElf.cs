@@ -19,6 +19,17 @@ public static class StubElf
 
     private static readonly byte[] Code =
     [
+        // Die with the Sentry thread that spawned us, even before it traces us (PTRACE_O_EXITKILL
+        // only holds once set), and do not start at all if that parent is already gone (we
+        // would then be traced by whoever adopted us, stopped forever).
+        0xB8, 0x9D, 0x00, 0x00, 0x00, // mov eax, 157 (prctl)
+        0xBF, 0x01, 0x00, 0x00, 0x00, // mov edi, 1 (PR_SET_PDEATHSIG)
+        0xBE, 0x09, 0x00, 0x00, 0x00, // mov esi, 9 (SIGKILL)
+        0x0F, 0x05,                   // syscall
+        0xB8, 0x6E, 0x00, 0x00, 0x00, // mov eax, 110 (getppid)
+        0x0F, 0x05,                   // syscall
+        0x3D, 0x00, 0x00, 0x00, 0x00, // cmp eax, imm32: the spawning process's pid, patched in
+        0x0F, 0x85, 0x28, 0x00, 0x00, 0x00, // jne exit (+40: to the exit_group below)
         0xB8, 0x65, 0x00, 0x00, 0x00, // mov eax, 101 (ptrace)
         0x31, 0xFF,                   // xor edi, edi (PTRACE_TRACEME)
         0x31, 0xF6,                   // xor esi, esi
@@ -50,8 +61,9 @@ public static class StubElf
         0xCC,                         // int3
     ];
 
-    private const int GadgetOffsetInCode = 37;
-    private const int CloneGadgetOffsetInCode = 52;
+    private const int ParentPidOffsetInCode = 25;
+    private const int GadgetOffsetInCode = 72;
+    private const int CloneGadgetOffsetInCode = 87;
 
     /// <summary>Address of the <c>syscall; int3</c> pair.</summary>
     public const ulong SyscallGadget = Base + CodeOffset + GadgetOffsetInCode;
@@ -60,8 +72,11 @@ public static class StubElf
     /// pause() loop in the new thread.</summary>
     public const ulong CloneGadget = Base + CodeOffset + CloneGadgetOffsetInCode;
 
-    public static byte[] Build()
+    /// <summary>The image, for stubs spawned by the process <paramref name="parentPid"/> (this
+    /// one unless given).</summary>
+    public static byte[] Build(int parentPid = 0)
     {
+        if (parentPid == 0) parentPid = Environment.ProcessId;
         var image = new byte[CodeOffset + Code.Length];
         var s = image.AsSpan();
         // ELF header.
@@ -89,6 +104,7 @@ public static class StubElf
         BinaryPrimitives.WriteUInt32LittleEndian(ph, 0x6474e551);
         BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], 6);
         Code.CopyTo(s[CodeOffset..]);
+        BinaryPrimitives.WriteInt32LittleEndian(s[(CodeOffset + ParentPidOffsetInCode)..], parentPid);
         return image;
     }
 }
