@@ -301,17 +301,17 @@ public sealed class SerialDescriptorTests
 {
     private const long Page = (long)Mm.PageSize;
 
-    private static void DisposeTwice()
+    /// <summary>Disposes once, hands the freed descriptor number to someone else, disposes
+    /// again: that descriptor must survive.</summary>
+    private static void SecondDisposeLeavesReusedNumberAlone(IDisposable owner, int fd)
     {
-        var file = new MemoryFile(Page * 16);
-        int fd = file.Fd;
-        file.Dispose();
+        owner.Dispose();
         // The number is handed out again (F_DUPFD: the lowest free one from fd up).
         int other = Unistd.Fcntl(0, 0 /* F_DUPFD */, fd);
         try
         {
             Assert.Equal(fd, other);
-            file.Dispose();
+            owner.Dispose();
             Assert.True(Unistd.Fcntl(other, 1 /* F_GETFD */, 0) >= 0, "a second Dispose closed a descriptor it no longer owns");
         }
         finally
@@ -321,24 +321,16 @@ public sealed class SerialDescriptorTests
     }
 
     [Fact]
-    public void MemoryFile_DisposeTwice_LeavesAReusedDescriptorNumberAlone() => DisposeTwice();
+    public void MemoryFile_DisposeTwice_LeavesAReusedDescriptorNumberAlone()
+    {
+        var file = new MemoryFile(Page * 16);
+        SecondDisposeLeavesReusedNumberAlone(file, file.Fd);
+    }
 
     [Fact]
     public void PtracePlatform_DisposeTwice_LeavesReusedDescriptorNumbersAlone()
     {
         var platform = new Ptrace.PtracePlatform();
-        int memoryFd = platform.MemoryFile.Fd;
-        platform.Dispose();
-        int other = Unistd.Fcntl(0, 0 /* F_DUPFD */, memoryFd);
-        try
-        {
-            Assert.Equal(memoryFd, other);
-            platform.Dispose();
-            Assert.True(Unistd.Fcntl(other, 1 /* F_GETFD */, 0) >= 0, "a second Dispose closed a descriptor it no longer owns");
-        }
-        finally
-        {
-            Unistd.Close(other);
-        }
+        SecondDisposeLeavesReusedNumberAlone(platform, platform.MemoryFile.Fd);
     }
 }
