@@ -178,7 +178,9 @@ static void test_identity(void) {
     printf("uid=%d euid=%d gid=%d egid=%d\n", (int)getuid(), (int)geteuid(), (int)getgid(),
            (int)getegid());
     check(getpid() == getpid() && syscall(SYS_gettid) == getpid(), "single-threaded: tid == pid");
-    check(getpgrp() > 0 && getsid(0) > 0, "getpgrp, getsid");
+    /* 0 is a valid answer: a group or session whose leader lives in an ancestor pid
+     * namespace (CI runs us in a container whose session began outside it). */
+    check(getpgrp() >= 0 && getsid(0) >= 0 && getsid(0) == getsid(getpid()), "getpgrp, getsid");
     mode_t old = umask(077);
     check(umask(old) == 077, "umask round-trip");
 }
