@@ -96,9 +96,10 @@ public static class GoferSeccompPolicy
         rules.Add(new SeccompRule(Sys.clone, AllowIfArgMaskEquals,
             "runtime: new threads (pthread_create) only: CLONE_THREAD set, no new namespaces, no processes")
         { Arg = 0, Values = [CLONE_THREAD | CLONE_NEW_ANY, CLONE_THREAD] });
-        AllowAll("runtime: glibc 2.36's pthread_create uses clone3 with no fallback to clone on ENOSYS; its flags are in " +
-            "memory BPF cannot read, so a process forked through it is possible but inherits this filter, the mount " +
-            "namespace and the capabilities, and cannot execve", Sys.clone3);
+        rules.Add(new SeccompRule(Sys.clone3, Deny,
+            "runtime: clone3's flags are in memory BPF cannot read, so it could make processes or namespaces; " +
+            "ENOSYS makes glibc's pthread_create fall back to clone, whose flags are checked above")
+        { Errno = Errno.ENOSYS });
         AllowAll("runtime: the socket engine and wake-ups", Sys.epoll_create1, Sys.epoll_ctl, Sys.epoll_wait,
             Sys.epoll_pwait, Sys.epoll_pwait2, Sys.eventfd2, Sys.pipe2, Sys.poll, Sys.ppoll);
         rules.Add(new SeccompRule(Sys.prctl, AllowIfArgIn,

@@ -34,6 +34,7 @@ public sealed class GoferCliTests : IDisposable
         Assert.Contains("execve(NULL): EPERM", r.Stdout);
         Assert.Contains("socket(AF_INET, SOCK_STREAM): EPERM", r.Stdout);
         Assert.Contains("clone(SIGCHLD) (fork): EPERM", r.Stdout);
+        Assert.Contains("clone3(SIGCHLD) (fork): ENOSYS", r.Stdout);
         Assert.Contains("seccomp mode: 2", r.Stdout);
         Assert.Contains("effective capabilities: 000000000000001f", r.Stdout);
         Assert.Matches(@"every thread filtered: (\d+) of \1", r.Stdout);
