@@ -50,14 +50,14 @@ public static class SandboxRunner
         _ = kernel.Vdso;
         kernel.Log.Info("boot: first address space and vDSO ready");
         kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
-        kernel.Mounts = BuildMounts(kernel);
+        var mounts = BuildMounts(kernel);
         kernel.Log.Info("boot: mount tree ready");
         var fds = new FdTable();
         DonateStdio(fds);
         var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
         var creds = Credentials.For(config.Uid, config.Gid);
-        var fs = new FsContext(kernel.Mounts.RootPos, kernel.Mounts.RootPos);
-        var task = new Task(kernel, mm, fds, fs, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
+        var fs = new FsContext(mounts.RootPos, mounts.RootPos);
+        var task = new Task(kernel, mm, fds, fs, mounts, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
         if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
             && cwdPos.Inode.IsDirectory)
             fs.Cwd = cwdPos;

@@ -10,4 +10,9 @@ public sealed class FsContext(PathPos root, PathPos cwd)
     public int Umask { get; set; } = 0x12; // 022
 
     public FsContext Clone() => new(Root, Cwd) { Umask = Umask };
+
+    /// <summary>A copy whose root and working directory are on the given mounts' copies (for
+    /// a new mount namespace made by <see cref="MountNamespace.Copy"/>).</summary>
+    public FsContext Translate(IReadOnlyDictionary<Mount, Mount> map) =>
+        new(MountNamespace.Translate(Root, map), MountNamespace.Translate(Cwd, map)) { Umask = Umask };
 }

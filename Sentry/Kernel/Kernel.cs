@@ -42,9 +42,6 @@ public sealed class Kernel : IDisposable
     /// <summary>File system types mount(2) can create besides tmpfs: name → factory(kernel, options).</summary>
     public Dictionary<string, Func<Kernel, string, Vfs.FileSystem>> FileSystemTypes { get; } = [];
 
-    /// <summary>The sandbox's mount namespace (set up before the first task starts).</summary>
-    public Vfs.MountNamespace Mounts { get; set; } = null!;
-
     public Kernel(IPlatform platform, SandboxConfig config)
     {
         Platform = platform;

@@ -17,7 +17,7 @@ public sealed partial class Task
     public const ulong CLONE_UNTRACED = 0x800000, CLONE_CHILD_SETTID = 0x1000000, CLONE_NEWCGROUP = 0x2000000;
     public const ulong CLONE_NEWUTS = 0x4000000, CLONE_NEWIPC = 0x8000000, CLONE_NEWUSER = 0x10000000;
     public const ulong CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000, CLONE_IO = 0x80000000;
-    public const ulong CLONE_CLEAR_SIGHAND = 0x100000000, CLONE_INTO_CGROUP = 0x200000000;
+    public const ulong CLONE_CLEAR_SIGHAND = 0x100000000, CLONE_INTO_CGROUP = 0x200000000, CLONE_NEWTIME = 0x80;
 
     /// <summary>Implements the common part of clone/clone3/fork/vfork. Returns the child's tid.</summary>
     public long Clone(ulong flags, ulong stack, ulong parentTid, ulong childTid, ulong tls, int exitSignal)
@@ -27,7 +27,7 @@ public sealed partial class Task
         if ((flags & CLONE_FS) != 0 && (flags & CLONE_NEWNS) != 0) return -(long)Errno.EINVAL;
         if ((flags & CLONE_CLEAR_SIGHAND) != 0 && (flags & CLONE_SIGHAND) != 0) return -(long)Errno.EINVAL;
         if ((flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNS)) != 0
-            && Creds.EffectiveUid != 0) return -(long)Errno.EPERM;
+            && !Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_ADMIN)) return -(long)Errno.EPERM;
         if (exitSignal is < 0 or > Signals.SIGRTMAX) return -(long)Errno.EINVAL;
         bool thread = (flags & CLONE_THREAD) != 0;
         if (!thread && Creds.RealUid != 0 && CountProcesses(Creds.RealUid) >= (long)Math.Min(Limits.Get(Rlimit.RLIMIT_NPROC).Cur, int.MaxValue))
@@ -55,9 +55,16 @@ public sealed partial class Task
         if ((flags & CLONE_FILES) != 0) { Fds.AddUser(); fds = Fds; }
         else fds = Fds.Fork();
         var fs = (flags & CLONE_FS) != 0 ? Fs : Fs.Clone();
+        var mounts = Mounts;
+        if ((flags & CLONE_NEWNS) != 0)
+        {
+            // The child starts in a copy of our mount tree, at the copies of our root and cwd.
+            mounts = Mounts.Copy(out var map);
+            fs = Fs.Translate(map);
+        }
         var creds = Creds.Clone();
 
-        var child = new Task(this, tid, group, mm, fds, fs, creds)
+        var child = new Task(this, tid, group, mm, fds, fs, mounts, creds)
         {
             ParentDeathSignal = 0,
             NoNewPrivileges = NoNewPrivileges,

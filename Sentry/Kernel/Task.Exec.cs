@@ -115,7 +115,7 @@ public sealed partial class Task
         }
         file = loaded; // the caller disposes it
         execPath = path;
-        _resolvedExecutable = Kernel.Mounts.PathOf(pos, Fs.Root);
+        _resolvedExecutable = MountNamespace.PathOf(pos, Fs.Root);
         _resolvedInode = inode.Ino;
         return 0;
     }
@@ -173,7 +173,7 @@ public sealed partial class Task
     private long ReadForExec(PathPos pos, out LoadedFile? file)
     {
         file = null;
-        string resolved = Kernel.Mounts.PathOf(pos, Fs.Root);
+        string resolved = MountNamespace.PathOf(pos, Fs.Root);
         if (Kernel.FileCache.Acquire(pos.Inode) is { } cached)
         {
             file = new LoadedFile(Kernel.FileCache, cached, resolved, pos.Inode.Ino);

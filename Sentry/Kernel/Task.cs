@@ -36,6 +36,9 @@ public sealed partial class Task
     public MemoryManager MemoryManager { get; private set; }
     public FdTable Fds { get; private set; }
     public FsContext Fs { get; private set; }
+    /// <summary>The mount namespace the task's paths resolve in (clone shares it unless
+    /// CLONE_NEWNS; unshare(CLONE_NEWNS) replaces it with a copy).</summary>
+    public MountNamespace Mounts { get; private set; }
     /// <summary>Replaced as a whole (copy, change, commit) by the set*id calls, as Linux's
     /// commit_creds does, so readers on other threads always see one consistent set.</summary>
     public Credentials Creds { get; internal set; }
@@ -72,7 +75,8 @@ public sealed partial class Task
     public int Umask { get => Fs.Umask; set => Fs.Umask = value; }
 
     /// <summary>Creates the sandbox's first task (pid 1).</summary>
-    public Task(Kernel kernel, MemoryManager mm, FdTable fds, FsContext fs, IContext context, Credentials creds, string name)
+    public Task(Kernel kernel, MemoryManager mm, FdTable fds, FsContext fs, MountNamespace mounts, IContext context,
+        Credentials creds, string name)
     {
         Kernel = kernel;
         Tid = kernel.AllocatePid();
@@ -80,6 +84,7 @@ public sealed partial class Task
         MemoryManager = mm;
         Fds = fds;
         Fs = fs;
+        Mounts = mounts;
         Context = context;
         Creds = creds;
         Name = name;
@@ -89,7 +94,8 @@ public sealed partial class Task
     }
 
     /// <summary>A task made by clone; its host thread finishes the set-up in <see cref="Start"/>.</summary>
-    private Task(Task parent, int tid, ThreadGroup group, MemoryManager mm, FdTable fds, FsContext fs, Credentials creds)
+    private Task(Task parent, int tid, ThreadGroup group, MemoryManager mm, FdTable fds, FsContext fs, MountNamespace mounts,
+        Credentials creds)
     {
         Kernel = parent.Kernel;
         Tid = tid;
@@ -97,6 +103,7 @@ public sealed partial class Task
         MemoryManager = mm;
         Fds = fds;
         Fs = fs;
+        Mounts = mounts;
         Creds = creds;
         Name = parent.Name;
         Context = null!;
@@ -120,6 +127,19 @@ public sealed partial class Task
         var copy = Fds.Fork();
         if (Fds.RemoveUser()) Fds.CloseAll();
         Fds = copy;
+    }
+
+    /// <summary>unshare(CLONE_FS): this task gets a private copy of its root, working
+    /// directory and umask.</summary>
+    public void UnshareFs() => Fs = Fs.Clone();
+
+    /// <summary>unshare(CLONE_NEWNS): this task moves to a new mount namespace holding a copy
+    /// of its current one; its root and working directory (unshared first, as CLONE_NEWNS
+    /// implies CLONE_FS) move to the copies of their mounts.</summary>
+    public void UnshareMounts()
+    {
+        Mounts = Mounts.Copy(out var map);
+        Fs = Fs.Translate(map);
     }
 
     /// <summary>Ends the whole thread group with status.</summary>

@@ -67,6 +67,9 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private int _users = 1;
     private readonly ManualResetEventSlim _unused = new(false);
 
+    /// <summary>Whether more than one task uses the address space.</summary>
+    public bool Shared => Volatile.Read(ref _users) > 1;
+
     /// <summary>Another task shares this address space (CLONE_VM).</summary>
     public void AddUser() => Interlocked.Increment(ref _users);
 

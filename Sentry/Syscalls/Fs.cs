@@ -178,7 +178,7 @@ public static partial class Linux
         r = CheckWritableDir(t, parent);
         if (r < 0) return r;
         if (!Permissions.MayDeleteFromSticky(t.Creds, parent.Inode, victim!.Inode)) return -(long)Errno.EPERM;
-        if (t.Kernel.Mounts.Cross(new PathPos(parent.Mount, victim)).Mount != parent.Mount) return -(long)Errno.EBUSY;
+        if (MountNamespace.Cross(new PathPos(parent.Mount, victim)).Mount != parent.Mount) return -(long)Errno.EBUSY;
         r = parent.Inode.RemoveChild(name, rmdir);
         if (r < 0) return r;
         parent.Dentry.Invalidate(name, deleted: true);
@@ -310,7 +310,10 @@ public static partial class Linux
     {
         var cwd = t.Fs.Cwd;
         if (cwd.Dentry.Deleted) return -(long)Errno.ENOENT;
-        byte[] path = System.Text.Encoding.UTF8.GetBytes(t.Kernel.Mounts.PathOf(cwd, t.Fs.Root) + "\0");
+        // A cwd the walk up never reaches the root from (outside a chroot, or on an unmounted
+        // mount) reads as "(unreachable)/...", as on Linux.
+        string where = MountNamespace.PathOf(cwd, t.Fs.Root, out bool reachable);
+        byte[] path = System.Text.Encoding.UTF8.GetBytes((reachable ? "" : "(unreachable)") + where + "\0");
         if (a.A1 < (ulong)path.Length) return -(long)Errno.ERANGE;
         long r = t.MemoryManager.CopyOut(a.A0, path);
         return r < 0 ? r : path.Length;

@@ -33,7 +33,7 @@ public static partial class Linux
             long r = overlay.CopyUp();
             if (r < 0) return r;
         }
-        string name = t.Kernel.Mounts.PathOf(path, t.Fs.Root);
+        string name = Vfs.MountNamespace.PathOf(path, t.Fs.Root);
         // A private mapping that does not write maps the file cache's pages: nothing is copied.
         if (!shared && (prot & PROT_WRITE) == 0 && t.Kernel.FileCache.Acquire(inode) is { } cached)
         {

@@ -63,7 +63,7 @@ public static partial class Linux
     /// <summary>A symlink's target as a path usable from anywhere: absolute as is, relative to
     /// the link's directory otherwise.</summary>
     private static string JoinLinkTarget(Task t, PathPos linkDir, string target) =>
-        target.StartsWith('/') ? target : t.Kernel.Mounts.PathOf(linkDir, t.Fs.Root).TrimEnd('/') + "/" + target;
+        target.StartsWith('/') ? target : MountNamespace.PathOf(linkDir, t.Fs.Root).TrimEnd('/') + "/" + target;
 
     internal static long OpenPath(Task t, int dirfd, string path, int flags, uint mode, ulong resolve, out FileDescription? file, int depth = 0)
     {

@@ -48,6 +48,38 @@ public static partial class Linux
         return t.Clone(ca.Flags, stack, ca.ParentTid, ca.ChildTid, ca.Tls, (int)ca.ExitSignal);
     }
 
+    /// <summary>Implements Linux syscall unshare(2): CLONE_FILES, CLONE_FS, and CLONE_NEWNS (a new
+    /// mount namespace holding a copy of the caller's mount tree; it implies CLONE_FS). CLONE_SYSVSEM
+    /// changes nothing (there are no semaphore adjustment lists to unshare); CLONE_THREAD,
+    /// CLONE_SIGHAND and CLONE_VM are accepted, changing nothing, when nothing is shared, as on
+    /// Linux. The other namespaces are not offered: without CAP_SYS_ADMIN they fail with EPERM,
+    /// as on Linux; with it with EINVAL, as on a kernel built without them; CLONE_NEWUSER, which
+    /// needs no privilege, always with EINVAL. setns(2) is not implemented (ENOSYS): there are
+    /// no namespace files to join.</summary>
+    public static long Unshare(Task t, in SyscallArgs a)
+    {
+        const ulong Known = Task.CLONE_THREAD | Task.CLONE_FS | Task.CLONE_NEWNS | Task.CLONE_SIGHAND | Task.CLONE_VM
+            | Task.CLONE_FILES | Task.CLONE_SYSVSEM | Task.CLONE_NEWUTS | Task.CLONE_NEWIPC | Task.CLONE_NEWNET
+            | Task.CLONE_NEWUSER | Task.CLONE_NEWPID | Task.CLONE_NEWCGROUP | Task.CLONE_NEWTIME;
+        const ulong Privileged = Task.CLONE_NEWNS | Task.CLONE_NEWUTS | Task.CLONE_NEWIPC | Task.CLONE_NEWNET
+            | Task.CLONE_NEWPID | Task.CLONE_NEWCGROUP | Task.CLONE_NEWTIME;
+        ulong flags = a.A0;
+        if ((flags & ~Known) != 0) return -(long)Errno.EINVAL;
+        if ((flags & Task.CLONE_NEWNS) != 0) flags |= Task.CLONE_FS;
+        // Undoing a shared address space, signal handlers or thread group is not offered: fine
+        // when there is nothing to undo, EINVAL otherwise.
+        if ((flags & (Task.CLONE_THREAD | Task.CLONE_SIGHAND | Task.CLONE_VM | Task.CLONE_NEWUSER)) != 0
+            && t.Group.Tasks.Any(other => other != t && other.Exit == null)) return -(long)Errno.EINVAL;
+        if ((flags & (Task.CLONE_SIGHAND | Task.CLONE_VM)) != 0 && t.MemoryManager.Shared) return -(long)Errno.EINVAL;
+        if ((flags & Privileged) != 0 && !t.Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_ADMIN)) return -(long)Errno.EPERM;
+        if ((flags & (Privileged | Task.CLONE_NEWUSER) & ~Task.CLONE_NEWNS) != 0) return -(long)Errno.EINVAL;
+
+        if ((flags & Task.CLONE_FILES) != 0) t.UnshareFds();
+        if ((flags & Task.CLONE_NEWNS) != 0) t.UnshareMounts(); // unshares the FsContext too
+        else if ((flags & Task.CLONE_FS) != 0) t.UnshareFs();
+        return 0;
+    }
+
     private const int MaxArgStrings = 0x7fffffff / 8, MaxArgBytes = 2 << 20;
 
     private static long ReadStringArray(Task t, ulong addr, List<string> list)
@@ -97,7 +129,7 @@ public static partial class Linux
     /// <summary>execveat(fd, "", AT_EMPTY_PATH) on a regular file: exec it by its path.</summary>
     private static long ExecFdFile(Task t, PathPos file, List<string> argv, List<string> envp)
     {
-        string path = t.Kernel.Mounts.PathOf(file, t.Fs.Root);
+        string path = MountNamespace.PathOf(file, t.Fs.Root);
         return t.Execve(t.Fs.Root, path, true, argv, envp);
     }
 

@@ -112,7 +112,7 @@ public static class PathResolver
             if (comp.Length > NameMax) return -(long)Errno.ENAMETOOLONG;
             r = pos.Dentry.Child(comp, out Dentry? child);
             if (r < 0) return r;
-            PathPos next = w.Task.Kernel.Mounts.Cross(new PathPos(pos.Mount, child!));
+            PathPos next = MountNamespace.Cross(new PathPos(pos.Mount, child!));
             if (next.Mount != pos.Mount && (w.Flags & RESOLVE_NO_XDEV) != 0) return -(long)Errno.EXDEV;
             if (next.Inode.IsSymlink && (!last || followFinal || trailingSlash))
             {
@@ -151,7 +151,7 @@ public static class PathResolver
                 pos = new PathPos(pos.Mount.Parent, pos.Mount.MountPoint!);
                 continue;
             }
-            pos = w.Task.Kernel.Mounts.Cross(new PathPos(pos.Mount, pos.Dentry.Parent ?? pos.Dentry));
+            pos = MountNamespace.Cross(new PathPos(pos.Mount, pos.Dentry.Parent ?? pos.Dentry));
             return 0;
         }
     }

@@ -26,4 +26,15 @@ public class BusyboxTests
         Expect.ExitCode(sandboxed, expectedExit, "sandboxed");
         Assert.Equal(expectedStdout, sandboxed.Stdout);
     }
+
+    /// <summary>`unshare -m` makes a mount namespace (and makes / private in it) before running
+    /// the command; it used to fail with "unshare(0x20000): Function not implemented".</summary>
+    [Fact]
+    public void UnshareMount_RunsTheCommandInANewMountNamespace()
+    {
+        var sandboxed = Runner.Sandboxed(Repo.Busybox, ["unshare", "-m", "true"]);
+
+        Expect.ExitCode(sandboxed, 0, "sandboxed busybox unshare -m true");
+        Assert.Equal("", sandboxed.Stderr);
+    }
 }

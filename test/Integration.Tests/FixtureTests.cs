@@ -28,4 +28,20 @@ public class FixtureTests
         Expect.SameStdout(native, sandboxed);
         Assert.EndsWith($"{name} ok\n", sandboxed.Stdout);
     }
+
+    /// <summary>clone/clone3/unshare(CLONE_NEWNS) keep a child's mounts from its parent, umount2
+    /// refuses busy mounts (EBUSY) unless MNT_DETACH. Natively it needs root, as the identity
+    /// fixture does; it mounts only inside a private mount namespace of its own, under a
+    /// temporary directory it removes, so the host is never affected.</summary>
+    [Fact]
+    public void MountNamespaceFixture_BehavesAsOnLinux()
+    {
+        var native = Runner.Native(Repo.Guest("mntns"));
+        var sandboxed = Runner.Sandboxed(Repo.Guest("mntns"));
+
+        Expect.ExitCode(native, 0, "native mntns (the fixture needs root)");
+        Expect.ExitCode(sandboxed, 0, "sandboxed mntns");
+        Expect.SameStdout(native, sandboxed);
+        Assert.EndsWith("mntns ok\n", sandboxed.Stdout);
+    }
 }

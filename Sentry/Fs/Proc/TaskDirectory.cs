@@ -251,7 +251,7 @@ internal sealed class FdLink(ProcFileSystem proc, int tid, int fd) : Inode(proc,
     internal static string DescribeFile(Task reader, FileDescription file)
     {
         if (file.Path is not { } p) return file.Name;
-        string path = reader.Kernel.Mounts.PathOf(p, reader.Fs.Root);
+        string path = MountNamespace.PathOf(p, reader.Fs.Root);
         return p.Dentry.Deleted ? path + " (deleted)" : path;
     }
 
@@ -329,10 +329,10 @@ internal sealed class TaskLink(ProcFileSystem proc, int tid, TaskLink.Kind kind)
                 return 0;
             case Kind.Cwd:
                 var cwd = task!.Fs.Cwd;
-                target = reader.Kernel.Mounts.PathOf(cwd, reader.Fs.Root) + (cwd.Dentry.Deleted ? " (deleted)" : "");
+                target = MountNamespace.PathOf(cwd, reader.Fs.Root) + (cwd.Dentry.Deleted ? " (deleted)" : "");
                 return 0;
             default:
-                target = reader.Kernel.Mounts.PathOf(task!.Fs.Root, reader.Fs.Root);
+                target = MountNamespace.PathOf(task!.Fs.Root, reader.Fs.Root);
                 return 0;
         }
     }

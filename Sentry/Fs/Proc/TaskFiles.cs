@@ -310,7 +310,7 @@ internal static class TaskFiles
     /// <summary>The mounts visible from the task's root, with their paths as it sees them.</summary>
     private static IEnumerable<(Mount Mount, string Path)> VisibleMounts(Task t)
     {
-        var ns = t.Kernel.Mounts;
+        var ns = t.Mounts;
         var root = t.Fs.Root;
         bool chrooted = root != ns.RootPos;
         foreach (var m in ns.All())
@@ -321,7 +321,7 @@ internal static class TaskFiles
                 for (var p = m; p != null && !under; p = p.Parent) under = p == root.Mount;
                 if (!under) continue;
             }
-            yield return (m, ns.PathOf(new PathPos(m, m.Root), root));
+            yield return (m, MountNamespace.PathOf(new PathPos(m, m.Root), root));
         }
     }
 
