@@ -2,6 +2,14 @@ namespace Sandbox.Abi;
 
 #pragma warning disable CA1707 // names follow Linux
 
+/// <summary>The x86-64 vsyscall page (arch/x86/include/uapi/asm/vsyscall.h): fixed entry points
+/// for gettimeofday, time and getcpu that old static binaries call.</summary>
+public static class Vsyscall
+{
+    public const ulong VSYSCALL_ADDR = 0xffff_ffff_ff60_0000, Size = 0x1000;
+    public const ulong Gettimeofday = VSYSCALL_ADDR, Time = VSYSCALL_ADDR + 0x400, Getcpu = VSYSCALL_ADDR + 0x800;
+}
+
 /// <summary>Memory protection and mapping flags (include/uapi/asm-generic/mman*.h).</summary>
 public static class Mm
 {
@@ -123,6 +131,7 @@ public static class SigCodes
     public const int FPE_INTDIV = 1, FPE_INTOVF = 2;
     public const int ILL_ILLOPC = 1;
     public const int TRAP_BRKPT = 1;
+    public const int SYS_SECCOMP = 1;
 }
 
 /// <summary>getrandom(2) flags.</summary>

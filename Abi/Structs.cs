@@ -104,6 +104,10 @@ public struct SigInfo
     /// <summary>si_timerid / si_overrun for POSIX timers.</summary>
     [FieldOffset(16)] public int TimerId;
     [FieldOffset(20)] public int Overrun;
+    /// <summary>si_call_addr / si_syscall / si_arch for SIGSYS from seccomp (SYS_SECCOMP).</summary>
+    [FieldOffset(16)] public ulong CallAddr;
+    [FieldOffset(24)] public int Syscall;
+    [FieldOffset(28)] public uint Arch;
 }
 
 /// <summary>struct new_utsname: six fields of 65 bytes.</summary>

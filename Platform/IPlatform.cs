@@ -14,6 +14,11 @@ public interface IPlatform : IDisposable
     /// <summary>Guest addresses are below this (the platform keeps what is above for itself).</summary>
     ulong MaxUserAddress { get; }
 
+    /// <summary>How guests may access the x86-64 vsyscall page at 0xffffffffff600000, as
+    /// PROT_* bits (PROT_EXEC for Linux's default vsyscall=xonly), or 0 if they have none.
+    /// Calls into it reach the Sentry as <see cref="SwitchReason.Syscall"/>.</summary>
+    int VsyscallProt { get; }
+
     /// <summary>Creates an empty address space. On ptrace the calling thread becomes the
     /// tracer: it must be the thread that later calls <see cref="IContext.Switch"/>.</summary>
     IAddressSpace NewAddressSpace();
@@ -49,8 +54,14 @@ public interface IPendingThread
 /// <summary>Why <see cref="IContext.Switch"/> returned.</summary>
 public enum SwitchReason
 {
-    /// <summary>The guest executed a system call; regs hold its number and arguments.</summary>
+    /// <summary>The guest executed a system call; regs hold its number (OrigRax) and arguments,
+    /// and rip the address it returns to. For a call into the vsyscall page (gettimeofday,
+    /// time, getcpu) the return is already done: rip is the caller's return address and rsp
+    /// popped; the result goes into rax as for any call.</summary>
     Syscall,
+    /// <summary>The guest made a system call through the i386 ABI (int 0x80, sysenter), which
+    /// the Sentry does not offer; OrigRax holds eax, rip the address after the instruction.</summary>
+    I386Syscall,
     /// <summary>A synchronous fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP); info says which.</summary>
     Fault,
     /// <summary>An asynchronous host signal reached the guest's host process.</summary>

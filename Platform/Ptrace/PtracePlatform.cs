@@ -15,6 +15,10 @@ public sealed unsafe class PtracePlatform : IPlatform
     public MemoryFile MemoryFile { get; }
     public ulong MaxUserAddress => StubElf.Base;
 
+    /// <summary>Guests run in host processes, so they have the host's vsyscall page (its calls
+    /// trapped to the Sentry by <see cref="StubSeccomp"/>), with the host's permissions.</summary>
+    public int VsyscallProt { get; } = HostVsyscallProt();
+
     /// <summary>The path handed to posix_spawn: the stub image lives in a memfd, so nothing
     /// is written to the host file system.</summary>
     internal string StubPath { get; }
@@ -56,6 +60,27 @@ public sealed unsafe class PtracePlatform : IPlatform
                 return;
             }
         }
+    }
+
+    /// <summary>The protection of "[vsyscall]" in the host's /proc/self/maps; 0 if absent
+    /// (vsyscall=none) or unreadable.</summary>
+    private static int HostVsyscallProt()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/maps"))
+            {
+                if (!line.EndsWith("[vsyscall]", StringComparison.Ordinal)) continue;
+                string[] f = line.Split(' ', 3);
+                if (f.Length < 2 || f[1].Length < 3) return 0;
+                return (f[1][0] == 'r' ? Mm.PROT_READ : 0) | (f[1][1] == 'w' ? Mm.PROT_WRITE : 0) | (f[1][2] == 'x' ? Mm.PROT_EXEC : 0);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // No /proc: guests are not offered the page.
+        }
+        return 0;
     }
 
     internal static byte[] CString(string s) => Encoding.UTF8.GetBytes(s + "\0");

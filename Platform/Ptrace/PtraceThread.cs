@@ -29,6 +29,9 @@ internal sealed unsafe class PtraceThread : IContext
         TracerTid = Sched.GetTid();
         if (!expectSelfStop) Check(P.Call(P.PTRACE_ATTACH, tid, 0, 0), "PTRACE_ATTACH");
         int status = Wait();
+        if (P.WIfExited(status) && P.WExitStatus(status) == StubElf.ExitNoSeccomp)
+            throw new InvalidOperationException($"stub {tid} could not install its seccomp filter (the host kernel needs " +
+                "CONFIG_SECCOMP_FILTER): without it, calls into the vsyscall page would run in the host kernel");
         if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGSTOP)
             throw new InvalidOperationException($"stub thread {tid} did not stop as expected (status 0x{status:x})");
         Check(P.Call(P.PTRACE_SETOPTIONS, tid, 0, P.PTRACE_O_TRACESYSGOOD | P.PTRACE_O_EXITKILL), "PTRACE_SETOPTIONS");
@@ -112,10 +115,27 @@ internal sealed unsafe class PtraceThread : IContext
             if (!P.WIfStopped(status)) return MarkDead(reaped: true);
             P.Call(P.PTRACE_GETREGS, Tid, 0, (nint)r);
             int sig = P.WStopSig(status);
-            if (sig == SyscallStop) return SwitchReason.Syscall;
+            if (sig == SyscallStop)
+            {
+                // The `syscall` instruction leaves rcx = the return address and r11 = rflags, and
+                // the kernel saves them as such; int 0x80 and sysenter (the i386 ABI) do not.
+                // Comparing registers already fetched costs nothing on this hot path. A guest
+                // that forges both before an int 0x80 only gets its call read as an x86-64 one.
+                return r->Rcx == r->Rip && r->R11 == r->Eflags ? SwitchReason.Syscall : SwitchReason.I386Syscall;
+            }
             if (sig == Signals.SIGSTOP) return SwitchReason.Interrupted;
             fixed (SigInfo* si = &info)
                 P.Call(P.PTRACE_GETSIGINFO, Tid, 0, (nint)si);
+            if (sig == Signals.SIGSYS && IsVsyscall(info))
+            {
+                // A call into the vsyscall page, trapped by the stub's seccomp filter
+                // (StubSeccomp): the kernel skipped it and already emulated the `ret` (rip = the
+                // return address, rsp + 8; rax = the syscall number, orig_rax = -1). Resuming
+                // with no signal drops the SIGSYS; the Sentry runs the call and sets rax.
+                r->OrigRax = (ulong)info.Syscall;
+                info = default;
+                return SwitchReason.Syscall;
+            }
             bool synchronous = info.Code > 0 && sig is Signals.SIGSEGV or Signals.SIGBUS or Signals.SIGFPE
                 or Signals.SIGILL or Signals.SIGTRAP;
             // A guest int3 arrives as SIGTRAP with si_code SI_KERNEL.
@@ -123,6 +143,12 @@ internal sealed unsafe class PtraceThread : IContext
                 ? SwitchReason.Fault : SwitchReason.Signal;
         }
     }
+
+    /// <summary>Only the kernel can queue a SIGSYS with si_code SYS_SECCOMP (rt_sigqueueinfo
+    /// refuses non-negative codes from other processes), and the stub's filter traps only
+    /// calls from the vsyscall page; any other SIGSYS is an ordinary signal.</summary>
+    private static bool IsVsyscall(in SigInfo info) =>
+        info.Code == SigCodes.SYS_SECCOMP && StubSeccomp.InVsyscallPage(info.CallAddr) && StubSeccomp.IsVsyscall(info.Syscall);
 
     private SwitchReason MarkDead(bool reaped)
     {

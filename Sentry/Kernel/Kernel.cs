@@ -80,6 +80,15 @@ public sealed class Kernel : IDisposable
         Log.Warning($"unimplemented syscall {name} ({nr}) returns ENOSYS");
     }
 
+    private int _i386Logged;
+
+    /// <summary>Logs, the first time only, that a guest used the i386 system-call ABI.</summary>
+    public void LogI386Syscall(string name, long eax)
+    {
+        if (Interlocked.Exchange(ref _i386Logged, 1) == 0)
+            Log.Warning($"unimplemented syscall {name} (eax {eax}) returns ENOSYS; the sandbox offers only the x86-64 ABI");
+    }
+
     /// <summary>Host resources to release with the sandbox (9P connections, ...).</summary>
     public List<IDisposable> Resources { get; } = [];
 

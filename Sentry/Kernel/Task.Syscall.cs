@@ -22,6 +22,26 @@ public sealed partial class Task
     /// <summary>Calls that never restart, even without a handler (they report EINTR).</summary>
     private static readonly HashSet<long> NeverRestarted = [(long)N.rt_sigsuspend, (long)N.pause, (long)N.rt_sigtimedwait];
 
+    /// <summary>How --strace and the log name a call through the i386 ABI; strace shows eax,
+    /// then the i386 argument registers ebx, ecx, edx, esi, edi.</summary>
+    private static readonly SyscallEntry I386Entry = new(-1, "int 0x80 (i386 ABI)", null, []);
+
+    /// <summary>A system call through the i386 ABI (int 0x80, or sysenter) from 64-bit code.
+    /// The sandbox offers only the x86-64 ABI: the call fails with ENOSYS, and the log says so
+    /// once, as for any unimplemented call.</summary>
+    private void HandleI386Syscall()
+    {
+        long nr = (long)Regs.OrigRax;
+        Kernel.LogI386Syscall(I386Entry.Name, nr);
+        long result = -(long)Errno.ENOSYS;
+        if (Kernel.Config.Strace)
+        {
+            var args = new SyscallArgs((ulong)nr, Regs.Rbx, Regs.Rcx, Regs.Rdx, Regs.Rsi, Regs.Rdi);
+            Kernel.Log.Line(Strace.Strace.Format(this, I386Entry, args, result));
+        }
+        Regs.Rax = (ulong)result;
+    }
+
     private void HandleSyscall()
     {
         long nr = (long)Regs.OrigRax;

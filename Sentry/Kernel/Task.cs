@@ -162,6 +162,9 @@ public sealed partial class Task
                     case SwitchReason.Syscall:
                         HandleSyscall();
                         break;
+                    case SwitchReason.I386Syscall:
+                        HandleI386Syscall();
+                        break;
                     case SwitchReason.Fault:
                         HandleFault(info);
                         break;

@@ -201,6 +201,98 @@ public sealed class PtraceStubTests
     }
 
     [Fact]
+    public void HostSigsys_IsAnOrdinarySignal_NotAVsyscall()
+    {
+        OnTracerThread(g =>
+        {
+            ulong code = g.MapCode(CodeAddr, new Asm().JmpSelf());
+            var regs = g.RegsAt(code);
+            int pid = g.Stub.Pid;
+            var killer = new Thread(() =>
+            {
+                Thread.Sleep(50);
+                HostSignal.Tgkill(pid, pid, Signals.SIGSYS);
+            });
+            killer.Start();
+            SwitchReason reason = g.Stub.MainContext.Switch(ref regs, out SigInfo info);
+            killer.Join();
+            Assert.Equal(SwitchReason.Signal, reason);
+            Assert.Equal(Signals.SIGSYS, info.Signo);
+            Assert.Equal(SigCodes.SI_TKILL, info.Code);
+            Assert.Equal(code, regs.Rip);
+        });
+    }
+
+    [Theory]
+    [InlineData(Vsyscall.Gettimeofday, SyscallNumber.gettimeofday)]
+    [InlineData(Vsyscall.Time, SyscallNumber.time)]
+    [InlineData(Vsyscall.Getcpu, SyscallNumber.getcpu)]
+    public void VsyscallCall_IsASyscallForTheTracer_WithTheReturnDone(ulong entry, SyscallNumber nr)
+    {
+        if (!HostHasVsyscallPage()) return; // vsyscall=none: calling the page is a plain SIGSEGV
+        OnTracerThread(g =>
+        {
+            long data = g.MapData(DataAddr, Mm.PROT_READ | Mm.PROT_WRITE);
+            ulong code = g.MapCode(CodeAddr, new Asm()
+                .MovRdi(DataAddr).MovRsi(DataAddr + 16).MovRax(entry).CallRax()
+                .MovRdiRax().MovEax(60).Syscall());
+            ulong sp = DataAddr + Page - 64;
+            var regs = g.RegsAt(code) with { Rsp = sp };
+
+            // No host call ran: the tracer gets the call, as if the guest had made it itself.
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out SigInfo info));
+            Assert.Equal((ulong)nr, regs.OrigRax);
+            Assert.Equal((DataAddr, DataAddr + 16), (regs.Rdi, regs.Rsi));
+            // The kernel emulated the `ret`: back after the call, the return address popped.
+            Assert.Equal(code + 32, regs.Rip); // three 10-byte movs, then the 2-byte call
+            Assert.Equal(sp, regs.Rsp);
+            Assert.Equal(0, info.Signo); // the SIGSYS is not passed on
+            // The host wrote nothing (no time, no CPU number) where the arguments point.
+            Assert.All(g.Platform.MemoryFile.Slice(data, 24).ToArray(), b => Assert.Equal(0, b));
+
+            // The tracer's result is what the call returns; the guest runs on (no SIGSYS).
+            regs.Rax = 0x5151;
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
+            Assert.Equal(60UL, regs.OrigRax);
+            Assert.Equal(0x5151UL, regs.Rdi);
+        });
+    }
+
+    [Fact]
+    public void Int80_IsAnI386Syscall()
+    {
+        OnTracerThread(g =>
+        {
+            ulong code = g.MapCode(CodeAddr, new Asm()
+                .MovEax(20).Int80()                 // i386 getpid
+                .MovRcx(0x1234).MovEax(39).Syscall() // x86-64 getpid, whatever rcx held before
+                .Ud2());
+            var regs = g.RegsAt(code);
+            Assert.Equal(SwitchReason.I386Syscall, g.Stub.MainContext.Switch(ref regs, out _));
+            Assert.Equal(20UL, regs.OrigRax);
+            Assert.Equal(code + 7, regs.Rip);
+
+            regs.Rax = unchecked((ulong)-(long)Errno.ENOSYS);
+            Assert.Equal(SwitchReason.Syscall, g.Stub.MainContext.Switch(ref regs, out _));
+            Assert.Equal(39UL, regs.OrigRax);
+        });
+    }
+
+    [Fact]
+    public void Stub_RunsUnderItsSeccompFilter_WithNoNewPrivileges()
+    {
+        OnTracerThread(g =>
+        {
+            string status = File.ReadAllText($"/proc/{g.Stub.Pid}/status");
+            Assert.Contains("\nNoNewPrivs:\t1\n", status);
+            Assert.Contains("\nSeccomp:\t2\n", status);
+            Assert.Contains("\nSeccomp_filters:\t1\n", status);
+            // Injected calls are still allowed through it.
+            Assert.Equal(g.Stub.Pid, g.Stub.Inject(SyscallNumber.getpid));
+        });
+    }
+
+    [Fact]
     public void StubKilledFromOutside_IsDied()
     {
         OnTracerThread(g =>
@@ -299,6 +391,9 @@ public sealed class PtraceStubTests
 
     // ---- helpers ------------------------------------------------------------------------
 
+    private static bool HostHasVsyscallPage() =>
+        File.ReadLines("/proc/self/maps").Any(l => l.EndsWith("[vsyscall]", StringComparison.Ordinal));
+
     private static bool ProcessExists(int pid)
     {
         if (Unistd.Kill(pid, 0) == 0) return true;
@@ -387,6 +482,9 @@ public sealed class PtraceStubTests
         public Asm MovByteRaxImm(byte v) => Emit(0xC6, 0x00, v);
         public Asm MovByteRbxImm(byte v) => Emit(0xC6, 0x03, v);
         public Asm MovzxEdiByteRbx() => Emit(0x0F, 0xB6, 0x3B);
+        public Asm MovRcx(ulong v) => Emit(0x48, 0xB9).Imm64(v);
+        public Asm CallRax() => Emit(0xFF, 0xD0);
+        public Asm Int80() => Emit(0xCD, 0x80);
         public Asm Syscall() => Emit(0x0F, 0x05);
         public Asm Ud2() => Emit(0x0F, 0x0B);
         public Asm Int3() => Emit(0xCC);

@@ -72,6 +72,14 @@ public sealed class StubElfTests
     }
 
     [Fact]
+    public void CloneGadget_StartsWithSyscall()
+    {
+        int at = (int)(StubElf.CloneGadget - StubElf.Base);
+        Assert.InRange(at, 64 + 56, _image.Length - 2);
+        Assert.Equal(new byte[] { 0x0F, 0x05 }, _image[at..(at + 2)]);
+    }
+
+    [Fact]
     public void Build_IsDeterministic()
     {
         Assert.Equal(_image, StubElf.Build());

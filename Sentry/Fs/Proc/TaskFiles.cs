@@ -246,23 +246,29 @@ internal static class TaskFiles
     {
         var sb = new StringBuilder();
         foreach (var v in Vmas(t.MemoryManager))
-        {
-            int lineStart = sb.Length;
-            sb.Append(Inv, $"{v.Start:x8}-{v.End:x8} ");
-            sb.Append((v.Prot & Mm.PROT_READ) != 0 ? 'r' : '-');
-            sb.Append((v.Prot & Mm.PROT_WRITE) != 0 ? 'w' : '-');
-            sb.Append((v.Prot & Mm.PROT_EXEC) != 0 ? 'x' : '-');
-            sb.Append(v.Shared ? 's' : 'p');
-            sb.Append(Inv, $" {v.MapOffset:x8} 00:00 {v.MapInode} ");
-            if (v.Name != null)
-            {
-                int width = sb.Length - lineStart;
-                if (width < 72) sb.Append(' ', 72 - width);
-                sb.Append(' ').Append(v.Name.Replace("\n", "\\012"));
-            }
-            sb.Append('\n');
-        }
+            MapsLine(sb, v);
+        // Linux lists the vsyscall page last, outside the VMAs, when the kernel offers one.
+        if (t.Kernel.Platform.VsyscallProt is var prot and not 0)
+            MapsLine(sb, new VmaView(Vsyscall.VSYSCALL_ADDR, Vsyscall.VSYSCALL_ADDR + Vsyscall.Size, prot, false, "[vsyscall]", 0, 0));
         return Bytes(sb);
+    }
+
+    private static void MapsLine(StringBuilder sb, in VmaView v)
+    {
+        int lineStart = sb.Length;
+        sb.Append(Inv, $"{v.Start:x8}-{v.End:x8} ");
+        sb.Append((v.Prot & Mm.PROT_READ) != 0 ? 'r' : '-');
+        sb.Append((v.Prot & Mm.PROT_WRITE) != 0 ? 'w' : '-');
+        sb.Append((v.Prot & Mm.PROT_EXEC) != 0 ? 'x' : '-');
+        sb.Append(v.Shared ? 's' : 'p');
+        sb.Append(Inv, $" {v.MapOffset:x8} 00:00 {v.MapInode} ");
+        if (v.Name != null)
+        {
+            int width = sb.Length - lineStart;
+            if (width < 72) sb.Append(' ', 72 - width);
+            sb.Append(' ').Append(v.Name.Replace("\n", "\\012"));
+        }
+        sb.Append('\n');
     }
 
     // ---- limits ----------------------------------------------------------------------------
