@@ -186,7 +186,7 @@ public static class SandboxRunner
             if (flags < 0) continue;
             int dup = Unistd.Fcntl(fd, Fcntl.F_DUPFD_CLOEXEC, 3);
             if (dup < 0) continue;
-            var file = new HostFile(dup, fd, flags & (OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_NONBLOCK));
+            var file = new HostFile(dup, fd, flags);
             fds.Replace(fd, file, cloexec: false);
             file.DecRef(); // the table holds the only reference now
         }
