@@ -1,5 +1,9 @@
 using System.CommandLine;
-using Microsoft.Win32.SafeHandles;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Sandbox.Abi;
 using Sandbox.Abi.Host;
 using Sandbox.Platform;
 using Sandbox.Platform.Ptrace;
@@ -18,9 +22,9 @@ public static class DoCommand
         Description = "Log every system call (name, decoded arguments, result) to the debug log, or stderr without one",
     };
 
-    private static readonly Option<FileInfo?> DebugLogOption = new("--debug-log")
+    private static readonly Option<string?> DebugLogOption = new("--debug-log")
     {
-        Description = "Write the Sentry's log (and --strace output) to this file",
+        Description = "Append the Sentry's log (and --strace output) to this file",
     };
 
     private static readonly Option<string> PlatformOption = new("--platform")
@@ -38,11 +42,13 @@ public static class DoCommand
     private static readonly Option<uint?> UidOption = new("--uid")
     {
         Description = "Run the program as this user id (default: the caller's)",
+        CustomParser = r => ParseId(r, "--uid"),
     };
 
     private static readonly Option<uint?> GidOption = new("--gid")
     {
         Description = "Run the program as this group id (default: the caller's)",
+        CustomParser = r => ParseId(r, "--gid"),
     };
 
     private static readonly Argument<string[]> CommandArgument = new("command")
@@ -53,6 +59,13 @@ public static class DoCommand
 
     /// <summary>Options of `do` that take a value (needed to find where the guest's command starts).</summary>
     private static readonly HashSet<string> ValueOptions = ["--debug-log", "--platform", "--root", "--uid", "--gid"];
+
+    /// <summary>Options of `do` that take no value (System.CommandLine also accepts NAME=true|false).</summary>
+    private static readonly HashSet<string> FlagOptions = ["--strace", "-h", "--help", "-?"];
+
+    /// <summary>The exit status for misuse of runsc itself (unknown option, bad value), as for
+    /// a shell builtin.</summary>
+    public const int UsageExitCode = 2;
 
     /// <summary>A Gofer started before the command line was parsed (see Program.cs).</summary>
     public static Gofer? EarlyGofer { get; set; }
@@ -75,17 +88,60 @@ public static class DoCommand
     /// not taken for runsc's.</summary>
     public static string[] SeparateGuestCommand(string[] args)
     {
+        var (i, _) = ScanOptions(args);
+        if (i < 0 || i >= args.Length || args[i - 1] == "--") return args;
+        return [.. args[..i], "--", .. args[i..]];
+    }
+
+    /// <summary>Misuse of `do`'s own options that System.CommandLine would not report (it
+    /// takes an unknown option for the guest's command): a message, or null.</summary>
+    public static string? UsageError(string[] args) => ScanOptions(args).Error;
+
+    /// <summary>Walks `do [options] COMMAND...`: where the guest's command starts (-1 for no
+    /// `do`, args.Length for none) and the first misused option before it.</summary>
+    private static (int Command, string? Error) ScanOptions(string[] args)
+    {
         int i = Array.IndexOf(args, "do");
-        if (i < 0) return args;
+        if (i < 0) return (-1, null);
         for (i++; i < args.Length; i++)
         {
             string a = args[i];
-            if (a == "--") return args;
-            if (!a.StartsWith('-')) break;
-            if (ValueOptions.Contains(a)) i++;
+            if (a == "--") return (i + 1, null);
+            if (!a.StartsWith('-') || a == "-") return (i, null);
+            int eq = a.IndexOf('=', StringComparison.Ordinal);
+            string name = eq < 0 ? a : a[..eq];
+            if (ValueOptions.Contains(name))
+            {
+                if (eq < 0 ? ++i >= args.Length : eq == a.Length - 1) return (args.Length, $"option {name} needs a value");
+            }
+            else if (FlagOptions.Contains(name))
+            {
+                if (eq >= 0 && !bool.TryParse(a[(eq + 1)..], out _))
+                    return (args.Length, $"option {name} takes no value, got '{a[(eq + 1)..]}'");
+            }
+            else
+            {
+                return (args.Length, $"unknown option {name} (see 'runsc do --help')");
+            }
         }
-        if (i >= args.Length) return args;
-        return [.. args[..i], "--", .. args[i..]];
+        return (i, "no program to run (see 'runsc do --help')");
+    }
+
+    /// <summary>Parses a --uid/--gid value: a decimal id, not (uid_t)-1.</summary>
+    private static uint? ParseId(ArgumentResult result, string option)
+    {
+        string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+        if (value.Length == 0 || !value.All(char.IsAsciiDigit))
+        {
+            result.AddError($"{option} '{value}': not a number");
+            return null;
+        }
+        if (!uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out uint id) || id == uint.MaxValue)
+        {
+            result.AddError($"{option} {value}: out of range (0-{uint.MaxValue - 1})");
+            return null;
+        }
+        return id;
     }
 
     private static int Run(ParseResult parse)
@@ -93,30 +149,50 @@ public static class DoCommand
         using var early = EarlyGofer;
         EarlyGofer = null;
         string[] command = parse.GetValue(CommandArgument)!;
-        var stderr = new StreamWriter(new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write)) { AutoFlush = true };
-        string platformName = parse.GetValue(PlatformOption)!;
-        if (platformName != "ptrace")
+        TextWriter stderr = AppendingStream.Stderr;
+        TextWriter? log = null;
+        // Every message goes to stderr (through the shared offset) and to the debug log.
+        int Fail(int exitCode, string message)
         {
-            stderr.WriteLine($"runsc: unknown --platform '{platformName}' (supported: ptrace)");
-            return 2;
+            stderr.WriteLine($"runsc: {message}");
+            if (log != null && log != stderr) log.WriteLine($"runsc: {message}");
+            return exitCode;
         }
 
-        string rootDir = Path.GetFullPath(parse.GetValue(RootOption)!);
-        if (!Directory.Exists(rootDir))
-        {
-            stderr.WriteLine($"runsc: --root {rootDir}: no such directory");
-            return 2;
-        }
-        string? executable = ResolveExecutable(command[0], rootDir);
-        if (executable == null)
-        {
-            stderr.WriteLine($"runsc: {command[0]}: command not found");
-            return 127;
-        }
-
-        FileInfo? debugLog = parse.GetValue(DebugLogOption);
+        string? debugLog = parse.GetValue(DebugLogOption);
         bool strace = parse.GetValue(StraceOption);
-        TextWriter? log = debugLog != null ? new StreamWriter(debugLog.FullName, append: true) : strace ? stderr : null;
+        if (debugLog != null)
+        {
+            if (AppendingStream.OpenForAppend(debugLog, out int errno) is not { } stream)
+                return Fail(UsageExitCode, $"--debug-log {debugLog}: {Strerror(errno)}");
+            log = TextWriter.Synchronized(new StreamWriter(stream, new UTF8Encoding(false), 16384) { AutoFlush = true });
+        }
+        else if (strace)
+        {
+            log = stderr;
+        }
+        try
+        {
+            return Run(parse, command, early, log, Fail);
+        }
+        finally
+        {
+            if (log != stderr) log?.Dispose();
+        }
+    }
+
+    private static int Run(ParseResult parse, string[] command, Gofer? early, TextWriter? log, Func<int, string, int> fail)
+    {
+        string platformName = parse.GetValue(PlatformOption)!;
+        if (platformName != "ptrace") return fail(UsageExitCode, $"unknown --platform '{platformName}' (supported: ptrace)");
+
+        string root = parse.GetValue(RootOption)!;
+        string rootDir = Path.GetFullPath(root);
+        if (!Directory.Exists(rootDir))
+            return fail(UsageExitCode, $"--root {root}: {(File.Exists(rootDir) ? "Not a directory" : "No such file or directory")}");
+
+        string? executable = ResolveExecutable(command[0], rootDir);
+        if (executable == null) return fail(127, $"{command[0]}: command not found");
 
         var env = Environment.GetEnvironmentVariables();
         var envp = new List<string>();
@@ -129,8 +205,7 @@ public static class DoCommand
         }
         catch (HostException e)
         {
-            stderr.WriteLine($"runsc: cannot start the gofer: {e.Message}");
-            return 128;
+            return fail(128, $"cannot start the gofer: {e.Message}");
         }
         using var _ = gofer;
         var config = new SandboxConfig
@@ -143,7 +218,7 @@ public static class DoCommand
             Hostname = System.Net.Dns.GetHostName(),
             Uid = parse.GetValue(UidOption) ?? Unistd.GetUid(),
             Gid = parse.GetValue(GidOption) ?? Unistd.GetGid(),
-            Strace = strace,
+            Strace = parse.GetValue(StraceOption),
             Log = log,
         };
         try
@@ -152,43 +227,58 @@ public static class DoCommand
             ExitStatus status = SandboxRunner.Run(config, platform);
             return status.ShellStatus;
         }
+        catch (ExecFailedException e)
+        {
+            // What a shell says and returns when execve fails: 127 for a file that is not
+            // there, 126 for one that is but cannot be executed.
+            string reason = e.Reason ?? Strerror((int)e.Errno);
+            return e.Errno switch
+            {
+                Errno.ENOENT => fail(127, e.Reason == null ? $"{e.Path}: {reason}" : $"{e.Path}: cannot execute: {reason}"),
+                Errno.EACCES => fail(126, $"{e.Path}: {reason}"),
+                _ => fail(126, $"{e.Path}: cannot execute: {reason}"),
+            };
+        }
         catch (ElfFormatException e)
         {
-            stderr.WriteLine($"runsc: cannot execute {executable}: {e.Message}");
-            return 126;
+            return fail(126, $"{executable}: cannot execute: {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            stderr.WriteLine($"runsc: cannot read {executable}: {e.Message}");
-            return 126;
+            return fail(126, $"{executable}: cannot read: {e.Message}");
         }
         catch (SandboxException e)
         {
-            stderr.WriteLine($"runsc: {e.Message}");
-            log?.WriteLine(e.InnerException?.ToString());
-            return 128;
-        }
-        finally
-        {
-            if (log != stderr) log?.Dispose();
+            // The details (a stack trace) go to a debug log file only, never to stderr.
+            if (log != null && log != AppendingStream.Stderr && e.InnerException != null) log.WriteLine(e.InnerException.ToString());
+            return fail(128, e.Message);
         }
     }
 
-    /// <summary>A name without a slash is looked up in PATH, like execvp, inside the root
-    /// the sandbox will see. Returns the path as the guest sees it.</summary>
+    /// <summary>The C library's text for an errno ("Permission denied"), as a shell prints it.</summary>
+    public static string Strerror(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>The path execve gets, as execvp would pass it: a name with a slash as given
+    /// (the sandbox's execve then says what is wrong with it); a name without one looked up
+    /// in PATH inside the root the sandbox will see, preferring an executable file (a file
+    /// that is not executable is still found, and execve then says EACCES, as bash does).
+    /// Null if nothing by that name is there.</summary>
     private static string? ResolveExecutable(string name, string rootDir)
     {
-        string Host(string guestPath) => Path.Join(rootDir, guestPath);
-        if (name.Contains('/'))
-        {
-            string guest = Path.IsPathRooted(name) ? name : Path.GetFullPath(name);
-            return File.Exists(Host(guest)) ? guest : null;
-        }
+        if (name.Contains('/')) return name;
+        if (name.Length == 0) return null;
+        string cwd = Directory.GetCurrentDirectory();
+        string? notExecutable = null;
         foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
         {
-            string candidate = Path.Combine(dir.Length == 0 ? Directory.GetCurrentDirectory() : dir, name);
-            if (File.Exists(Host(candidate))) return Path.GetFullPath(candidate);
+            // An empty entry is the working directory; the path stays relative, as execvp makes it.
+            string candidate = dir.Length == 0 ? name : Path.Join(dir, name);
+            string host = Path.Join(rootDir, Path.GetFullPath(candidate, cwd));
+            if (!File.Exists(host)) continue;
+            if ((new FileInfo(host).UnixFileMode & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+                return candidate;
+            notExecutable ??= candidate;
         }
-        return null;
+        return notExecutable;
     }
 }

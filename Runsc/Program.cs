@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using Sandbox.Runsc;
 
 // runsc: the command-line front end. `runsc do CMD` runs one program sandboxed; the OCI
@@ -8,4 +9,27 @@ DoCommand.EarlyGofer = Gofer.StartEarly(args);
 var root = new RootCommand("runsc: an application kernel that runs untrusted Linux programs");
 root.Subcommands.Add(DoCommand.Create());
 root.Subcommands.Add(GoferCommand.Create());
-return root.Parse(DoCommand.SeparateGuestCommand(args)).Invoke();
+ParseResult parse = root.Parse(DoCommand.SeparateGuestCommand(args));
+
+// Misuse is one line on stderr and exit status 2; never a usage dump, never a stack trace.
+if (parse.Action is not System.CommandLine.Help.HelpAction)
+{
+    string? usage = DoCommand.UsageError(args)
+        ?? (parse.UnmatchedTokens.Count > 0 ? $"unknown command or argument '{parse.UnmatchedTokens[0]}' (see 'runsc --help')" : null)
+        ?? (parse.Errors.Count > 0 ? parse.Errors[0].Message : null);
+    if (usage != null)
+    {
+        DoCommand.EarlyGofer?.Dispose();
+        AppendingStream.Stderr.WriteLine($"runsc: {usage.Split('\n')[0].TrimEnd()}");
+        return DoCommand.UsageExitCode;
+    }
+}
+try
+{
+    return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e)
+{
+    AppendingStream.Stderr.WriteLine($"runsc: internal error: {e.Message.Split('\n')[0].TrimEnd()}");
+    return 128;
+}

@@ -22,8 +22,9 @@ public static class SandboxRunner
     private const int TaskThreadStackSize = 16 << 20;
 
     /// <summary>Runs the configured program; returns its exit status. Throws
-    /// <see cref="ElfFormatException"/> if the file cannot be executed and
-    /// <see cref="SandboxException"/> if it cannot be found or the Sentry fails.</summary>
+    /// <see cref="ExecFailedException"/> if the program cannot be executed,
+    /// <see cref="ElfFormatException"/> if a bare-tmpfs sandbox cannot load it, and
+    /// <see cref="SandboxException"/> if the Sentry fails.</summary>
     public static ExitStatus Run(SandboxConfig config, IPlatform platform)
     {
         using var kernel = new Kernel.Kernel(platform, config);
@@ -37,7 +38,7 @@ public static class SandboxRunner
         { Name = "task-1", IsBackground = true };
         thread.Start();
         thread.Join();
-        if (failure is ElfFormatException or SandboxException) throw failure;
+        if (failure is ElfFormatException or SandboxException or ExecFailedException) throw failure;
         if (failure != null) throw new SandboxException("the Sentry failed: " + failure.Message, failure);
         return status;
     }
@@ -66,10 +67,10 @@ public static class SandboxRunner
         if (config.GoferFd != null)
         {
             // The first program is started exactly as execve would: through the sandbox's own
-            // file tree, with #! scripts and dynamic executables handled the same way.
-            long r = task.Execve(fs.Root, config.ExecutablePath, followFinal: true, [.. config.Argv], [.. config.Envp]);
-            if (r == -(long)Errno.ENOEXEC) throw new ElfFormatException("exec format error");
-            if (r < 0) throw new SandboxException($"{config.ExecutablePath}: {Strace.Strace.ErrnoName((int)-r)}");
+            // file tree, with #! scripts and dynamic executables handled the same way. A
+            // relative path starts at the working directory, as for execve.
+            long r = task.Execve(fs.Cwd, config.ExecutablePath, followFinal: true, [.. config.Argv], [.. config.Envp]);
+            if (r < 0) throw new ExecFailedException(config.ExecutablePath, (Errno)(-r), task.ExecFailureReason);
         }
         else
         {
@@ -121,12 +122,12 @@ public static class SandboxRunner
     {
         if (task.Kernel.Config.GoferFd == null) return File.ReadAllBytes(path);
         long r = PathResolver.Resolve(task, task.Fs.Root, path, followFinal: true, out PathPos pos);
-        if (r < 0) throw new SandboxException($"{path}: {Strace.Strace.ErrnoName((int)-r)}");
-        if (pos.Inode.IsDirectory) throw new ElfFormatException("is a directory");
+        if (r < 0) throw new ExecFailedException(path, (Errno)(-r), null);
+        if (pos.Inode.IsDirectory) throw new ExecFailedException(path, Errno.EACCES, "Is a directory");
         if (!pos.Inode.IsRegular || !Permissions.Allowed(task.Creds, pos.Inode, AccessMode.X_OK))
-            throw new SandboxException($"{path}: permission denied");
+            throw new ExecFailedException(path, Errno.EACCES, null);
         r = pos.Inode.ReadAll(out byte[] data);
-        if (r < 0) throw new SandboxException($"{path}: read failed: {Strace.Strace.ErrnoName((int)-r)}");
+        if (r < 0) throw new ExecFailedException(path, (Errno)(-r), "read failed");
         return data;
     }
 
@@ -186,11 +187,21 @@ public static class SandboxRunner
             if (flags < 0) continue;
             int dup = Unistd.Fcntl(fd, Fcntl.F_DUPFD_CLOEXEC, 3);
             if (dup < 0) continue;
-            var file = new HostFile(dup, fd, flags & (OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_NONBLOCK));
+            var file = new HostFile(dup, fd, flags);
             fds.Replace(fd, file, cloexec: false);
             file.DecRef(); // the table holds the only reference now
         }
     }
+}
+
+/// <summary>The first program could not be executed: execve's errno, and the Sentry's reason
+/// in words when the errno alone does not say (see <see cref="Task.ExecFailureReason"/>).</summary>
+public sealed class ExecFailedException(string path, Errno errno, string? reason)
+    : Exception($"{path}: {reason ?? errno.ToString()}")
+{
+    public string Path { get; } = path;
+    public Errno Errno { get; } = errno;
+    public string? Reason { get; } = reason;
 }
 
 /// <summary>The sandbox could not run: the message is meant for the user.</summary>

@@ -13,7 +13,7 @@ public static unsafe partial class Files
     public const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_NLINK = 0x4, STATX_UID = 0x8, STATX_GID = 0x10;
     public const uint STATX_ATIME = 0x20, STATX_MTIME = 0x40, STATX_CTIME = 0x80, STATX_INO = 0x100;
     public const uint STATX_SIZE = 0x200, STATX_BLOCKS = 0x400, STATX_BASIC_STATS = 0x7ff, STATX_BTIME = 0x800;
-    public const int SEEK_SET = 0;
+    public const int SEEK_SET = 0, SEEK_CUR = 1;
     public const long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
     public const int XATTR_CREATE = 1, XATTR_REPLACE = 2;
     public const int XATTR_SIZE_MAX = 65536, XATTR_LIST_MAX = 65536;

@@ -46,6 +46,9 @@ public sealed class EpollFile : FileDescription
     }
 
     public override string Name => "anon_inode:[eventpoll]";
+
+    /// <summary>An anonymous file has no positions: pread/pwrite say ESPIPE.</summary>
+    public override bool Positional => false;
     public WaitQueue Queue { get; } = new();
     public override WaitQueue? EventQueue => Queue;
 

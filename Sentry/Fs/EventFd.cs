@@ -21,6 +21,9 @@ public sealed class EventFd : FileDescription
     }
 
     public override string Name => "anon_inode:[eventfd]";
+
+    /// <summary>An anonymous file has no positions: pread/pwrite say ESPIPE.</summary>
+    public override bool Positional => false;
     public WaitQueue Queue { get; } = new();
     public override WaitQueue? EventQueue => Queue;
     private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;

@@ -19,9 +19,27 @@ public sealed unsafe class HostFile : FileDescription
         _hostFd = hostFd;
         _guestFd = guestFd;
         Flags = flags;
+        // Files the host can seek (regular files, /dev/null) have positions; pipes, ttys and
+        // sockets do not, and the guest's pread/pwrite on them must say ESPIPE.
+        Positional = Unistd.Lseek(hostFd, 0, Files.SEEK_CUR) >= 0;
     }
 
     public override string Name => $"host:[{_guestFd}]";
+
+    public override bool Positional { get; }
+
+    /// <summary>The host description's own status flags (it is shared with the processes
+    /// outside, and F_GETFL shows what Linux would: a shell's pipe is O_WRONLY only, a file it
+    /// opened has O_LARGEFILE), except that the flags F_SETFL changes are the guest's: those
+    /// stay in the Sentry (host calls here block; the host description is left as it is).</summary>
+    public override int StatusFlags
+    {
+        get
+        {
+            int host = Unistd.Fcntl(_hostFd, Fcntl.F_GETFL, 0);
+            return host < 0 ? base.StatusFlags : (host & ~SettableStatusFlags) | (Flags & SettableStatusFlags);
+        }
+    }
 
     public bool IsTerminal
     {

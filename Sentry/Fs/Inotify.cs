@@ -95,6 +95,9 @@ public sealed class InotifyFile : FileDescription
     }
 
     public override string Name => "anon_inode:inotify";
+
+    /// <summary>An anonymous file has no positions: pread/pwrite say ESPIPE.</summary>
+    public override bool Positional => false;
     public WaitQueue Waiters { get; } = new();
     public override WaitQueue? EventQueue => Waiters;
 

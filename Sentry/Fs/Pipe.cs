@@ -255,6 +255,9 @@ public sealed class PipeEnd : FileDescription
 
     public override string Name => $"pipe:[{Pipe.Ino}]";
 
+    /// <summary>A pipe or FIFO has no positions: pread/pwrite say ESPIPE.</summary>
+    public override bool Positional => false;
+
     private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;
 
     public override long Read(Kernel.Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>

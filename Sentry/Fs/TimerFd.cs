@@ -24,6 +24,9 @@ public sealed class TimerFd : FileDescription
     public int ClockId { get; }
 
     public override string Name => "anon_inode:[timerfd]";
+
+    /// <summary>An anonymous file has no positions: pread/pwrite say ESPIPE.</summary>
+    public override bool Positional => false;
     public WaitQueue Queue { get; } = new();
     public override WaitQueue? EventQueue => Queue;
     private bool NonBlocking => (Flags & OpenFlags.O_NONBLOCK) != 0;

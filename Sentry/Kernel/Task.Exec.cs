@@ -17,11 +17,17 @@ public sealed partial class Task
     private string? _resolvedExecutable;
     private ulong _resolvedInode;
 
+    /// <summary>Why the last failed execve failed, in words, when the errno alone does not say
+    /// (ENOEXEC: what is wrong with the image; ENOENT: a missing interpreter; EACCES: a
+    /// directory); null otherwise. runsc prints it for the first program.</summary>
+    public string? ExecFailureReason { get; private set; }
+
     /// <summary>Implements execve/execveat. Returns 0 (the registers then belong to the new
     /// image) or -errno with the old image untouched.</summary>
     public long Execve(PathPos start, string path, bool followFinal, List<string> argv, List<string> envp)
     {
         Kernel.Log.Info($"[{Tid}] exec: start");
+        ExecFailureReason = null;
         long r = PrepareImage(start, path, followFinal, argv, 0, out LoadedFile? file, out ElfImage? elf, out string execPath);
         if (r < 0) return r;
         using var image = file!;
@@ -51,8 +57,7 @@ public sealed partial class Task
         catch (ElfFormatException e)
         {
             mm.Dispose();
-            Kernel.Log.Info($"[{Tid}] execve {execPath}: {e.Message}");
-            return -(long)Errno.ENOEXEC;
+            return ExecFailed(execPath, Errno.ENOEXEC, e.Message);
         }
 
         mm.ExecutablePath = _resolvedExecutable ?? execPath;
@@ -102,7 +107,7 @@ public sealed partial class Task
         long r = PathResolver.Resolve(this, start, path, followFinal, out PathPos pos);
         if (r < 0) return r;
         var inode = pos.Inode;
-        if (inode.IsDirectory) return -(long)Errno.EACCES;
+        if (inode.IsDirectory) return ExecFailed(path, Errno.EACCES, "Is a directory");
         if (!inode.IsRegular) return -(long)Errno.EACCES;
         if (!Permissions.Allowed(Creds, inode, AccessMode.X_OK) || (inode.Mode & 0x49) == 0) return -(long)Errno.EACCES;
         r = ReadForExec(pos, out LoadedFile? loaded);
@@ -111,7 +116,15 @@ public sealed partial class Task
         if (r < 0 || scriptInterpreter != null)
         {
             loaded!.Dispose();
-            return r < 0 ? r : PrepareImage(Fs.Root, scriptInterpreter!, true, argv, depth + 1, out file, out elf, out execPath);
+            if (r < 0) return r;
+            r = PrepareImage(Fs.Root, scriptInterpreter!, true, argv, depth + 1, out file, out elf, out execPath);
+            if (r < 0)
+            {
+                ExecFailureReason = r == -(long)Errno.ENOENT && ExecFailureReason == null
+                    ? $"its interpreter {scriptInterpreter} was not found"
+                    : $"its interpreter {scriptInterpreter} cannot be executed" + (ExecFailureReason is { } why ? $": {why}" : "");
+            }
+            return r;
         }
         file = loaded; // the caller disposes it
         execPath = path;
@@ -131,7 +144,7 @@ public sealed partial class Task
         {
             int nl = data.IndexOf((byte)'\n');
             string line = Encoding.UTF8.GetString(data[2..(nl < 0 ? Math.Min(data.Length, 256) : Math.Min(nl, 256))]).Trim();
-            if (line.Length == 0) return -(long)Errno.ENOEXEC;
+            if (line.Length == 0) return ExecFailed(path, Errno.ENOEXEC, "#! line names no interpreter");
             int space = line.IndexOfAny([' ', '\t']);
             string interp = space < 0 ? line : line[..space];
             string? arg = space < 0 ? null : line[(space + 1)..].Trim();
@@ -148,16 +161,25 @@ public sealed partial class Task
         {
             elf = ElfImage.Parse(data);
         }
-        catch (ElfFormatException)
+        catch (ElfFormatException e)
         {
-            return -(long)Errno.ENOEXEC;
+            return ExecFailed(path, Errno.ENOEXEC, e.Message);
         }
         if (elf.Interpreter != null)
         {
             using var interpreter = ReadWholeFile(elf.Interpreter);
-            if (interpreter == null) return -(long)Errno.ENOENT; // Linux's answer when the interpreter is missing
+            // Linux's answer when the interpreter is missing
+            if (interpreter == null) return ExecFailed(path, Errno.ENOENT, $"its interpreter {elf.Interpreter} was not found");
         }
         return 0;
+    }
+
+    /// <summary>Records (and logs) why an execve fails; returns -errno.</summary>
+    private long ExecFailed(string path, Errno errno, string reason)
+    {
+        ExecFailureReason = reason;
+        Kernel.Log.Info($"[{Tid}] execve {path}: {reason} ({errno})");
+        return -(long)errno;
     }
 
     /// <summary>Reads a file through the VFS for the loader (the ELF interpreter); null if it

@@ -38,7 +38,7 @@ public sealed class ElfImage
         if (file[5] != 1) throw new ElfFormatException("not a little-endian ELF file");
         ushort type = BinaryPrimitives.ReadUInt16LittleEndian(file[16..]);
         ushort machine = BinaryPrimitives.ReadUInt16LittleEndian(file[18..]);
-        if (machine != EM_X86_64) throw new ElfFormatException($"ELF file is for another architecture (e_machine {machine}), not x86-64");
+        if (machine != EM_X86_64) throw new ElfFormatException($"ELF for another architecture (e_machine {machine}, want x86-64)");
         if (type != ET_EXEC && type != ET_DYN) throw new ElfFormatException($"ELF file is not an executable (e_type {type})");
         ulong entry = BinaryPrimitives.ReadUInt64LittleEndian(file[24..]);
         ulong phoff = BinaryPrimitives.ReadUInt64LittleEndian(file[32..]);

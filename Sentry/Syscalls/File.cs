@@ -38,19 +38,30 @@ public static partial class Linux
     /// <summary>Implements Linux syscall pread64(2).</summary>
     public static long Pread64(Task t, in SyscallArgs a)
     {
-        if (t.Fds.Get((int)a.A0) is not { } f || !f.Readable) return -(long)Errno.EBADF;
-        if ((long)a.A3 < 0) return -(long)Errno.EINVAL;
+        if (Positional(t, a.A0, (long)a.A3, write: false, out FileDescription? f) is var r && r < 0) return r;
         Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
-        return f.Read(t, iov, (long)a.A3);
+        return f!.Read(t, iov, (long)a.A3);
     }
 
     /// <summary>Implements Linux syscall pwrite64(2).</summary>
     public static long Pwrite64(Task t, in SyscallArgs a)
     {
-        if (t.Fds.Get((int)a.A0) is not { } f || !f.Writable) return -(long)Errno.EBADF;
-        if ((long)a.A3 < 0) return -(long)Errno.EINVAL;
+        if (Positional(t, a.A0, (long)a.A3, write: true, out FileDescription? f) is var r && r < 0) return r;
         Span<Iovec> iov = [new Iovec { Base = a.A1, Len = Math.Min(a.A2, MaxRwCount) }];
-        return f.Write(t, iov, (long)a.A3);
+        return f!.Write(t, iov, (long)a.A3);
+    }
+
+    /// <summary>The checks of positional I/O, in Linux's order: a negative offset (EINVAL), the
+    /// fd (EBADF), a file without positions (ESPIPE), then the access mode (EBADF).</summary>
+    private static long Positional(Task t, ulong fd, long offset, bool write, out FileDescription? f)
+    {
+        f = null;
+        if (offset < 0) return -(long)Errno.EINVAL;
+        if (t.Fds.Get((int)fd) is not { } file) return -(long)Errno.EBADF;
+        if (!file.Positional) return -(long)Errno.ESPIPE;
+        if (write ? !file.Writable : !file.Readable) return -(long)Errno.EBADF;
+        f = file;
+        return 0;
     }
 
     /// <summary>Implements Linux syscall readv(2).</summary>
@@ -70,6 +81,7 @@ public static partial class Linux
     private static unsafe long Vectored(Task t, ulong fd, ulong iovAddr, ulong count, long offset, bool write)
     {
         if (t.Fds.Get((int)fd) is not { } f) return -(long)Errno.EBADF;
+        if (offset >= 0 && !f.Positional) return -(long)Errno.ESPIPE;
         if (write ? !f.Writable : !f.Readable) return -(long)Errno.EBADF;
         if (count > MaxIovecs) return -(long)Errno.EINVAL;
         if (count == 0) return 0;
@@ -129,9 +141,6 @@ public static partial class Linux
         return t.Fds.Replace((int)a.A1, f, cloexec: ((int)a.A2 & O_CLOEXEC) != 0);
     }
 
-    /// <summary>Status flags that F_SETFL may change.</summary>
-    private const int SettableStatusFlags = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
-
     /// <summary>Implements Linux syscall fcntl(2).</summary>
     public static long Fcntl(Task t, in SyscallArgs a)
     {
@@ -148,10 +157,9 @@ public static partial class Linux
             case Abi.Fcntl.F_SETFD:
                 return t.Fds.SetCloseOnExec(fd, ((int)a.A2 & FD_CLOEXEC) != 0) ? 0 : -(long)Errno.EBADF;
             case Abi.Fcntl.F_GETFL:
-                return f.Flags | O_LARGEFILE;
+                return f.StatusFlags;
             case Abi.Fcntl.F_SETFL:
-                f.Flags = (f.Flags & ~SettableStatusFlags) | ((int)a.A2 & SettableStatusFlags);
-                return 0;
+                return f.SetStatusFlags((int)a.A2, FileDescription.SettableStatusFlags);
             case Abi.Fcntl.F_GETLK or Abi.Fcntl.F_SETLK or Abi.Fcntl.F_SETLKW or 36 or 37 or 38:
                 return RecordLock(t, f, (int)a.A1, a.A2);
             case Abi.Fcntl.F_GETPIPE_SZ or Abi.Fcntl.F_SETPIPE_SZ:
@@ -173,14 +181,12 @@ public static partial class Linux
             case Abi.Ioctl.FIOASYNC:
                 {
                     if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
-                    f.Flags = on != 0 ? f.Flags | O_ASYNC : f.Flags & ~O_ASYNC;
-                    return 0;
+                    return f.SetStatusFlags(on != 0 ? O_ASYNC : 0, O_ASYNC);
                 }
             case Abi.Ioctl.FIONBIO:
                 {
                     if (t.MemoryManager.CopyIn(a.A2, out int on) < 0) return -(long)Errno.EFAULT;
-                    f.Flags = on != 0 ? f.Flags | O_NONBLOCK : f.Flags & ~O_NONBLOCK;
-                    return 0;
+                    return f.SetStatusFlags(on != 0 ? O_NONBLOCK : 0, O_NONBLOCK);
                 }
             default:
                 return f.Ioctl(t, (uint)a.A1, a.A2);

@@ -35,6 +35,26 @@ public abstract class FileDescription
 
     public virtual long Allocate(int mode, long offset, long length) => -(long)Errno.ENODEV;
 
+    /// <summary>Whether pread/pwrite and friends work on it (Linux's FMODE_PREAD/FMODE_PWRITE).
+    /// Streams -- pipes, terminals, sockets, event files -- say no: positional I/O on them is
+    /// ESPIPE, reported before the access mode is looked at.</summary>
+    public virtual bool Positional => true;
+
+    /// <summary>The status flags F_GETFL reports (Linux's f_flags). x86-64's open(2) always adds
+    /// O_LARGEFILE; files made without a path (pipe2, eventfd, ...) do not have it.</summary>
+    public virtual int StatusFlags => Flags | (Path != null ? OpenFlags.O_LARGEFILE : 0);
+
+    /// <summary>The status flags F_SETFL may change.</summary>
+    public const int SettableStatusFlags = OpenFlags.O_APPEND | OpenFlags.O_NONBLOCK | OpenFlags.O_ASYNC
+        | OpenFlags.O_DIRECT | OpenFlags.O_NOATIME;
+
+    /// <summary>F_SETFL: changes the status flags in mask to those in flags.</summary>
+    public virtual long SetStatusFlags(int flags, int mask)
+    {
+        Flags = (Flags & ~mask) | (flags & mask);
+        return 0;
+    }
+
     public bool Readable => (Flags & OpenFlags.O_ACCMODE) != OpenFlags.O_WRONLY;
     public bool Writable => (Flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY;
 

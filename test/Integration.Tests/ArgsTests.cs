@@ -45,6 +45,21 @@ public class ArgsTests
         Assert.Equal("args ok", sandboxedRest[^1]);
     }
 
+    [Fact]
+    public void ExecFn_IsThePathAsGiven()
+    {
+        // AT_EXECFN is the string execve got: a relative path stays relative.
+        string runsc = string.Join(' ', Repo.RunscCommand);
+        string relative = Path.GetRelativePath(Repo.Root, Repo.Guest("args"));
+        var native = Runner.Run("/bin/sh", ["-c", relative]);
+        var sandboxed = Runner.Run("/bin/sh", ["-c", $"{runsc} do {relative}"]);
+
+        Expect.ExitCode(native, 0, "native");
+        Expect.ExitCode(sandboxed, 0, "sandboxed");
+        Assert.Contains($"AT_EXECFN={relative}", Expect.Lines(native.Stdout));
+        Assert.Contains($"AT_EXECFN={relative}", Expect.Lines(sandboxed.Stdout));
+    }
+
     private static (List<string> Env, List<string> Others) Split(string stdout)
     {
         var lines = Expect.Lines(stdout);

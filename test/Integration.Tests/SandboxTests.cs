@@ -43,6 +43,59 @@ public class SandboxTests
     }
 
     [Fact]
+    public void StdioSeek_PipeStdout_MatchesNative()
+    {
+        // stdout is the pipe Runner reads: pread/pwrite say ESPIPE, F_GETFL shows O_WRONLY only.
+        var native = Runner.Native(Repo.Guest("stdio_seek"));
+        var sandboxed = Runner.Sandboxed(Repo.Guest("stdio_seek"));
+
+        Expect.ExitCode(native, 0, "native");
+        Expect.ExitCode(sandboxed, 0, "sandboxed");
+        Assert.Contains("F_GETFL(1) = 01", Expect.Lines(native.Stderr));
+        Expect.SameLines(Expect.Lines(native.Stderr), Expect.Lines(sandboxed.Stderr), native, sandboxed);
+        Assert.Equal("data\n", sandboxed.Stdout);
+    }
+
+    [Fact]
+    public void StdioSeek_RegularFileStdout_MatchesNative()
+    {
+        // stdout is a file the shell opened: it has positions, and O_LARGEFILE in F_GETFL.
+        string file = Path.Combine(Path.GetTempPath(), $"runsc-seek-{Guid.NewGuid():N}");
+        try
+        {
+            string runsc = string.Join(' ', Repo.RunscCommand);
+            var native = Runner.Run("/bin/sh", ["-c", $"{Repo.Guest("stdio_seek")} > {file}"]);
+            string nativeFile = File.ReadAllText(file);
+            var sandboxed = Runner.Run("/bin/sh", ["-c", $"{runsc} do {Repo.Guest("stdio_seek")} > {file}"]);
+
+            Expect.ExitCode(native, 0, "native");
+            Expect.ExitCode(sandboxed, 0, "sandboxed");
+            Expect.SameLines(Expect.Lines(native.Stderr), Expect.Lines(sandboxed.Stderr), native, sandboxed);
+            Assert.Equal(nativeFile, File.ReadAllText(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void StdioSeek_TerminalStdout_MatchesNative()
+    {
+        // `script` makes stdout (and stderr) a pseudo-terminal: no positions, O_RDWR.
+        string runsc = string.Join(' ', Repo.RunscCommand);
+        string fixture = Repo.Guest("stdio_seek");
+        var result = Runner.Run("script", ["-qec", $"{fixture}; echo ===; {runsc} do {fixture}", "/dev/null"]);
+
+        Expect.ExitCode(result, 0, "script");
+        var lines = Expect.Lines(result.Stdout.Replace("\r", "", StringComparison.Ordinal));
+        int split = lines.IndexOf("===");
+        Assert.True(split > 0, result.ToString());
+        Assert.Contains("pwrite64(1, \"\", 0, 0) = -1 ESPIPE", lines[..split]);
+        Assert.Equal(lines[..split], lines[(split + 1)..]);
+    }
+
+    [Fact]
     public void DebugLog_NamesEachUnimplementedSyscallOnce()
     {
         string log = Path.Combine(Path.GetTempPath(), $"runsc-debug-{Guid.NewGuid():N}.log");

@@ -358,7 +358,7 @@ internal static class TaskFiles
     {
         if (t.Fds.Get(fd) is not { } file || !t.Fds.TryGetCloseOnExec(fd, out bool cloexec)) return null;
         long pos = file is InodeFile f ? f.Offset : Math.Max(0, file.Seek(0, 1));
-        int flags = file.Flags | (cloexec ? OpenFlags.O_CLOEXEC : 0) | (file.Path != null ? OpenFlags.O_LARGEFILE : 0);
+        int flags = file.StatusFlags | (cloexec ? OpenFlags.O_CLOEXEC : 0);
         ulong ino = file.Stat(out Stat st) == 0 ? st.Ino : 0;
         int mntId = file.Path?.Mount.Id ?? 0;
         return Bytes(string.Create(Inv, $"pos:\t{pos}\nflags:\t0{Convert.ToString(flags, 8)}\nmnt_id:\t{mntId}\nino:\t{ino}\n"));
