@@ -146,9 +146,10 @@ public static partial class Linux
         }
         var inode = new TmpfsFile(_memfdFs, 0x1ff /* 0777 */, t.Creds.EffectiveUid, t.Creds.EffectiveGid) { Nlink = 0 };
         var dentry = new Dentry($"memfd:{name}", _memfdMount.Root, inode);
-        var file = new TmpfsRegularFile(inode, new PathPos(_memfdMount, dentry), OpenFlags.O_RDWR);
-        long fd = t.Fds.Allocate(file, 0, (flags & MFD_CLOEXEC) != 0);
-        file.DecRef();
+        r = inode.Open(t, new PathPos(_memfdMount, dentry), OpenFlags.O_RDWR, out FileDescription? file);
+        if (r < 0) return r;
+        long fd = t.Fds.Allocate(file!, 0, (flags & MFD_CLOEXEC) != 0);
+        file!.DecRef();
         return fd;
     }
 }

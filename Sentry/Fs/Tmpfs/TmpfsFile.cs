@@ -53,6 +53,45 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public TmpfsFile(TmpfsFileSystem fs, uint mode, uint uid, uint gid) : base(fs, (mode & 0xfff) | S_IFREG, uid, gid) { }
 
+    // ---- lifetime -------------------------------------------------------------------------
+
+    /// <summary>Open descriptions of this file; with no name left either, nobody can reach the
+    /// data again and the pages go back to the MemoryFile. (Guarded by _pages.)</summary>
+    private int _opens;
+
+    /// <summary>The pages were given back: the file is gone, so it cannot be opened again.</summary>
+    private bool _released;
+
+    /// <summary>The last name went away (the directory dropped the link count to 0).</summary>
+    internal void Unlinked()
+    {
+        lock (_pages)
+            if (_opens == 0) ReleaseLocked();
+    }
+
+    /// <summary>An open description of the file went away.</summary>
+    internal void Closed()
+    {
+        lock (_pages)
+        {
+            _opens--;
+            if (_opens == 0 && Nlink == 0) ReleaseLocked();
+        }
+    }
+
+    /// <summary>Gives the pages back: nothing can read them any more. Pages a shared mapping
+    /// uses stay (the mapping still points at them). (Called with _pages locked.)</summary>
+    private void ReleaseLocked()
+    {
+        if (_released || _pinned) return;
+        _released = true;
+        foreach (long off in _pages.Values) Tmpfs.Memory.Free(off, PageSize);
+        Tmpfs.Unreserve(_pages.Count * PageSize);
+        _pages.Clear();
+        if (_spareCount > 0) Tmpfs.Memory.Free(_spare, _spareCount * PageSize);
+        _spareCount = 0;
+    }
+
     public override long Size
     {
         get { lock (_pages) return _size; }
@@ -94,10 +133,6 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         Tmpfs.Unreserve(PageSize);
         _pages.Remove(page);
     }
-
-    /// <summary>The last name went away: open descriptions keep the data until they close,
-    /// which the garbage collector handles for us; release the pages now if nobody holds it.</summary>
-    internal void Unlinked() { }
 
     /// <summary>Copies file data at offset into dst; returns bytes read.</summary>
     public long Read(IoBuffers dst, long offset)
@@ -278,15 +313,30 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public override long Open(Task task, PathPos path, int flags, out FileDescription? file)
     {
+        file = null;
+        lock (_pages)
+        {
+            // Lost a race with the unlink and last close that released the file.
+            if (_released) return -(long)Errno.ENOENT;
+            _opens++;
+        }
         file = new TmpfsRegularFile(this, path, flags);
         return 0;
     }
 }
 
 /// <summary>An open tmpfs regular file.</summary>
-public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : InodeFile(path, flags)
+public sealed class TmpfsRegularFile : InodeFile
 {
-    public TmpfsFile File { get; } = file;
+    /// <summary>Made by <see cref="TmpfsFile.Open"/>, which counts it.</summary>
+    internal TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : base(path, flags)
+    {
+        File = file;
+    }
+
+    public TmpfsFile File { get; }
+
+    protected override void Release() => File.Closed();
 
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
         ReadAt(new IoBuffers(task.MemoryManager, iovecs), offset);
