@@ -43,6 +43,13 @@ public static class Fcntl
     public const int F_SETSIG = 10, F_GETSIG = 11, F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
 }
 
+/// <summary>Per-call flags of preadv2(2) / pwritev2(2).</summary>
+public static class Rwf
+{
+    public const int RWF_HIPRI = 0x1, RWF_DSYNC = 0x2, RWF_SYNC = 0x4, RWF_NOWAIT = 0x8, RWF_APPEND = 0x10;
+    public const int RWF_NOAPPEND = 0x20, RWF_ATOMIC = 0x40, RWF_DONTCACHE = 0x80, RWF_NOSIGNAL = 0x100;
+}
+
 /// <summary>ioctl(2) requests used on terminals and files.</summary>
 public static class Ioctl
 {

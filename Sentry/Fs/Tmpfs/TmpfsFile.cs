@@ -338,15 +338,22 @@ public sealed class TmpfsRegularFile : InodeFile
 
     protected override void Release() => File.Closed();
 
+    /// <summary>Linux's tmpfs files refuse RWF_NOWAIT; those of the overlay (which stands for
+    /// the host's disk file system) accept it.</summary>
+    public override bool NoWaitSupported => Inode != File;
+
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
         ReadAt(new IoBuffers(task.MemoryManager, iovecs), offset);
 
     public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset);
+        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset, AppendMode.AsOpened);
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset, AppendMode append) =>
+        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset, append);
 
     public override long ReadKernel(Span<byte> dst, long offset) => ReadAt(new IoBuffers(dst), offset);
 
-    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(IoBuffers.Source(src), offset);
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(IoBuffers.Source(src), offset, AppendMode.AsOpened);
 
     private long ReadAt(IoBuffers dst, long offset)
     {
@@ -359,9 +366,9 @@ public sealed class TmpfsRegularFile : InodeFile
         }
     }
 
-    private long WriteAt(IoBuffers src, long offset)
+    private long WriteAt(IoBuffers src, long offset, AppendMode mode)
     {
-        bool append = (Flags & OpenFlags.O_APPEND) != 0;
+        bool append = Appends(mode);
         if (offset >= 0 && !append) return File.Write(src, offset);
         lock (OffsetLock)
         {
