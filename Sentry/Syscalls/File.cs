@@ -166,6 +166,8 @@ public static partial class Linux
                 return RecordLock(t, f, (int)a.A1, a.A2);
             case Abi.Fcntl.F_GETPIPE_SZ or Abi.Fcntl.F_SETPIPE_SZ:
                 return PipeSize(f, (int)a.A1, a.A2);
+            case Abi.Fcntl.F_ADD_SEALS or Abi.Fcntl.F_GET_SEALS:
+                return FileSeals(t, f, (int)a.A1, a.A2);
             default:
                 return -(long)Errno.EINVAL;
         }

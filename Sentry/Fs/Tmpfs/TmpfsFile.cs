@@ -1,6 +1,7 @@
 using Sandbox.Abi;
 using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Vfs;
+using static Sandbox.Abi.Fcntl;
 using static Sandbox.Abi.StatMode;
 
 namespace Sandbox.Sentry.Fs.Tmpfs;
@@ -92,6 +93,64 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         _spareCount = 0;
     }
 
+    // ---- seals ----------------------------------------------------------------------------
+
+    /// <summary>The file's F_SEAL_* seals. A tmpfs file starts with F_SEAL_SEAL, so no seal can
+    /// be added; memfd_create(MFD_ALLOW_SEALING) starts with none. Changed with _pages locked,
+    /// so a write sees the seals from before an F_ADD_SEALS or from after it.</summary>
+    public int Seals
+    {
+        get { lock (_pages) return _seals; }
+    }
+
+    private int _seals = F_SEAL_SEAL;
+
+    /// <summary>Held while adding seals and while making a shared mapping of the file, so that
+    /// F_SEAL_WRITE and a new writable mapping cannot both succeed.</summary>
+    public Lock SealLock { get; } = new();
+
+    /// <summary>The seals of a new memfd.</summary>
+    public void InitSeals(int seals)
+    {
+        lock (_pages) _seals = seals;
+    }
+
+    /// <summary>Implements F_ADD_SEALS once the caller checked the descriptor. mappedWritably
+    /// says whether some shared mapping may write the pages (F_SEAL_WRITE fails with EBUSY
+    /// then); it runs with <see cref="SealLock"/> held.</summary>
+    public long AddSeals(int seals, Func<bool> mappedWritably)
+    {
+        lock (SealLock)
+        {
+            if ((Seals & F_SEAL_SEAL) != 0) return -(long)Errno.EPERM;
+            // Sealing the exec bits of an executable file seals its contents too (W^X).
+            if ((seals & F_SEAL_EXEC) != 0 && (Mode & 0x49) != 0)
+                seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+            if ((seals & F_SEAL_WRITE) != 0 && (Seals & F_SEAL_WRITE) == 0 && mappedWritably()) return -(long)Errno.EBUSY;
+            lock (_pages) _seals |= seals;
+            return 0;
+        }
+    }
+
+    /// <summary>Whether the seals forbid new writes (write(2) and new writable shared mappings).</summary>
+    public bool WriteSealed => (Seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0;
+
+    /// <summary>F_SEAL_WRITE / F_SEAL_FUTURE_WRITE refuse writes, F_SEAL_GROW any that would
+    /// extend the file. (Called with _pages locked.)</summary>
+    private long CheckWriteSeals(long offset, long length)
+    {
+        if ((_seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0) return -(long)Errno.EPERM;
+        if ((_seals & F_SEAL_GROW) != 0 && offset + length > _size) return -(long)Errno.EPERM;
+        return 0;
+    }
+
+    /// <summary>F_SEAL_EXEC: the exec bits may no longer change.</summary>
+    public override long SetAttr(in SetAttrRequest req)
+    {
+        if (req.Mode is { } mode && (Seals & F_SEAL_EXEC) != 0 && ((mode ^ Mode) & 0x49) != 0) return -(long)Errno.EPERM;
+        return base.SetAttr(req);
+    }
+
     public override long Size
     {
         get { lock (_pages) return _size; }
@@ -107,6 +166,8 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         if (size < 0) return -(long)Errno.EINVAL;
         lock (_pages)
         {
+            if ((size < _size && (_seals & F_SEAL_SHRINK) != 0) || (size > _size && (_seals & F_SEAL_GROW) != 0))
+                return -(long)Errno.EPERM;
             if (size < _size)
             {
                 long firstDropped = (size + PageSize - 1) / PageSize;
@@ -172,6 +233,7 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         long done = 0;
         lock (_pages)
         {
+            if (src.Length > 0 && CheckWriteSeals(offset, src.Length) is var refused and < 0) return refused;
             while (done < src.Length)
             {
                 long at = offset + done;
@@ -282,6 +344,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         if (offset < 0 || length <= 0) return -(long)Errno.EINVAL;
         lock (_pages)
         {
+            if ((mode & Mm.FALLOC_FL_PUNCH_HOLE) != 0 ? (_seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0
+                : (_seals & F_SEAL_GROW) != 0 && offset + length > _size)
+                return -(long)Errno.EPERM;
             if ((mode & Mm.FALLOC_FL_PUNCH_HOLE) != 0)
             {
                 if ((mode & Mm.FALLOC_FL_KEEP_SIZE) == 0) return -(long)Errno.EOPNOTSUPP;
