@@ -49,6 +49,24 @@ public static class Fcntl
     public const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
     public const int F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7, F_SETOWN = 8, F_GETOWN = 9;
     public const int F_SETSIG = 10, F_GETSIG = 11, F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+    public const int F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+
+    /// <summary>File seals (F_ADD_SEALS / F_GET_SEALS).</summary>
+    public const int F_SEAL_SEAL = 0x1, F_SEAL_SHRINK = 0x2, F_SEAL_GROW = 0x4, F_SEAL_WRITE = 0x8;
+    public const int F_SEAL_FUTURE_WRITE = 0x10, F_SEAL_EXEC = 0x20;
+}
+
+/// <summary>memfd_create(2) flags.</summary>
+public static class Memfd
+{
+    public const uint MFD_CLOEXEC = 0x1, MFD_ALLOW_SEALING = 0x2, MFD_HUGETLB = 0x4, MFD_NOEXEC_SEAL = 0x8, MFD_EXEC = 0x10;
+}
+
+/// <summary>Per-call flags of preadv2(2) / pwritev2(2).</summary>
+public static class Rwf
+{
+    public const int RWF_HIPRI = 0x1, RWF_DSYNC = 0x2, RWF_SYNC = 0x4, RWF_NOWAIT = 0x8, RWF_APPEND = 0x10;
+    public const int RWF_NOAPPEND = 0x20, RWF_ATOMIC = 0x40, RWF_DONTCACHE = 0x80, RWF_NOSIGNAL = 0x100;
 }
 
 /// <summary>ioctl(2) requests used on terminals and files.</summary>

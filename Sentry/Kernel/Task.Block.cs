@@ -27,11 +27,16 @@ public sealed partial class Task
 
     internal void ClearInterrupt() => _interruptRequested = false;
 
+    /// <summary>Set while a preadv2/pwritev2 with RWF_NOWAIT runs: where the call would sleep,
+    /// it returns EAGAIN instead (or what it transferred so far).</summary>
+    public bool NoWait { get; set; }
+
     /// <summary>Sleeps until woken (after the caller subscribed and re-checked its condition,
     /// with <see cref="Blocker.Reset"/> before the check): 0 when woken, -EINTR when
     /// interrupted, -ETIMEDOUT at the deadline.</summary>
     public long Sleep(long deadlineMs = long.MaxValue)
     {
+        if (NoWait) return -(long)Errno.EAGAIN;
         if (InterruptPending) return -(long)Errno.EINTR;
         if (!Blocker.Wait(deadlineMs)) return -(long)Errno.ETIMEDOUT;
         return InterruptPending ? -(long)Errno.EINTR : 0;
@@ -46,7 +51,7 @@ public sealed partial class Task
     public long BlockOn(WaitQueue? queue, uint mask, Func<long> attempt, long deadlineMs = long.MaxValue)
     {
         long r = attempt();
-        if (r != -(long)Errno.EAGAIN) return r;
+        if (r != -(long)Errno.EAGAIN || NoWait) return r;
         queue?.Subscribe(Blocker, mask);
         try
         {

@@ -73,9 +73,11 @@ public sealed partial class Task
             if (ExitRequested || Exit != null) return;
         }
         if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result, System.Diagnostics.Stopwatch.GetElapsedTime(started)));
-        // Writing to a pipe or socket nobody reads raises SIGPIPE as well as failing with EPIPE.
-        if (result == -(long)Errno.EPIPE && nr is (long)N.write or (long)N.writev or (long)N.pwrite64 or (long)N.pwritev
-            or (long)N.sendto or (long)N.sendmsg or (long)N.splice or (long)N.sendfile or (long)N.tee)
+        // Writing to a pipe or socket nobody reads raises SIGPIPE as well as failing with EPIPE
+        // (pwritev2 can ask not to, with RWF_NOSIGNAL).
+        if (result == -(long)Errno.EPIPE && (nr is (long)N.write or (long)N.writev or (long)N.pwrite64 or (long)N.pwritev
+            or (long)N.sendto or (long)N.sendmsg or (long)N.splice or (long)N.sendfile or (long)N.tee
+            || (nr == (long)N.pwritev2 && ((int)args.A5 & Rwf.RWF_NOSIGNAL) == 0)))
             SendToThread(this, new SigInfo { Signo = Signals.SIGPIPE, Code = SigCodes.SI_USER, Pid = Pid, Uid = (int)Creds.RealUid });
         // rt_sigreturn "returns" the interrupted context's rax, which may itself be -EINTR.
         if (result == -(long)Errno.EINTR && nr != (long)N.rt_sigreturn && !NeverRestarted.Contains(nr))

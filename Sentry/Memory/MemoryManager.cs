@@ -291,11 +291,13 @@ public sealed unsafe partial class MemoryManager : IDisposable
     }
 
     /// <summary>Maps a file: the pages are a copy of the file's data (private mappings are
-    /// copy-on-write in effect; shared ones are written back by msync, munmap and exit).</summary>
-    public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name)
+    /// copy-on-write in effect; shared ones are written back by msync, munmap and exit).
+    /// denyWrite: a shared mapping that mprotect may not make writable.</summary>
+    public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name,
+        bool denyWrite = false)
     {
         if ((flags & MAP_TYPE) != MAP_PRIVATE && inode.SharedPages is { } pages)
-            return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino);
+            return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino, denyWrite);
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
         ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
@@ -313,6 +315,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 {
                     v.File = inode;
                     v.FilePosition = offset + (long)(v.Start - start);
+                    v.WriteDenied = denyWrite;
                 }
             }
         }
@@ -405,23 +408,28 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// <summary>A shared mapping of a file kept in MemoryFile pages: the VMAs point at the file's
     /// own pages (one VMA per run of contiguous pages), so every mapping, in every process, and
     /// read/write all see the same bytes.</summary>
-    private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name, ulong ino)
+    private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name,
+        ulong ino, bool denyWrite = false)
     {
         // Reserve the range as an ordinary mapping first (placement, MAP_FIXED rules), then
         // replace its pages with the file's.
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
         ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
+        long firstPage = offset / (long)PageSize;
+        long count = (long)(len / PageSize);
+        // Pinned before taking our lock: a write into the file holds the file's lock while it
+        // reads guest memory (which takes ours).
+        var pinned = new long[count];
+        for (long i = 0; i < count; i++) pinned[i] = pages.PinPage(firstPage + i);
         lock (_lock)
         {
             RemoveRange(start, start + len);
-            long firstPage = offset / (long)PageSize;
-            long count = (long)(len / PageSize);
             for (long i = 0; i < count;)
             {
-                long fileOffset = pages.PinPage(firstPage + i);
+                long fileOffset = pinned[i];
                 long run = 1;
-                while (i + run < count && pages.PinPage(firstPage + i + run) == fileOffset + run * (long)PageSize) run++;
+                while (i + run < count && pinned[i + run] == fileOffset + run * (long)PageSize) run++;
                 var vma = new Vma
                 {
                     Start = start + (ulong)i * PageSize,
@@ -431,6 +439,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
                     Name = name,
                     FileOffset = fileOffset,
                     FileOwned = true,
+                    Pages = pages,
+                    WriteDenied = denyWrite,
                     MapInode = ino,
                     MapOffset = offset + i * (long)PageSize,
                 };
@@ -440,6 +450,16 @@ public sealed unsafe partial class MemoryManager : IDisposable
             }
         }
         return r;
+    }
+
+    /// <summary>Whether some shared mapping here may write the file's pages (now, or after an
+    /// mprotect): what F_SEAL_WRITE refuses to seal over.</summary>
+    public bool MapsWritably(Vfs.IMappablePages pages)
+    {
+        lock (_lock)
+            foreach (Vma v in _vmas)
+                if (v.Pages == pages && v.Shared && !v.WriteDenied) return true;
+        return false;
     }
 
     /// <summary>Maps pages the Sentry shares with every process (the vDSO), top-down.</summary>
@@ -514,6 +534,9 @@ public sealed unsafe partial class MemoryManager : IDisposable
         lock (_lock)
         {
             if (!FullyMapped(addr, end)) return -(long)Errno.ENOMEM;
+            if ((prot & PROT_WRITE) != 0)
+                for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                    if (_vmas[i].WriteDenied) return -(long)Errno.EACCES;
             SplitAt(addr);
             SplitAt(end);
             for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)

@@ -22,6 +22,14 @@ public sealed class Vma
     /// <summary>The pages belong to a file (a shared mapping of a tmpfs file): never freed here.</summary>
     public bool FileOwned;
 
+    /// <summary>For a shared mapping of a file's own pages: the file (F_SEAL_WRITE looks for
+    /// mappings that could write it).</summary>
+    public Vfs.IMappablePages? Pages;
+
+    /// <summary>mprotect may not add PROT_WRITE (Linux's VM_MAYWRITE clear): a shared mapping of
+    /// a file not open for writing, or sealed against writes.</summary>
+    public bool WriteDenied;
+
     /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
     /// and the file's inode number.</summary>
     public long MapOffset;
@@ -60,6 +68,8 @@ public sealed class Vma
         MapOffset = Name != null && MapInode != 0 ? MapOffset + (long)(start - Start) : 0,
         MapInode = MapInode,
         FileOwned = FileOwned,
+        Pages = Pages,
+        WriteDenied = WriteDenied,
         FromFileCache = FromFileCache,
     };
 

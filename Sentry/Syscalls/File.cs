@@ -78,7 +78,8 @@ public static partial class Linux
     public static long Pwritev(Task t, in SyscallArgs a) =>
         (long)a.A3 < 0 ? -(long)Errno.EINVAL : Vectored(t, a.A0, a.A1, a.A2, (long)a.A3, write: true);
 
-    private static unsafe long Vectored(Task t, ulong fd, ulong iovAddr, ulong count, long offset, bool write)
+    /// <summary>readv/writev/preadv/pwritev, and preadv2/pwritev2 with their flags (rwFlags).</summary>
+    private static unsafe long Vectored(Task t, ulong fd, ulong iovAddr, ulong count, long offset, bool write, int rwFlags = 0)
     {
         if (t.Fds.Get((int)fd) is not { } f) return -(long)Errno.EBADF;
         if (offset >= 0 && !f.Positional) return -(long)Errno.ESPIPE;
@@ -96,7 +97,16 @@ public static partial class Linux
             total += v.Len;
             if ((long)total < 0) return -(long)Errno.EINVAL;
         }
-        long n = write ? f.Write(t, iov, offset) : f.Read(t, iov, offset);
+        long n;
+        if (rwFlags == 0) n = write ? f.Write(t, iov, offset) : f.Read(t, iov, offset);
+        else
+        {
+            // Nothing to transfer succeeds before the flags are looked at.
+            if (total == 0) return 0;
+            n = CheckRwFlags(f, rwFlags);
+            if (n < 0) return n;
+            n = TransferV2(t, f, iov, offset, write, rwFlags);
+        }
         if (n > 0 && Fs.Inotify.Active) Fs.Inotify.FileEvent(f.Path, write ? Fs.Inotify.IN_MODIFY : Fs.Inotify.IN_ACCESS);
         return n;
     }
@@ -164,6 +174,8 @@ public static partial class Linux
                 return RecordLock(t, f, (int)a.A1, a.A2);
             case Abi.Fcntl.F_GETPIPE_SZ or Abi.Fcntl.F_SETPIPE_SZ:
                 return PipeSize(f, (int)a.A1, a.A2);
+            case Abi.Fcntl.F_ADD_SEALS or Abi.Fcntl.F_GET_SEALS:
+                return FileSeals(t, f, (int)a.A1, a.A2);
             default:
                 return -(long)Errno.EINVAL;
         }

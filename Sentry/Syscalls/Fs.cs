@@ -142,8 +142,12 @@ public static partial class Linux
         if (parent.Mount != old.Mount) return -(long)Errno.EXDEV;
         r = CheckWritableDir(t, parent);
         if (r < 0) return r;
+        // A file whose last name is gone stays unnamed, except an O_TMPFILE file's first link.
+        bool firstLink = old.Inode.Nlink == 0;
+        if (firstLink && !old.Inode.Linkable) return -(long)Errno.ENOENT;
         r = parent.Inode.LinkChild(name, old.Inode);
         if (r < 0) return r;
+        if (firstLink) old.Inode.Linkable = false;
         parent.Dentry.Add(name, old.Inode);
         Fs.Inotify.Notify(old.Inode, Fs.Inotify.IN_ATTRIB);
         Fs.Inotify.Notify(parent.Inode, Fs.Inotify.IN_CREATE, name);

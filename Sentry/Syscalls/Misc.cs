@@ -6,21 +6,67 @@ namespace Sandbox.Sentry.Syscalls;
 /// <summary>Smaller calls: preadv2/pwritev2, readahead, file handles, mincore and mlock.</summary>
 public static partial class Linux
 {
-    private const int RWF_HIPRI = 1, RWF_DSYNC = 2, RWF_SYNC = 4, RWF_NOWAIT = 8, RWF_APPEND = 16;
-
-    /// <summary>Implements Linux syscall preadv2(2) (offset -1: the file position).</summary>
+    /// <summary>Implements Linux syscall preadv2(2).</summary>
     public static long Preadv2(Task t, in SyscallArgs a) => VectoredV2(t, a, write: false);
 
     /// <summary>Implements Linux syscall pwritev2(2).</summary>
     public static long Pwritev2(Task t, in SyscallArgs a) => VectoredV2(t, a, write: true);
 
+    /// <summary>preadv2/pwritev2: preadv/pwritev with per-call flags, where offset -1 means the
+    /// file position (used and advanced). The flags are checked once there is something to
+    /// transfer, as Linux does.</summary>
     private static long VectoredV2(Task t, in SyscallArgs a, bool write)
     {
-        int flags = (int)a.A5;
-        if ((flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND)) != 0) return -(long)Errno.EOPNOTSUPP;
         long offset = (long)a.A3;
         if (offset < -1) return -(long)Errno.EINVAL;
-        return Vectored(t, a.A0, a.A1, a.A2, offset, write);
+        return Vectored(t, a.A0, a.A1, a.A2, offset, write, (int)a.A5);
+    }
+
+    /// <summary>The flags Linux knows; some of them no file here supports.</summary>
+    private const int KnownRwFlags = Rwf.RWF_HIPRI | Rwf.RWF_DSYNC | Rwf.RWF_SYNC | Rwf.RWF_NOWAIT | Rwf.RWF_APPEND
+        | Rwf.RWF_NOAPPEND | Rwf.RWF_ATOMIC | Rwf.RWF_DONTCACHE | Rwf.RWF_NOSIGNAL;
+
+    /// <summary>Checks preadv2/pwritev2 flags against the file: 0 or -errno.</summary>
+    private static long CheckRwFlags(Vfs.FileDescription f, int flags)
+    {
+        if ((flags & ~KnownRwFlags) != 0) return -(long)Errno.EOPNOTSUPP;
+        if ((flags & (Rwf.RWF_APPEND | Rwf.RWF_NOAPPEND)) == (Rwf.RWF_APPEND | Rwf.RWF_NOAPPEND)) return -(long)Errno.EINVAL;
+        // Untorn writes need direct I/O and uncached I/O a page cache to drop: no file here has
+        // either (Linux says the same for tmpfs files and pipes).
+        if ((flags & (Rwf.RWF_ATOMIC | Rwf.RWF_DONTCACHE)) != 0) return -(long)Errno.EOPNOTSUPP;
+        if ((flags & Rwf.RWF_NOWAIT) != 0 && !f.NoWaitSupported) return -(long)Errno.EOPNOTSUPP;
+        return 0;
+    }
+
+    /// <summary>Runs a preadv2/pwritev2 transfer with its flags: RWF_NOWAIT makes it fail with
+    /// EAGAIN rather than block, RWF_APPEND / RWF_NOAPPEND choose where a write goes, and
+    /// RWF_DSYNC / RWF_SYNC sync what was written. (RWF_HIPRI only matters for polled direct
+    /// I/O; RWF_NOSIGNAL is the syscall exit's business.)</summary>
+    private static long TransferV2(Task t, Vfs.FileDescription f, ReadOnlySpan<Iovec> iov, long offset, bool write, int flags)
+    {
+        bool noWait = (flags & Rwf.RWF_NOWAIT) != 0;
+        if (noWait) t.NoWait = true;
+        long n;
+        try
+        {
+            if (!write) n = f.Read(t, iov, offset);
+            else
+            {
+                var append = (flags & Rwf.RWF_APPEND) != 0 ? Vfs.AppendMode.Append
+                    : (flags & Rwf.RWF_NOAPPEND) != 0 ? Vfs.AppendMode.NoAppend : Vfs.AppendMode.AsOpened;
+                n = f.Write(t, iov, offset, append);
+            }
+        }
+        finally
+        {
+            if (noWait) t.NoWait = false;
+        }
+        if (n > 0 && write && (flags & (Rwf.RWF_DSYNC | Rwf.RWF_SYNC)) != 0 && f is Vfs.InodeFile)
+        {
+            long r = f.Sync();
+            if (r < 0) return r;
+        }
+        return n;
     }
 
     /// <summary>Implements Linux syscall readahead(2): a hint, accepted for regular files.</summary>

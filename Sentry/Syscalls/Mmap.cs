@@ -1,4 +1,5 @@
 using Sandbox.Abi;
+using Sandbox.Sentry.Fs.Tmpfs;
 using static Sandbox.Abi.Mm;
 using Task = Sandbox.Sentry.Kernel.Task;
 
@@ -41,7 +42,23 @@ public static partial class Linux
                 return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino);
             t.Kernel.FileCache.Release(cached); // starts past the end of the file: zero pages, as before
         }
-        return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name);
+        // A shared mapping can become writable later only through a descriptor open for writing.
+        bool denyWrite = shared && !f.Writable;
+        if (shared && inode.SharedPages is TmpfsFile pages)
+        {
+            // Seals are checked and the mapping made under the seal lock, so a concurrent
+            // F_SEAL_WRITE either sees this mapping or refuses it.
+            lock (pages.SealLock)
+            {
+                if (pages.WriteSealed)
+                {
+                    if ((prot & PROT_WRITE) != 0) return -(long)Errno.EPERM;
+                    denyWrite = true;
+                }
+                return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name, denyWrite);
+            }
+        }
+        return t.MemoryManager.MmapFile(a.A0, a.A1, prot, flags, inode, (long)a.A5, name, denyWrite);
     }
 
     /// <summary>Implements Linux syscall msync(2).</summary>

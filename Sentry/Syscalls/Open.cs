@@ -1,5 +1,4 @@
 using Sandbox.Abi;
-using Sandbox.Sentry.Fs.Tmpfs;
 using Sandbox.Sentry.Vfs;
 using static Sandbox.Abi.OpenFlags;
 using Task = Sandbox.Sentry.Kernel.Task;
@@ -77,8 +76,9 @@ public static partial class Linux
         bool created = false;
         PathPos pos;
 
-        if ((flags & O_TMPFILE) == O_TMPFILE)
-            return OpenTmpfile(t, start, path, flags, mode, resolve, out file);
+        // O_TMPFILE is __O_TMPFILE | O_DIRECTORY; the first alone is invalid.
+        if ((flags & O_TMPFILE & ~O_DIRECTORY) != 0)
+            return (flags & O_TMPFILE) == O_TMPFILE ? OpenTmpfile(t, start, path, flags, mode, resolve, out file) : -(long)Errno.EINVAL;
 
         if ((flags & O_CREAT) != 0)
         {
@@ -145,23 +145,24 @@ public static partial class Linux
         return 0;
     }
 
-    /// <summary>O_TMPFILE: an unnamed regular file in a tmpfs directory.</summary>
+    /// <summary>O_TMPFILE: an unnamed regular file in the directory's file system (tmpfs, or the
+    /// overlay's upper layer). Unless O_EXCL was given, linkat can name it later.</summary>
     private static long OpenTmpfile(Task t, PathPos start, string path, int flags, uint mode, ulong resolve, out FileDescription? file)
     {
         file = null;
-        if ((flags & O_ACCMODE) == O_RDONLY) return -(long)Errno.EINVAL;
+        if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_CREAT) != 0) return -(long)Errno.EINVAL;
         long r = PathResolver.Resolve(t, start, path, followFinal: true, out PathPos dir, resolve);
         if (r < 0) return r;
         if (!dir.Inode.IsDirectory) return -(long)Errno.ENOTDIR;
-        // tmpfs, or an overlay whose upper layer is one (the file lives in the upper layer).
-        TmpfsFileSystem? tmpfs = dir.Inode.FileSystem as TmpfsFileSystem;
-        if (dir.Inode is Fs.Overlay.OverlayInode overlay && overlay.CopyUp() == 0) tmpfs = ((Fs.Overlay.OverlayFileSystem)overlay.FileSystem).Upper;
-        if (tmpfs == null) return -(long)Errno.EOPNOTSUPP;
         r = Permissions.Check(t.Creds, dir.Inode, AccessMode.W_OK | AccessMode.X_OK);
         if (r < 0) return r;
-        var inode = new TmpfsFile(tmpfs, mode & 0xfff & ~(uint)t.Umask, t.Creds.EffectiveUid, t.Creds.EffectiveGid) { Nlink = 0 };
+        if (dir.Mount.ReadOnly) return -(long)Errno.EROFS;
+        r = dir.Inode.CreateTmpfile(StatMode.S_IFREG | (mode & 0xfff & ~(uint)t.Umask), t.Creds, out Inode? inode);
+        if (r < 0) return r;
+        inode!.Linkable = (flags & O_EXCL) == 0;
         var dentry = new Dentry($"#{inode.Ino}", dir.Dentry, inode);
-        return inode.Open(t, new PathPos(dir.Mount, dentry), flags & ~(O_TMPFILE | O_CLOEXEC) | O_DIRECTORY & 0, out file);
+        dentry.MarkDeleted();
+        return inode.Open(t, new PathPos(dir.Mount, dentry), flags & ~(O_TMPFILE | O_EXCL | O_CLOEXEC), out file);
     }
 }
 

@@ -8,7 +8,7 @@ using Task = Sandbox.Sentry.Kernel.Task;
 namespace Sandbox.Sentry.Syscalls;
 
 /// <summary>Moving data between descriptors inside the Sentry: sendfile, copy_file_range,
-/// splice, tee; and memfd_create.</summary>
+/// splice, tee.</summary>
 public static partial class Linux
 {
     private const int SpliceChunk = 64 * 1024;
@@ -122,33 +122,5 @@ public static partial class Linux
         long n = nonBlocking ? input.Pipe.TryPeek(buffer) : t.BlockOn(input.Pipe.Queue, Events.POLLIN, () => input.Pipe.TryPeek(buffer));
         if (n <= 0) return n;
         return output.Pipe.Write(t, IoBuffers.Source(buffer.AsSpan(0, (int)n)), nonBlocking: true);
-    }
-
-    /// <summary>The file system behind memfd_create: unlinked tmpfs files.</summary>
-    private static TmpfsFileSystem? _memfdFs;
-    private static Mount? _memfdMount;
-
-    /// <summary>Implements Linux syscall memfd_create(2).</summary>
-    public static long MemfdCreate(Task t, in SyscallArgs a)
-    {
-        const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_HUGETLB = 4, MFD_NOEXEC_SEAL = 8, MFD_EXEC = 0x10;
-        uint flags = (uint)a.A1;
-        if ((flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC | 0xfc000000)) != 0)
-            return -(long)Errno.EINVAL;
-        if ((flags & MFD_HUGETLB) != 0) return -(long)Errno.EINVAL;
-        long r = t.MemoryManager.ReadCString(a.A0, 249, out string name);
-        if (r == -(long)Errno.ENAMETOOLONG) return -(long)Errno.EINVAL;
-        if (r < 0) return r;
-        lock (typeof(Linux))
-        {
-            _memfdFs ??= new TmpfsFileSystem(t.Kernel.Platform.MemoryFile);
-            _memfdMount ??= new Mount(_memfdFs, new Dentry("/", null, _memfdFs.Root), "memfd", readOnly: false);
-        }
-        var inode = new TmpfsFile(_memfdFs, 0x1ff /* 0777 */, t.Creds.EffectiveUid, t.Creds.EffectiveGid) { Nlink = 0 };
-        var dentry = new Dentry($"memfd:{name}", _memfdMount.Root, inode);
-        var file = new TmpfsRegularFile(inode, new PathPos(_memfdMount, dentry), OpenFlags.O_RDWR);
-        long fd = t.Fds.Allocate(file, 0, (flags & MFD_CLOEXEC) != 0);
-        file.DecRef();
-        return fd;
     }
 }

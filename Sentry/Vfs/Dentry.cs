@@ -20,6 +20,10 @@ public sealed class Dentry
     /// <summary>Set when the name was unlinked while something still refers to it.</summary>
     public bool Deleted { get; private set; }
 
+    /// <summary>Marks a name that never was in its directory (an O_TMPFILE file) as deleted, as
+    /// /proc/[pid]/fd shows it.</summary>
+    public void MarkDeleted() => Deleted = true;
+
     /// <summary>Looks up a child, consulting the cache first.</summary>
     public long Child(string name, out Dentry? child)
     {

@@ -2,6 +2,17 @@ using Sandbox.Abi;
 
 namespace Sandbox.Sentry.Vfs;
 
+/// <summary>Where a write goes relative to the end of the file.</summary>
+public enum AppendMode
+{
+    /// <summary>As the description's O_APPEND flag says.</summary>
+    AsOpened,
+    /// <summary>At the end of the file (RWF_APPEND).</summary>
+    Append,
+    /// <summary>At the given or current offset even under O_APPEND (RWF_NOAPPEND).</summary>
+    NoAppend,
+}
+
 /// <summary>An open file description: what a guest fd refers to. Several fds (dup) may share
 /// one; it holds the status flags. Every operation returns a result or a negative errno.</summary>
 public abstract class FileDescription
@@ -63,6 +74,15 @@ public abstract class FileDescription
 
     /// <summary>Writes from guest memory. offset is -1 for the description's own position.</summary>
     public virtual long Write(Kernel.Task task, ReadOnlySpan<Iovec> guestIovecs, long offset) => -(long)Errno.EINVAL;
+
+    /// <summary>pwritev2: a write whose O_APPEND behaviour is chosen for this call (RWF_APPEND,
+    /// RWF_NOAPPEND). Files without a position (pipes, devices) ignore it.</summary>
+    public virtual long Write(Kernel.Task task, ReadOnlySpan<Iovec> guestIovecs, long offset, AppendMode append) =>
+        Write(task, guestIovecs, offset);
+
+    /// <summary>Whether preadv2/pwritev2 may pass RWF_NOWAIT (Linux's FMODE_NOWAIT); if not, they
+    /// fail with EOPNOTSUPP. With it, the call fails with EAGAIN where it would block.</summary>
+    public virtual bool NoWaitSupported => true;
 
     /// <summary>Reads into a Sentry buffer (sendfile, splice, copy_file_range); offset -1
     /// means the description's own position.</summary>

@@ -152,6 +152,19 @@ public abstract class Inode
 
     public virtual long LinkChild(string name, Inode target) => IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
 
+    /// <summary>O_TMPFILE: makes an unnamed regular file (link count 0) on this directory's file
+    /// system. File systems that cannot hold one say EOPNOTSUPP.</summary>
+    public virtual long CreateTmpfile(uint mode, Credentials creds, out Inode? file)
+    {
+        file = null;
+        return IsDirectory ? -(long)Errno.EOPNOTSUPP : -(long)Errno.ENOTDIR;
+    }
+
+    /// <summary>An O_TMPFILE file opened without O_EXCL that has not been linked yet: linkat may
+    /// give it a name although its link count is 0. Any other file with no links left cannot be
+    /// linked again (ENOENT).</summary>
+    public bool Linkable { get; set; }
+
     /// <summary>Removes a name: a non-directory (rmdir false) or an empty directory (rmdir true).</summary>
     public virtual long RemoveChild(string name, bool rmdir) => IsDirectory ? -(long)Errno.EPERM : -(long)Errno.ENOTDIR;
 

@@ -66,15 +66,21 @@ public abstract class InodeFile : FileDescription
         return data ? offset : size;
     }
 
-    /// <summary>Runs a read or write at the explicit offset, or at (and advancing) the shared one.</summary>
+    /// <summary>Whether a write in this mode goes to the end of the file.</summary>
+    protected bool Appends(AppendMode mode) =>
+        mode == AppendMode.Append || (mode == AppendMode.AsOpened && (Flags & OpenFlags.O_APPEND) != 0);
+
+    /// <summary>Runs a read or write at the explicit offset, or at (and advancing) the shared one.
+    /// An appending write goes to the end of the file whatever the offset, as on Linux (the
+    /// shared offset moves past it only when no explicit offset was given).</summary>
     protected long AtOffset(long offset, Func<long, long> op, bool append = false)
     {
-        if (offset >= 0) return op(offset);
+        if (offset >= 0 && !append) return op(offset);
         lock (OffsetLock)
         {
             long at = append ? Inode.Size : Offset;
             long n = op(at);
-            if (n > 0) Offset = at + n;
+            if (n > 0 && offset < 0) Offset = at + n;
             return n;
         }
     }

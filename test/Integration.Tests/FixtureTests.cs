@@ -17,6 +17,7 @@ public class FixtureTests
     [InlineData("inotify")] // inotify events for changes made inside the sandbox
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
+    [InlineData("files2")]  // linkat of O_TMPFILE files, tmpfs space reclaim, preadv2/pwritev2 flags, memfd seals
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {

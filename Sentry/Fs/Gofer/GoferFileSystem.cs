@@ -600,21 +600,26 @@ public sealed class GoferFile : InodeFile
         return n;
     }
 
-    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
+        Write(task, iovecs, offset, AppendMode.AsOpened);
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset, AppendMode append)
     {
         var src = new IoBuffers(task.MemoryManager, iovecs);
         var buffer = new byte[(int)Math.Min(src.Length, 1 << 20)];
         int got = src.CopyIn(0, buffer);
         if (got == 0 && buffer.Length > 0) return -(long)Errno.EFAULT;
-        return WriteKernel(buffer.AsSpan(0, got), offset);
+        return WriteAt(buffer.AsSpan(0, got), offset, append);
     }
 
-    public override long WriteKernel(ReadOnlySpan<byte> src, long offset)
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(src, offset, AppendMode.AsOpened);
+
+    private long WriteAt(ReadOnlySpan<byte> src, long offset, AppendMode append)
     {
         long r = EnsureWriteFid();
         if (r < 0) return r;
         byte[] data = src.ToArray();
-        return AtOffset(offset, at => _inode.WriteData(_writeFid, at, data), append: (Flags & OpenFlags.O_APPEND) != 0);
+        return AtOffset(offset, at => _inode.WriteData(_writeFid, at, data), Appends(append));
     }
 
     private long EnsureWriteFid()

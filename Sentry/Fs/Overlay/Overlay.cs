@@ -224,6 +224,20 @@ public sealed class OverlayInode : Inode
         }
     }
 
+    /// <summary>O_TMPFILE: the file lives in the upper layer, wrapped like any overlay object so
+    /// that linkat can give it a name here.</summary>
+    public override long CreateTmpfile(uint mode, Credentials creds, out Inode? file)
+    {
+        file = null;
+        if (!IsDirectory) return -(long)Errno.ENOTDIR;
+        long r = CopyUp();
+        if (r < 0) return r;
+        r = Upper!.CreateTmpfile(mode, creds, out Inode? upper);
+        if (r < 0) return r;
+        file = new OverlayInode(_fs, this, "", upper, null);
+        return 0;
+    }
+
     public override long LinkChild(string name, Inode target)
     {
         if (target is not OverlayInode t || t._fs != _fs) return -(long)Errno.EXDEV;

@@ -153,6 +153,9 @@ public sealed class GeneratedFileDescription(GeneratedFile file, byte[] data, Pa
     /// <summary>The most a single write may pass to a writer (Linux takes a page for sysctls).</summary>
     private const int MaxWrite = 64 * 1024;
 
+    /// <summary>Linux's proc and sys files refuse RWF_NOWAIT.</summary>
+    public override bool NoWaitSupported => false;
+
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
         ReadAt(new IoBuffers(task.MemoryManager, iovecs), offset);
 

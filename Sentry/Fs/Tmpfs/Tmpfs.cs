@@ -193,6 +193,16 @@ public sealed class TmpfsDirectory : TmpfsInode
         return r;
     }
 
+    public override long CreateTmpfile(uint mode, Credentials creds, out Inode? file)
+    {
+        file = null;
+        if (Dead) return -(long)Errno.ENOENT;
+        var tmp = new TmpfsFile(Tmpfs, mode, creds.EffectiveUid, creds.EffectiveGid) { Nlink = 0 };
+        if ((Mode & 0x400 /* S_ISGID */) != 0) tmp.Gid = Gid;
+        file = tmp;
+        return 0;
+    }
+
     public override long LinkChild(string name, Inode target)
     {
         if (target.FileSystem != FileSystem) return -(long)Errno.EXDEV;

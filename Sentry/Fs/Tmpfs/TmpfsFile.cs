@@ -1,6 +1,7 @@
 using Sandbox.Abi;
 using Sandbox.Sentry.Kernel;
 using Sandbox.Sentry.Vfs;
+using static Sandbox.Abi.Fcntl;
 using static Sandbox.Abi.StatMode;
 
 namespace Sandbox.Sentry.Fs.Tmpfs;
@@ -53,6 +54,103 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public TmpfsFile(TmpfsFileSystem fs, uint mode, uint uid, uint gid) : base(fs, (mode & 0xfff) | S_IFREG, uid, gid) { }
 
+    // ---- lifetime -------------------------------------------------------------------------
+
+    /// <summary>Open descriptions of this file; with no name left either, nobody can reach the
+    /// data again and the pages go back to the MemoryFile. (Guarded by _pages.)</summary>
+    private int _opens;
+
+    /// <summary>The pages were given back: the file is gone, so it cannot be opened again.</summary>
+    private bool _released;
+
+    /// <summary>The last name went away (the directory dropped the link count to 0).</summary>
+    internal void Unlinked()
+    {
+        lock (_pages)
+            if (_opens == 0) ReleaseLocked();
+    }
+
+    /// <summary>An open description of the file went away.</summary>
+    internal void Closed()
+    {
+        lock (_pages)
+        {
+            _opens--;
+            if (_opens == 0 && Nlink == 0) ReleaseLocked();
+        }
+    }
+
+    /// <summary>Gives the pages back: nothing can read them any more. Pages a shared mapping
+    /// uses stay (the mapping still points at them). (Called with _pages locked.)</summary>
+    private void ReleaseLocked()
+    {
+        if (_released || _pinned) return;
+        _released = true;
+        foreach (long off in _pages.Values) Tmpfs.Memory.Free(off, PageSize);
+        Tmpfs.Unreserve(_pages.Count * PageSize);
+        _pages.Clear();
+        if (_spareCount > 0) Tmpfs.Memory.Free(_spare, _spareCount * PageSize);
+        _spareCount = 0;
+    }
+
+    // ---- seals ----------------------------------------------------------------------------
+
+    /// <summary>The file's F_SEAL_* seals. A tmpfs file starts with F_SEAL_SEAL, so no seal can
+    /// be added; memfd_create(MFD_ALLOW_SEALING) starts with none. Changed with _pages locked,
+    /// so a write sees the seals from before an F_ADD_SEALS or from after it.</summary>
+    public int Seals
+    {
+        get { lock (_pages) return _seals; }
+    }
+
+    private int _seals = F_SEAL_SEAL;
+
+    /// <summary>Held while adding seals and while making a shared mapping of the file, so that
+    /// F_SEAL_WRITE and a new writable mapping cannot both succeed.</summary>
+    public Lock SealLock { get; } = new();
+
+    /// <summary>The seals of a new memfd.</summary>
+    public void InitSeals(int seals)
+    {
+        lock (_pages) _seals = seals;
+    }
+
+    /// <summary>Implements F_ADD_SEALS once the caller checked the descriptor. mappedWritably
+    /// says whether some shared mapping may write the pages (F_SEAL_WRITE fails with EBUSY
+    /// then); it runs with <see cref="SealLock"/> held.</summary>
+    public long AddSeals(int seals, Func<bool> mappedWritably)
+    {
+        lock (SealLock)
+        {
+            if ((Seals & F_SEAL_SEAL) != 0) return -(long)Errno.EPERM;
+            // Sealing the exec bits of an executable file seals its contents too (W^X).
+            if ((seals & F_SEAL_EXEC) != 0 && (Mode & 0x49) != 0)
+                seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+            if ((seals & F_SEAL_WRITE) != 0 && (Seals & F_SEAL_WRITE) == 0 && mappedWritably()) return -(long)Errno.EBUSY;
+            lock (_pages) _seals |= seals;
+            return 0;
+        }
+    }
+
+    /// <summary>Whether the seals forbid new writes (write(2) and new writable shared mappings).</summary>
+    public bool WriteSealed => (Seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0;
+
+    /// <summary>F_SEAL_WRITE / F_SEAL_FUTURE_WRITE refuse writes, F_SEAL_GROW any that would
+    /// extend the file. (Called with _pages locked.)</summary>
+    private long CheckWriteSeals(long offset, long length)
+    {
+        if ((_seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0) return -(long)Errno.EPERM;
+        if ((_seals & F_SEAL_GROW) != 0 && offset + length > _size) return -(long)Errno.EPERM;
+        return 0;
+    }
+
+    /// <summary>F_SEAL_EXEC: the exec bits may no longer change.</summary>
+    public override long SetAttr(in SetAttrRequest req)
+    {
+        if (req.Mode is { } mode && (Seals & F_SEAL_EXEC) != 0 && ((mode ^ Mode) & 0x49) != 0) return -(long)Errno.EPERM;
+        return base.SetAttr(req);
+    }
+
     public override long Size
     {
         get { lock (_pages) return _size; }
@@ -68,6 +166,8 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         if (size < 0) return -(long)Errno.EINVAL;
         lock (_pages)
         {
+            if ((size < _size && (_seals & F_SEAL_SHRINK) != 0) || (size > _size && (_seals & F_SEAL_GROW) != 0))
+                return -(long)Errno.EPERM;
             if (size < _size)
             {
                 long firstDropped = (size + PageSize - 1) / PageSize;
@@ -94,10 +194,6 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         Tmpfs.Unreserve(PageSize);
         _pages.Remove(page);
     }
-
-    /// <summary>The last name went away: open descriptions keep the data until they close,
-    /// which the garbage collector handles for us; release the pages now if nobody holds it.</summary>
-    internal void Unlinked() { }
 
     /// <summary>Copies file data at offset into dst; returns bytes read.</summary>
     public long Read(IoBuffers dst, long offset)
@@ -137,6 +233,7 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         long done = 0;
         lock (_pages)
         {
+            if (src.Length > 0 && CheckWriteSeals(offset, src.Length) is var refused and < 0) return refused;
             while (done < src.Length)
             {
                 long at = offset + done;
@@ -247,6 +344,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         if (offset < 0 || length <= 0) return -(long)Errno.EINVAL;
         lock (_pages)
         {
+            if ((mode & Mm.FALLOC_FL_PUNCH_HOLE) != 0 ? (_seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) != 0
+                : (_seals & F_SEAL_GROW) != 0 && offset + length > _size)
+                return -(long)Errno.EPERM;
             if ((mode & Mm.FALLOC_FL_PUNCH_HOLE) != 0)
             {
                 if ((mode & Mm.FALLOC_FL_KEEP_SIZE) == 0) return -(long)Errno.EOPNOTSUPP;
@@ -278,25 +378,47 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public override long Open(Task task, PathPos path, int flags, out FileDescription? file)
     {
+        file = null;
+        lock (_pages)
+        {
+            // Lost a race with the unlink and last close that released the file.
+            if (_released) return -(long)Errno.ENOENT;
+            _opens++;
+        }
         file = new TmpfsRegularFile(this, path, flags);
         return 0;
     }
 }
 
 /// <summary>An open tmpfs regular file.</summary>
-public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : InodeFile(path, flags)
+public sealed class TmpfsRegularFile : InodeFile
 {
-    public TmpfsFile File { get; } = file;
+    /// <summary>Made by <see cref="TmpfsFile.Open"/>, which counts it.</summary>
+    internal TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : base(path, flags)
+    {
+        File = file;
+    }
+
+    public TmpfsFile File { get; }
+
+    protected override void Release() => File.Closed();
+
+    /// <summary>Linux's tmpfs files refuse RWF_NOWAIT; those of the overlay (which stands for
+    /// the host's disk file system) accept it.</summary>
+    public override bool NoWaitSupported => Inode != File;
 
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
         ReadAt(new IoBuffers(task.MemoryManager, iovecs), offset);
 
     public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
-        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset);
+        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset, AppendMode.AsOpened);
+
+    public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset, AppendMode append) =>
+        WriteAt(new IoBuffers(task.MemoryManager, iovecs), offset, append);
 
     public override long ReadKernel(Span<byte> dst, long offset) => ReadAt(new IoBuffers(dst), offset);
 
-    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(IoBuffers.Source(src), offset);
+    public override long WriteKernel(ReadOnlySpan<byte> src, long offset) => WriteAt(IoBuffers.Source(src), offset, AppendMode.AsOpened);
 
     private long ReadAt(IoBuffers dst, long offset)
     {
@@ -309,9 +431,9 @@ public sealed class TmpfsRegularFile(TmpfsFile file, PathPos path, int flags) : 
         }
     }
 
-    private long WriteAt(IoBuffers src, long offset)
+    private long WriteAt(IoBuffers src, long offset, AppendMode mode)
     {
-        bool append = (Flags & OpenFlags.O_APPEND) != 0;
+        bool append = Appends(mode);
         if (offset >= 0 && !append) return File.Write(src, offset);
         lock (OffsetLock)
         {
