@@ -113,8 +113,11 @@ public static class ElfLoader
             {
                 vdsoBase = (ulong)where + Mm.PageSize;
                 mm.Mprotect(vdsoBase, Mm.PageSize, Mm.PROT_READ | Mm.PROT_EXEC);
-                if (mm.Find(vdsoBase) is { } v) { v.Name = "[vdso]"; v.Shared = false; }
-                if (mm.Find((ulong)where) is { } vv) vv.Shared = false; // shown as private, as Linux does
+                // Shown as private, as Linux does; but these pages are the same for every process
+                // (and the Sentry keeps the data page current), so they may never become writable:
+                // mprotect(PROT_WRITE) gets EACCES rather than Linux's private copy.
+                if (mm.Find(vdsoBase) is { } v) { v.Name = "[vdso]"; v.Shared = false; v.WriteDenied = true; }
+                if (mm.Find((ulong)where) is { } vv) { vv.Shared = false; vv.WriteDenied = true; }
             }
         }
 
