@@ -16,11 +16,16 @@ public sealed class Pipe
 
     private static long _nextIno = 1;
 
-    private byte[] _ring = new byte[DefaultCapacity];
+    /// <summary>The buffer, allocated by the first write and dropped when a named pipe loses its
+    /// last opener (Linux frees the pipe then: unread data is gone, the size is the default).</summary>
+    private byte[]? _ring;
+    private int _capacity = DefaultCapacity;
     private int _head; // next byte to read
     private int _count;
-    /// <summary>A named pipe has had a writer: reads at EOF return 0 rather than waiting.</summary>
-    private bool _hadWriter;
+    /// <summary>How many times a read end and a write end were opened: a FIFO open waiting for
+    /// its partner waits for the other count to move, so a partner that opens and closes again
+    /// before the waiter runs still releases it.</summary>
+    private long _readerOpens, _writerOpens;
 
     public long Ino { get; } = Interlocked.Increment(ref _nextIno);
 
@@ -31,7 +36,7 @@ public sealed class Pipe
     public WaitQueue Queue { get; } = new();
     public int Readers { get; private set; }
     public int Writers { get; private set; }
-    public int Capacity => _ring.Length;
+    public int Capacity => _capacity;
 
     public int Available
     {
@@ -44,31 +49,72 @@ public sealed class Pipe
         {
             Readers++;
             Writers++;
-            _hadWriter = true;
+            _readerOpens++;
+            _writerOpens++;
         }
         return (new PipeEnd(this, isReader: true, isWriter: false, OpenFlags.O_RDONLY | statusFlags),
                 new PipeEnd(this, isReader: false, isWriter: true, OpenFlags.O_WRONLY | statusFlags));
     }
 
-    /// <summary>Opens one end of a named pipe (a FIFO inode). Unlike Linux, opening does not
-    /// wait for the other end; reads see EOF only once a writer has come and gone.</summary>
+    /// <summary>Opens one end of a named pipe (a FIFO inode), as fifo(7) describes: O_RDONLY
+    /// waits until a writer opens the FIFO and O_WRONLY until a reader does; with O_NONBLOCK a
+    /// read end opens at once and a write end without a reader fails with ENXIO; O_RDWR never
+    /// waits. The wait is interruptible (EINTR, restarted after SA_RESTART handlers). An opener
+    /// counts as a reader or writer while it waits, as on Linux.</summary>
     public long OpenNamed(Kernel.Task task, PathPos path, int flags, out FileDescription? file)
     {
+        file = null;
         int access = flags & OpenFlags.O_ACCMODE;
+        if (access == OpenFlags.O_ACCMODE) return -(long)Errno.EINVAL;
+        bool reader = access != OpenFlags.O_WRONLY, writer = access != OpenFlags.O_RDONLY;
+        bool nonBlocking = (flags & OpenFlags.O_NONBLOCK) != 0;
+        bool wait;
+        long partnerOpens, hupBaseline = PipeEnd.NoHupBaseline;
         lock (this)
         {
-            bool reader = access != OpenFlags.O_WRONLY, writer = access != OpenFlags.O_RDONLY;
-            if (writer && !reader && Readers == 0 && (flags & OpenFlags.O_NONBLOCK) != 0)
-            {
-                file = null;
-                return -(long)Errno.ENXIO;
-            }
-            if (reader) Readers++;
-            if (writer) { Writers++; _hadWriter = true; }
-            file = new PipeEnd(this, reader, writer, flags & ~OpenFlags.O_CLOEXEC) { Path = path };
+            if (writer && !reader && Readers == 0 && nonBlocking) return -(long)Errno.ENXIO;
+            if (reader) { Readers++; _readerOpens++; }
+            if (writer) { Writers++; _writerOpens++; }
+            // A reader that did not wait for a writer sees POLLHUP only once a writer has come
+            // and gone after it opened.
+            if (!writer && Writers == 0) hupBaseline = _writerOpens;
+            wait = !nonBlocking && reader != writer && (reader ? Writers : Readers) == 0;
+            partnerOpens = reader ? _writerOpens : _readerOpens;
         }
-        Queue.Notify(POLLIN | POLLOUT);
+        Queue.Notify(POLLIN | POLLOUT); // releases partners waiting in open
+        if (wait)
+        {
+            long r = WaitForPartner(task, reader, partnerOpens);
+            if (r < 0) return r;
+        }
+        file = new PipeEnd(this, reader, writer, flags & ~OpenFlags.O_CLOEXEC, hupBaseline) { Path = path };
         return 0;
+    }
+
+    /// <summary>Sleeps until the other kind of end has been opened since partnerOpens was read.
+    /// Interrupted, it stops counting as an opener, unless a partner came meanwhile: that
+    /// partner did not wait for this end and may already be gone, so the open succeeds (the
+    /// signal is handled after it, as on Linux).</summary>
+    private long WaitForPartner(Kernel.Task task, bool reader, long partnerOpens)
+    {
+        using var wait = task.BeginWait(Queue, POLLIN | POLLOUT);
+        while (true)
+        {
+            task.Blocker.Reset();
+            lock (this)
+                if ((reader ? _writerOpens : _readerOpens) != partnerOpens) return 0;
+            long r = task.Sleep();
+            if (r >= 0) continue;
+            lock (this)
+            {
+                if ((reader ? _writerOpens : _readerOpens) != partnerOpens) return 0;
+                if (reader) Readers--;
+                else Writers--;
+                DropBufferIfUnused();
+            }
+            Queue.Notify(POLLIN | POLLOUT | POLLHUP | POLLERR);
+            return r;
+        }
     }
 
     internal void Close(bool reader, bool writer)
@@ -77,12 +123,26 @@ public sealed class Pipe
         {
             if (reader) Readers--;
             if (writer) Writers--;
+            DropBufferIfUnused();
         }
         Queue.Notify(POLLIN | POLLOUT | POLLHUP | POLLERR);
     }
 
-    /// <summary>poll events now: readable with data or at EOF, writable with room.</summary>
-    public uint Readiness(bool reader, bool writer)
+    /// <summary>With no ends left (only a named pipe can be opened again), the pipe starts over
+    /// empty, at the default size. Called under the lock.</summary>
+    private void DropBufferIfUnused()
+    {
+        if (Readers != 0 || Writers != 0) return;
+        _ring = null;
+        _capacity = DefaultCapacity;
+        _head = _count = 0;
+        _packets.Clear();
+    }
+
+    /// <summary>poll events now: readable with data, POLLHUP without writers (once a writer
+    /// came after hupBaseline, the count of write ends opened before a reader that did not wait
+    /// for one), writable with room, POLLERR without readers.</summary>
+    public uint Readiness(bool reader, bool writer, long hupBaseline = PipeEnd.NoHupBaseline)
     {
         lock (this)
         {
@@ -90,11 +150,11 @@ public sealed class Pipe
             if (reader)
             {
                 if (_count > 0) ev |= POLLIN | POLLRDNORM;
-                if (Writers == 0 && _hadWriter) ev |= POLLHUP;
+                if (Writers == 0 && _writerOpens != hupBaseline) ev |= POLLHUP;
             }
             if (writer)
             {
-                if (_ring.Length - _count >= PipeBuf || (_count == 0)) ev |= POLLOUT | POLLWRNORM;
+                if (_capacity - _count >= PipeBuf || _count == 0) ev |= POLLOUT | POLLWRNORM;
                 if (Readers == 0) ev |= POLLERR;
             }
             return ev;
@@ -109,12 +169,16 @@ public sealed class Pipe
         lock (this)
         {
             if (size < _count) return -(long)Errno.EBUSY;
-            var ring = new byte[size];
-            int first = Math.Min(_count, _ring.Length - _head);
-            _ring.AsSpan(_head, first).CopyTo(ring);
-            _ring.AsSpan(0, _count - first).CopyTo(ring.AsSpan(first));
-            _ring = ring;
-            _head = 0;
+            _capacity = size;
+            if (_ring != null)
+            {
+                var ring = new byte[size];
+                int first = Math.Min(_count, _ring.Length - _head);
+                _ring.AsSpan(_head, first).CopyTo(ring);
+                _ring.AsSpan(0, _count - first).CopyTo(ring.AsSpan(first));
+                _ring = ring;
+                _head = 0;
+            }
         }
         Queue.Notify(POLLOUT);
         return size;
@@ -129,6 +193,7 @@ public sealed class Pipe
         lock (this)
         {
             if (_count == 0) return Writers == 0 ? 0 : -(long)Errno.EAGAIN;
+            var ring = _ring!;
             long limit = dst.Length;
             int packet = 0;
             if (PacketMode && _packets.Count > 0)
@@ -138,9 +203,9 @@ public sealed class Pipe
             }
             while (done < limit && _count > 0)
             {
-                int chunk = (int)Math.Min(limit - done, Math.Min(_count, _ring.Length - _head));
-                int copied = dst.CopyOut(done, _ring.AsSpan(_head, chunk));
-                _head = (_head + copied) % _ring.Length;
+                int chunk = (int)Math.Min(limit - done, Math.Min(_count, ring.Length - _head));
+                int copied = dst.CopyOut(done, ring.AsSpan(_head, chunk));
+                _head = (_head + copied) % ring.Length;
                 _count -= copied;
                 done += copied;
                 if (copied < chunk) break;
@@ -149,7 +214,7 @@ public sealed class Pipe
             {
                 // The rest of the packet is discarded, as Linux does.
                 int rest = packet - (int)done;
-                _head = (_head + rest) % _ring.Length;
+                _head = (_head + rest) % ring.Length;
                 _count -= rest;
             }
         }
@@ -169,13 +234,14 @@ public sealed class Pipe
         lock (this)
         {
             if (Readers == 0) return -(long)Errno.EPIPE;
-            int free = _ring.Length - _count;
+            int free = _capacity - _count;
             if (free == 0 || (atomic && free < total)) return -(long)Errno.EAGAIN;
-            while (done < total && _count < _ring.Length)
+            var ring = _ring ??= new byte[_capacity];
+            while (done < total && _count < ring.Length)
             {
-                int tail = (_head + _count) % _ring.Length;
-                int chunk = (int)Math.Min(total - done, Math.Min(_ring.Length - _count, _ring.Length - tail));
-                int copied = src.CopyIn(from + done, _ring.AsSpan(tail, chunk));
+                int tail = (_head + _count) % ring.Length;
+                int chunk = (int)Math.Min(total - done, Math.Min(ring.Length - _count, ring.Length - tail));
+                int copied = src.CopyIn(from + done, ring.AsSpan(tail, chunk));
                 _count += copied;
                 done += copied;
                 if (copied < chunk) break;
@@ -191,11 +257,12 @@ public sealed class Pipe
     {
         lock (this)
         {
-            if (_count == 0) return Writers == 0 && _hadWriter ? 0 : -(long)Errno.EAGAIN;
+            if (_count == 0) return Writers == 0 ? 0 : -(long)Errno.EAGAIN;
+            var ring = _ring!;
             int n = Math.Min(dst.Length, _count);
-            int first = Math.Min(n, _ring.Length - _head);
-            _ring.AsSpan(_head, first).CopyTo(dst);
-            _ring.AsSpan(0, n - first).CopyTo(dst[first..]);
+            int first = Math.Min(n, ring.Length - _head);
+            ring.AsSpan(_head, first).CopyTo(dst);
+            ring.AsSpan(0, n - first).CopyTo(dst[first..]);
             return n;
         }
     }
@@ -241,13 +308,18 @@ public sealed class Pipe
 /// <summary>One end of a <see cref="Pipe"/> (both ends for a FIFO opened O_RDWR).</summary>
 public sealed class PipeEnd : FileDescription
 {
-    private readonly bool _isReader, _isWriter;
+    /// <summary>A write-open count no pipe reaches: POLLHUP whenever there is no writer.</summary>
+    public const long NoHupBaseline = -1;
 
-    public PipeEnd(Pipe pipe, bool isReader, bool isWriter, int flags)
+    private readonly bool _isReader, _isWriter;
+    private readonly long _hupBaseline;
+
+    public PipeEnd(Pipe pipe, bool isReader, bool isWriter, int flags, long hupBaseline = NoHupBaseline)
     {
         Pipe = pipe;
         _isReader = isReader;
         _isWriter = isWriter;
+        _hupBaseline = hupBaseline;
         Flags = flags;
     }
 
@@ -272,7 +344,7 @@ public sealed class PipeEnd : FileDescription
     public override long WriteKernel(ReadOnlySpan<byte> src, long offset) =>
         offset >= 0 ? -(long)Errno.ESPIPE : Pipe.Write(Kernel.Task.Current, IoBuffers.Source(src), NonBlocking);
 
-    public override uint Readiness(uint mask) => Pipe.Readiness(_isReader, _isWriter) & (mask | AlwaysReported);
+    public override uint Readiness(uint mask) => Pipe.Readiness(_isReader, _isWriter, _hupBaseline) & (mask | AlwaysReported);
 
     public override WaitQueue? EventQueue => Pipe.Queue;
 

@@ -13,8 +13,8 @@ public sealed partial class Task
     private static readonly HashSet<long> RestartedBySaRestart =
     [
         (long)N.read, (long)N.write, (long)N.readv, (long)N.writev, (long)N.pread64, (long)N.pwrite64,
-        (long)N.preadv, (long)N.pwritev, (long)N.ioctl, (long)N.open, (long)N.openat, (long)N.wait4,
-        (long)N.waitid, (long)N.flock, (long)N.fcntl, (long)N.futex, (long)N.accept, (long)N.accept4,
+        (long)N.preadv, (long)N.pwritev, (long)N.ioctl, (long)N.open, (long)N.openat, (long)N.openat2,
+        (long)N.creat, (long)N.wait4, (long)N.waitid, (long)N.flock, (long)N.fcntl, (long)N.futex, (long)N.accept, (long)N.accept4,
         (long)N.connect, (long)N.recvfrom, (long)N.recvmsg, (long)N.sendto, (long)N.sendmsg, (long)N.getrandom,
         (long)N.sendfile, (long)N.splice, (long)N.tee, (long)N.copy_file_range,
     ];

@@ -284,6 +284,12 @@ public sealed class SchedAttributes
     public int Policy, Priority;
     public bool ResetOnFork;
     public uint Personality;
+    /// <summary>sched_setaffinity's mask, as given (bits beyond the sandbox's CPUs are ignored
+    /// when read); all CPUs at first. Recorded only: the Sentry places threads itself.</summary>
+    public ulong Affinity = ulong.MaxValue;
+    /// <summary>ioprio_set's value (class in bits 13-15, hints and level below); 0, the
+    /// class "none" that follows the nice value, at first. Children inherit it.</summary>
+    public int IoPriority;
 
     public SchedAttributes ForChild()
     {

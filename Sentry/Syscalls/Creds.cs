@@ -15,7 +15,7 @@ public static partial class Linux
     {
         public const int CHOWN = 0, DAC_OVERRIDE = 1, DAC_READ_SEARCH = 2, FOWNER = 3, FSETID = 4;
         public const int SETGID = 6, SETUID = 7, SETPCAP = 8, LINUX_IMMUTABLE = 9;
-        public const int SYS_NICE = 23, MKNOD = 27, MAC_OVERRIDE = 32;
+        public const int SYS_ADMIN = 21, SYS_NICE = 23, MKNOD = 27, MAC_OVERRIDE = 32;
 
         /// <summary>The capabilities that follow the fsuid (CAP_FS_SET).</summary>
         public const ulong FsSet = (1UL << CHOWN) | (1UL << DAC_OVERRIDE) | (1UL << DAC_READ_SEARCH)

@@ -10,9 +10,16 @@ namespace Sandbox.Sentry.Syscalls;
 /// <summary>Process creation, execution and waiting.</summary>
 public static partial class Linux
 {
-    /// <summary>Implements Linux syscall clone(2) (x86-64 argument order: flags, stack, parent_tid, child_tid, tls).</summary>
-    public static long CloneCall(Task t, in SyscallArgs a) =>
-        t.Clone(a.A0 & ~0xffUL, a.A1, a.A2, a.A3, a.A4, (int)(a.A0 & 0xff));
+    /// <summary>Implements Linux syscall clone(2) (x86-64 argument order: flags, stack, parent_tid,
+    /// child_tid, tls). CLONE_PIDFD is refused with EINVAL, as clone3 refuses it: pidfds are not
+    /// offered (pidfd_open is ENOSYS), and a caller must not be told a child was made without
+    /// the descriptor it asked for.</summary>
+    public static long CloneCall(Task t, in SyscallArgs a)
+    {
+        ulong flags = a.A0 & ~0xffUL;
+        if ((flags & Task.CLONE_PIDFD) != 0) return -(long)Errno.EINVAL;
+        return t.Clone(flags, a.A1, a.A2, a.A3, a.A4, (int)(a.A0 & 0xff));
+    }
 
     /// <summary>Implements Linux syscall fork(2).</summary>
     public static long Fork(Task t, in SyscallArgs a) => t.Clone(0, 0, 0, 0, 0, Signals.SIGCHLD);

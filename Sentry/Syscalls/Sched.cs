@@ -5,10 +5,10 @@ using Task = Sandbox.Sentry.Kernel.Task;
 
 namespace Sandbox.Sentry.Syscalls;
 
-/// <summary>Scheduling: nice values, policies and priorities, getcpu, membarrier. The Sentry does
-/// not schedule guest threads itself (each runs on a host thread the host schedules), so these
-/// calls keep Linux's per-thread attributes and permission rules without changing host
-/// scheduling.</summary>
+/// <summary>Scheduling: nice values, policies and priorities, CPU affinity, I/O priorities,
+/// getcpu, membarrier. The Sentry does not schedule guest threads itself (each runs on a host
+/// thread the host schedules), so these calls keep Linux's per-thread attributes and permission
+/// rules without changing host scheduling.</summary>
 public static partial class Linux
 {
     /// <summary>getpriority/setpriority selectors.</summary>
@@ -208,6 +208,127 @@ public static partial class Linux
         if (TaskByIdOrSelf(t, pid) is not { } p) return -(long)Errno.ESRCH;
         long ns = p.Sched.Policy == SchedPolicy.RR ? RrTimesliceNs : 0;
         return t.MemoryManager.CopyOut(a.A1, new Timespec(ns / 1_000_000_000, ns % 1_000_000_000));
+    }
+
+    /// <summary>The CPUs the sandbox reports: as many as the host gives it.</summary>
+    private static int SandboxCpus => Math.Clamp(Environment.ProcessorCount, 1, 64);
+
+    private static ulong SandboxCpuMask => SandboxCpus == 64 ? ulong.MaxValue : (1UL << SandboxCpus) - 1;
+
+    /// <summary>Implements Linux syscall sched_getaffinity(2) for any thread of the sandbox: its
+    /// mask within the sandbox's CPUs. Returns the bytes written, as the raw Linux call does.</summary>
+    public static long SchedGetaffinity(Task t, in SyscallArgs a)
+    {
+        ulong len = a.A1;
+        // Linux: the buffer must hold nr_cpu_ids bits and be a multiple of sizeof(long).
+        if (len * 8 < (ulong)SandboxCpus || (len & 7) != 0) return -(long)Errno.EINVAL;
+        if (TaskByIdOrSelf(t, (int)a.A0) is not { } p) return -(long)Errno.ESRCH;
+        long r = t.MemoryManager.CopyOut(a.A2, p.Sched.Affinity & SandboxCpuMask);
+        return r < 0 ? r : sizeof(ulong);
+    }
+
+    /// <summary>Implements Linux syscall sched_setaffinity(2) for any thread of the sandbox. The
+    /// caller's euid must be the target's real or effective uid, or it needs CAP_SYS_NICE
+    /// (EPERM); the mask must name a sandbox CPU (EINVAL). A shorter buffer leaves the higher
+    /// CPUs clear. The mask is recorded for sched_getaffinity; placement is the Sentry's
+    /// business.</summary>
+    public static long SchedSetaffinity(Task t, in SyscallArgs a)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(ulong)];
+        bytes.Clear();
+        int len = (int)Math.Min(a.A1, sizeof(ulong));
+        if (t.MemoryManager.CopyIn(a.A2, bytes[..len]) < 0) return -(long)Errno.EFAULT;
+        ulong mask = BitConverter.ToUInt64(bytes);
+        if (TaskByIdOrSelf(t, (int)a.A0) is not { } p) return -(long)Errno.ESRCH;
+        var c = t.Creds;
+        var pc = p.Creds;
+        if (c.EffectiveUid != pc.EffectiveUid && c.EffectiveUid != pc.RealUid && !c.HasCapability(CredCaps.SYS_NICE))
+            return -(long)Errno.EPERM;
+        if ((mask & SandboxCpuMask) == 0) return -(long)Errno.EINVAL;
+        p.Sched.Affinity = mask & SandboxCpuMask;
+        return 0;
+    }
+
+    /// <summary>ioprio_get/ioprio_set selectors and classes (include/uapi/linux/ioprio.h).</summary>
+    private static class Ioprio
+    {
+        public const int WHO_PROCESS = 1, WHO_PGRP = 2, WHO_USER = 3;
+        public const int CLASS_NONE = 0, CLASS_RT = 1, CLASS_BE = 2, CLASS_IDLE = 3;
+        public const int ClassShift = 13, LevelMask = 7;
+
+        public static int Value(int ioClass, int level) => (ioClass << ClassShift) | level;
+    }
+
+    /// <summary>Implements Linux syscall ioprio_get(2): one thread's value as set (0, class
+    /// none, if never set); for a process group or a user, the highest priority among the
+    /// matched threads (the numerically lowest value), where class none counts as the class of
+    /// the thread's CPU policy (best effort, real time or idle) at level (nice + 20) / 5.</summary>
+    public static long IoprioGet(Task t, in SyscallArgs a)
+    {
+        int which = (int)a.A0, who = (int)a.A1;
+        if (which is < Ioprio.WHO_PROCESS or > Ioprio.WHO_USER) return -(long)Errno.EINVAL;
+        if (which == Ioprio.WHO_PROCESS)
+            return TaskByIdOrSelf(t, who) is { } p ? p.Sched.IoPriority : -(long)Errno.ESRCH;
+        long best = -(long)Errno.ESRCH;
+        foreach (var p in PriorityTargets(t, which == Ioprio.WHO_PGRP ? PrioWhich.PGRP : PrioWhich.USER, who))
+        {
+            int value = EffectiveIoPriority(p.Sched);
+            best = best < 0 ? value : Math.Min(best, value);
+        }
+        return best;
+    }
+
+    private static int EffectiveIoPriority(SchedAttributes s)
+    {
+        if ((s.IoPriority >> Ioprio.ClassShift) != Ioprio.CLASS_NONE) return s.IoPriority;
+        int ioClass = s.Policy switch
+        {
+            SchedPolicy.FIFO or SchedPolicy.RR => Ioprio.CLASS_RT,
+            SchedPolicy.IDLE => Ioprio.CLASS_IDLE,
+            _ => Ioprio.CLASS_BE,
+        };
+        return Ioprio.Value(ioClass, (s.Nice + 20) / 5);
+    }
+
+    /// <summary>Implements Linux syscall ioprio_set(2). The value's class must be none (level
+    /// 0), real time (CAP_SYS_ADMIN or CAP_SYS_NICE, else EPERM), best effort or idle (EINVAL
+    /// otherwise); bits above 16 are ignored. Each matched thread must have the caller's real
+    /// or effective uid as its real uid, or the caller needs CAP_SYS_NICE (EPERM, which stops
+    /// the walk). The value is recorded: the Sentry does no block I/O scheduling of its own.</summary>
+    public static long IoprioSet(Task t, in SyscallArgs a)
+    {
+        int which = (int)a.A0, who = (int)a.A1, value = (int)a.A2;
+        int ioClass = (value >> Ioprio.ClassShift) & 7;
+        var c = t.Creds;
+        switch (ioClass)
+        {
+            case Ioprio.CLASS_NONE:
+                if ((value & Ioprio.LevelMask) != 0) return -(long)Errno.EINVAL;
+                break;
+            case Ioprio.CLASS_RT:
+                if (!c.HasCapability(CredCaps.SYS_ADMIN) && !c.HasCapability(CredCaps.SYS_NICE)) return -(long)Errno.EPERM;
+                break;
+            case Ioprio.CLASS_BE:
+            case Ioprio.CLASS_IDLE:
+                break;
+            default:
+                return -(long)Errno.EINVAL;
+        }
+        if (which is < Ioprio.WHO_PROCESS or > Ioprio.WHO_USER) return -(long)Errno.EINVAL;
+        List<Task> targets;
+        if (which == Ioprio.WHO_PROCESS)
+            targets = TaskByIdOrSelf(t, who) is { } one ? [one] : [];
+        else
+            targets = PriorityTargets(t, which == Ioprio.WHO_PGRP ? PrioWhich.PGRP : PrioWhich.USER, who);
+        if (targets.Count == 0) return -(long)Errno.ESRCH;
+        bool privileged = c.HasCapability(CredCaps.SYS_NICE);
+        foreach (var p in targets)
+        {
+            uint owner = p.Creds.RealUid;
+            if (owner != c.RealUid && owner != c.EffectiveUid && !privileged) return -(long)Errno.EPERM;
+            p.Sched.IoPriority = value & 0xffff;
+        }
+        return 0;
     }
 
     /// <summary>Implements Linux syscall getcpu(2): the host CPU the task's host thread runs on

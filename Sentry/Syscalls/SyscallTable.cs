@@ -198,8 +198,6 @@ public static class SyscallTable
         Add(N.times, Linux.Times, Hex);
         Add(N.exit_group, Linux.ExitGroup, Int);
         Add(N.sched_yield, Linux.SchedYield);
-        Add(N.sched_getaffinity, Linux.SchedGetaffinity, Int, Int, Hex);
-        Add(N.sched_setaffinity, Linux.SchedSetaffinity, Int, Int, Hex);
 
         // Identity (Identity.cs).
         Add(N.getuid, Linux.Getuid);
@@ -240,6 +238,10 @@ public static class SyscallTable
         Add(N.sched_get_priority_max, Linux.SchedGetPriorityMax, Int);
         Add(N.sched_get_priority_min, Linux.SchedGetPriorityMin, Int);
         Add(N.sched_rr_get_interval, Linux.SchedRrGetInterval, Int, Hex);
+        Add(N.sched_getaffinity, Linux.SchedGetaffinity, Int, Int, Hex);
+        Add(N.sched_setaffinity, Linux.SchedSetaffinity, Int, Int, Hex);
+        Add(N.ioprio_get, Linux.IoprioGet, Int, Int);
+        Add(N.ioprio_set, Linux.IoprioSet, Int, Int, Hex);
         Add(N.getcpu, Linux.Getcpu, Hex, Hex, Hex);
         Add(N.membarrier, Linux.Membarrier, Int, Hex, Int);
 

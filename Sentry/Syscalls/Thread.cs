@@ -91,30 +91,4 @@ public static partial class Linux
         Thread.Yield();
         return 0;
     }
-
-    /// <summary>The CPUs the sandbox reports: as many as the host gives it.</summary>
-    private static int SandboxCpus => Math.Clamp(Environment.ProcessorCount, 1, 64);
-
-    /// <summary>Implements Linux syscall sched_getaffinity(2): every sandbox CPU.</summary>
-    public static long SchedGetaffinity(Task t, in SyscallArgs a)
-    {
-        if ((int)a.A0 != 0 && (int)a.A0 != t.Tid) return -(long)Errno.ESRCH;
-        ulong len = a.A1;
-        // Linux: the buffer must hold nr_cpu_ids bits and be a multiple of sizeof(long).
-        if (len * 8 < (ulong)SandboxCpus || (len & 7) != 0) return -(long)Errno.EINVAL;
-        ulong mask = SandboxCpus == 64 ? ulong.MaxValue : (1UL << SandboxCpus) - 1;
-        long r = t.MemoryManager.CopyOut(a.A2, mask);
-        return r < 0 ? r : sizeof(ulong);
-    }
-
-    /// <summary>Implements Linux syscall sched_setaffinity(2): accepted when the mask names at
-    /// least one sandbox CPU (placement is the Sentry's business).</summary>
-    public static long SchedSetaffinity(Task t, in SyscallArgs a)
-    {
-        if ((int)a.A0 != 0 && (int)a.A0 != t.Tid) return -(long)Errno.ESRCH;
-        if (a.A1 < 8) return -(long)Errno.EINVAL;
-        if (t.MemoryManager.CopyIn(a.A2, out ulong mask) < 0) return -(long)Errno.EFAULT;
-        ulong valid = SandboxCpus == 64 ? ulong.MaxValue : (1UL << SandboxCpus) - 1;
-        return (mask & valid) == 0 ? -(long)Errno.EINVAL : 0;
-    }
 }

@@ -19,6 +19,7 @@ public class FixtureTests
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("files2")]  // linkat of O_TMPFILE files, tmpfs space reclaim, preadv2/pwritev2 flags, memfd seals
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
+    [InlineData("fifo")]    // FIFO opens pair up (or ENXIO/EINTR) in /tmp and /dev/shm; affinity and ioprio of other pids; CLONE_PIDFD
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));
@@ -44,5 +45,29 @@ public class FixtureTests
         Expect.ExitCode(sandboxed, 0, "sandboxed mntns");
         Expect.SameStdout(native, sandboxed);
         Assert.EndsWith("mntns ok\n", sandboxed.Stdout);
+    }
+
+    [Fact]
+    public void Fifo_OnAHostFifo_PassesItsChecks_LikeNative()
+    {
+        // A FIFO made on the host reaches the sandbox through the Gofer (its lower layer); there
+        // it must be a FIFO of the sandbox's own that the fixture's processes share.
+        DirectoryInfo work = Directory.CreateTempSubdirectory("sandbox-fifo-");
+        try
+        {
+            string fifo = Path.Combine(work.FullName, "lower");
+            Expect.ExitCode(Runner.Native(Repo.Busybox, ["mkfifo", fifo]), 0, "mkfifo on the host");
+            var native = Runner.Native(Repo.Guest("fifo"), [fifo]);
+            var sandboxed = Runner.Sandboxed(Repo.Guest("fifo"), [fifo]);
+
+            Expect.ExitCode(native, 0, "native fifo");
+            Assert.Contains("check existing FIFO: stat says FIFO: ok\n", native.Stdout);
+            Expect.ExitCode(sandboxed, 0, "sandboxed fifo");
+            Expect.SameStdout(native, sandboxed);
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
     }
 }

@@ -16,6 +16,7 @@ public class ShellTests
     [InlineData("false | true; echo $?; true | false; echo $?")]
     [InlineData("echo hello > /tmp/f; cat /tmp/f; wc -c < /tmp/f")]
     [InlineData("read a b <<EOF\none two\nEOF\necho \"$b $a\"")]
+    [InlineData("d=$(mktemp -d); mkfifo $d/f; echo hi > $d/f & cat $d/f; wait $!; echo writer $?; rm -r $d")]
     public void Script_BehavesLikeNative(string script)
     {
         var native = Runner.Native(Repo.Busybox, ["sh", "-c", script]);

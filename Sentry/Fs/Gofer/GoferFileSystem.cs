@@ -15,6 +15,7 @@ public sealed class GoferFileSystem : FileSystem
     /// <summary>P9_GETATTR_BASIC: mode, nlink, uid, gid, rdev, times, ino, size, blocks.</summary>
     internal const ulong AttrMask = 0x7ff;
     private long _cacheBudget = 512L << 20;
+    private readonly Dictionary<ulong, Pipe> _fifos = [];
 
     public GoferFileSystem(P9Client client, bool readOnly, string aname = "/")
     {
@@ -35,6 +36,19 @@ public sealed class GoferFileSystem : FileSystem
     public override string Type => "9p";
     public override long Magic => 0x01021997;
     public override Inode Root { get; }
+
+    /// <summary>The sandbox's own pipe for a FIFO of the served tree, by inode number: opening
+    /// the FIFO never reaches the host (the Gofer would block on it, and a host peer is not the
+    /// sandbox's business), but every opener in the sandbox shares one pipe, whichever inode
+    /// object the lookup produced. A pipe without openers holds no buffer.</summary>
+    internal Pipe FifoPipe(ulong ino)
+    {
+        lock (_fifos)
+        {
+            if (!_fifos.TryGetValue(ino, out var pipe)) _fifos[ino] = pipe = new Pipe();
+            return pipe;
+        }
+    }
 
     /// <summary>Takes bytes from the page-cache budget; false when the cache is full.</summary>
     internal bool ReserveCache(long bytes) => Interlocked.Add(ref _cacheBudget, -bytes) >= 0 || Undo(bytes);
@@ -529,6 +543,8 @@ public sealed class GoferInode : Inode
                 return 0;
             case S_IFCHR:
                 return DeviceRegistry.Open(task, path, Rdev, flags, out file);
+            case S_IFIFO:
+                return _fs.FifoPipe(Ino).OpenNamed(task, path, flags, out file);
             default:
                 return -(long)Errno.ENXIO;
         }
