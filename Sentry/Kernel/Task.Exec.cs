@@ -29,6 +29,7 @@ public sealed partial class Task
 
         // Point of no return: other threads go, then the old address space.
         KillOtherThreads();
+        if (Group.ExitStatus != null) return -(long)Errno.EINTR; // the process is dying anyway
         IAddressSpace addressSpace;
         try
         {
@@ -61,8 +62,11 @@ public sealed partial class Task
         var oldContext = Context;
         MemoryManager = mm;
         Context = addressSpace.MainContext;
+        // Our old platform thread goes first: whoever releases the old address space last
+        // disposes it, and a stub process is only reaped once all its threads have been.
+        // (A vfork parent, or threads still on their way out, may still use it.)
+        oldContext.Exit();
         if (oldMm.RemoveUser()) oldMm.Dispose();
-        else oldContext.Exit(); // a vfork parent still runs in the old address space
         Kernel.Log.Info($"[{Tid}] exec: old address space released");
 
         Regs = Context.InitialRegisters;
@@ -84,7 +88,7 @@ public sealed partial class Task
         if (Group.VforkParentWaiting)
         {
             Group.VforkParentWaiting = false;
-            Group.VforkDone.Set();
+            Group.SignalVforkDone();
         }
         return 0;
     }
@@ -185,12 +189,21 @@ public sealed partial class Task
         return 0;
     }
 
-    /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>
+    /// <summary>execve from a multi-threaded process: every other thread ends first. A thread
+    /// that another one was cloning at that moment joins the group late: it is asked too.</summary>
     private void KillOtherThreads()
     {
-        var others = Group.Tasks.Where(t => t != this).ToList();
-        if (others.Count == 0) return;
-        foreach (var t in others) t.KillThread();
-        while (Group.Tasks.Any(t => t != this && t.Exit == null)) Thread.Sleep(1);
+        while (true)
+        {
+            bool waiting = false;
+            foreach (var t in Group.Tasks)
+            {
+                if (t == this || t.Exit != null) continue;
+                if (!t._exitThisThread) t.KillThread();
+                waiting = true;
+            }
+            if (!waiting) return;
+            Thread.Sleep(1);
+        }
     }
 }
