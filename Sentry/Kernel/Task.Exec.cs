@@ -28,8 +28,8 @@ public sealed partial class Task
         Kernel.Log.Info($"[{Tid}] exec: image read");
 
         // Point of no return: other threads go, then the old address space.
-        KillOtherThreads();
-        if (Group.ExitStatus != null) return -(long)Errno.EINTR; // the process is dying anyway
+        // Another thread's execve, or the process's exit, ends this thread instead.
+        if (!KillOtherThreads()) return -(long)Errno.EINTR;
         IAddressSpace addressSpace;
         try
         {
@@ -190,20 +190,36 @@ public sealed partial class Task
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first. A thread
-    /// that another one was cloning at that moment joins the group late: it is asked too.</summary>
-    private void KillOtherThreads()
+    /// that another one was cloning at that moment joins the group late: it is asked too.
+    /// False when this thread must end instead: another thread's execve got there first
+    /// (two waiting for each other would never end), or the process is exiting.</summary>
+    private bool KillOtherThreads()
     {
-        while (true)
+        var g = Group;
+        lock (g)
         {
-            bool waiting = false;
-            foreach (var t in Group.Tasks)
+            if (g.Execer != null && g.Execer != this) return false;
+            g.Execer = this;
+        }
+        try
+        {
+            while (true)
             {
-                if (t == this || t.Exit != null) continue;
-                if (!t._exitThisThread) t.KillThread();
-                waiting = true;
+                if (ExitRequested) return false;
+                bool waiting = false;
+                foreach (var t in g.Tasks)
+                {
+                    if (t == this || t.Exit != null) continue;
+                    if (!t._exitThisThread) t.KillThread();
+                    waiting = true;
+                }
+                if (!waiting) return true;
+                Thread.Sleep(1);
             }
-            if (!waiting) return;
-            Thread.Sleep(1);
+        }
+        finally
+        {
+            lock (g) g.Execer = null;
         }
     }
 }

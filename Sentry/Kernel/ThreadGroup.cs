@@ -76,6 +76,9 @@ public sealed class ThreadGroup
         VforkParent?.Blocker.Wake(0);
     }
 
+    /// <summary>The thread whose execve is ending the others (at most one at a time).</summary>
+    internal Task? Execer { get; set; }
+
     /// <summary>prctl attributes of the process.</summary>
     public bool ChildSubreaper { get; set; }
     public bool Dumpable { get; set; } = true;

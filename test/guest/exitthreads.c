@@ -1,6 +1,7 @@
 // exitthreads: a process ends (exit_group from the main thread or from another thread,
 // exit() with its atexit work, a fatal signal, SIGKILL from its parent, the main thread
-// leaving first) while its other threads are blocked in every way we know of: a condition
+// leaving first, or an execve, raced by two threads, that must end all the others first)
+// while its other threads are blocked in every way we know of: a condition
 // variable (futex), nanosleep, read and poll on a pipe, epoll_wait, sigwaitinfo, a POSIX
 // lock held by another process, a busy loop in user space, sched_yield, and a thread that
 // keeps creating threads, so that some are being created at the moment of the exit. Linux
@@ -20,13 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ITERATIONS 48
+#define ITERATIONS 49
 #define WATCHDOG_SECONDS 10
 
-enum how { MAIN_EXIT_GROUP, MAIN_EXIT, THREAD_EXIT_GROUP, FATAL_SIGNAL, KILLED_BY_PARENT, MAIN_LEAVES_FIRST, HOWS };
+enum how { MAIN_EXIT_GROUP, MAIN_EXIT, THREAD_EXIT_GROUP, FATAL_SIGNAL, KILLED_BY_PARENT, MAIN_LEAVES_FIRST, EXECVE, HOWS };
 static const char *const how_names[HOWS] = {
     "_exit from the main thread", "exit() from main", "_exit from another thread",
-    "a fatal signal", "SIGKILL from the parent", "pthread_exit of main, then _exit"};
+    "a fatal signal", "SIGKILL from the parent", "pthread_exit of main, then _exit",
+    "execve from two threads at once"};
 
 static int pipe_fds[2];
 static int lock_fd = -1;
@@ -125,6 +127,14 @@ static void *exiter(void *arg) {
     (void)arg;
     pause_us(plan.delay_us);
     if (plan.how == FATAL_SIGNAL) kill(getpid(), SIGTERM);
+    if (plan.how == EXECVE) {
+        // The new image exits with the code at once; only one of the racing threads gets
+        // there, the other is ended by its execve.
+        char code[16];
+        snprintf(code, sizeof code, "%d", plan.code);
+        execl("/proc/self/exe", "exitthreads", "exit-with", code, (char *)NULL);
+        _exit(103);
+    }
     _exit(plan.code);
     return NULL;
 }
@@ -157,6 +167,9 @@ static void child(void) {
         pause_us(plan.delay_us);
         atexit(at_exit_message);
         exit(plan.code);
+    case EXECVE:
+        if (pthread_create(&t, &attr, exiter, NULL) != 0) _exit(100);
+        __attribute__((fallthrough)); // a second thread races the first
     case THREAD_EXIT_GROUP:
     case FATAL_SIGNAL:
         if (pthread_create(&t, &attr, exiter, NULL) != 0) _exit(100);
@@ -186,7 +199,8 @@ static void on_alarm(int sig) {
     alarm(WATCHDOG_SECONDS);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "exit-with") == 0) return atoi(argv[2]);
     setvbuf(stdout, NULL, _IONBF, 0);
     struct sigaction sa = {.sa_handler = on_alarm}; // no SA_RESTART: waitpid returns EINTR
     sigaction(SIGALRM, &sa, NULL);
