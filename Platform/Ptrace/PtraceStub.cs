@@ -17,6 +17,8 @@ public sealed unsafe class PtraceStub : IAddressSpace
     private const ulong StubThreadCloneFlags = 0x50F00; // VM|FS|FILES|SIGHAND|THREAD|SYSVSEM
 
     private readonly Dictionary<int, PtraceThread> _byTracer = [];
+    /// <summary>Stub threads (the main one included) whose exit nobody has reaped yet.</summary>
+    private readonly HashSet<int> _unreaped = [];
     private bool _reaped;
 
     public int Pid { get; }
@@ -25,6 +27,7 @@ public sealed unsafe class PtraceStub : IAddressSpace
     internal PtraceStub(PtracePlatform platform)
     {
         Pid = SpawnStub(platform);
+        _unreaped.Add(Pid);
         var main = new PtraceThread(this, Pid, expectSelfStop: true);
         lock (_byTracer) _byTracer[main.TracerTid] = main;
         MainContext = main;
@@ -113,6 +116,7 @@ public sealed unsafe class PtraceStub : IAddressSpace
     {
         long tid = Current.Inject(SyscallNumber.clone, StubElf.CloneGadget, StubThreadCloneFlags);
         if (tid <= 0) throw new InvalidOperationException($"injected clone failed in the stub: errno {-tid}");
+        lock (_byTracer) _unreaped.Add((int)tid);
         return new PendingStubThread(this, (int)tid);
     }
 
@@ -131,23 +135,48 @@ public sealed unsafe class PtraceStub : IAddressSpace
         lock (_byTracer) _byTracer.Remove(thread.TracerTid);
     }
 
-    internal void MarkReaped() => _reaped = true;
+    /// <summary>waitpid has reported the exit of stub thread tid (or said it is gone). Once
+    /// the main thread's exit is reported, the pid is free for reuse.</summary>
+    internal void MarkReaped(int tid)
+    {
+        lock (_byTracer)
+        {
+            _unreaped.Remove(tid);
+            if (tid == Pid) _reaped = true;
+        }
+    }
 
-    /// <summary>Kills the stub and reaps it, so no host process outlives the address space.</summary>
+    /// <summary>Kills the stub and reaps it, so no host process outlives the address space.
+    /// Normally every other thread has exited already (the Sentry disposes an address space
+    /// when its last task has left); any left over, e.g. after the stub was killed from
+    /// outside, is reaped first: Linux reports a thread group leader's exit only once every
+    /// thread of its group has been reaped, and a traced thread is reaped only by a wait.</summary>
     public void Dispose()
     {
-        // Once reaped, the pid may belong to someone else: never signal it again.
-        if (Pid <= 0 || _reaped) return;
+        int[] others;
+        lock (_byTracer)
+        {
+            // Once reaped, the pid may belong to someone else: never signal it again.
+            if (Pid <= 0 || _reaped) return;
+            others = [.. _unreaped.Where(t => t != Pid)];
+        }
         Unistd.Kill(Pid, Signals.SIGKILL);
+        foreach (int tid in others) Reap(tid);
+        Reap(Pid);
+    }
+
+    /// <summary>Waits for a killed stub thread's exit (any thread of this process may wait
+    /// for tracees of its other threads); a stop reported first is skipped.</summary>
+    internal void Reap(int tid)
+    {
         int status;
         while (true)
         {
-            int r = P.WaitPid(Pid, &status, P.__WALL);
+            int r = P.WaitPid(tid, &status, P.__WALL);
             if (r < 0 && HostError.Last == 4) continue;
-            // A pending ptrace stop may be reported before the exit; keep reaping.
-            if (r == Pid && P.WIfStopped(status)) continue;
-            break;
+            if (r == tid && P.WIfStopped(status)) continue;
+            break; // exited, or ECHILD: gone already
         }
-        _reaped = true;
+        MarkReaped(tid);
     }
 }

@@ -89,7 +89,7 @@ internal sealed unsafe class PtraceThread : IContext
             if (!P.WIfStopped(status) || P.WStopSig(status) != Signals.SIGTRAP)
             {
                 _dead = true;
-                if (!P.WIfStopped(status)) _stub.MarkReaped();
+                if (!P.WIfStopped(status)) _stub.MarkReaped(Tid);
                 throw new InvalidOperationException($"stub did not return from injected {nr} (status 0x{status:x})");
             }
             break;
@@ -153,8 +153,7 @@ internal sealed unsafe class PtraceThread : IContext
     private SwitchReason MarkDead(bool reaped)
     {
         _dead = true;
-        // Once waitpid has reported the exit of the main thread, the pid is free for reuse.
-        if (reaped && Tid == _stub.Pid) _stub.MarkReaped();
+        if (reaped) _stub.MarkReaped(Tid);
         return SwitchReason.Died;
     }
 
@@ -213,6 +212,8 @@ internal sealed unsafe class PtraceThread : IContext
         UserRegs regs = _initial;
         regs.Rax = (ulong)SyscallNumber.exit;
         regs.Rip = StubElf.SyscallGadget;
+        // If the thread is not in a ptrace stop (killed from outside), these fail and the
+        // wait below just reaps it.
         P.Call(P.PTRACE_SETREGS, Tid, 0, (nint)(&regs));
         P.Call(P.PTRACE_CONT, Tid, 0, 0);
         int status;
@@ -220,10 +221,12 @@ internal sealed unsafe class PtraceThread : IContext
         {
             int r = P.WaitPid(Tid, &status, P.__WALL);
             if (r < 0 && HostError.Last == 4) continue;
+            // A stop on the way (an Interrupt's SIGSTOP) is resumed without its signal.
             if (r == Tid && P.WIfStopped(status)) { P.Call(P.PTRACE_CONT, Tid, 0, 0); continue; }
             break;
         }
         _dead = true;
+        _stub.MarkReaped(Tid);
     }
 
     private int Wait()
@@ -234,6 +237,8 @@ internal sealed unsafe class PtraceThread : IContext
             int r = P.WaitPid(Tid, &status, P.__WALL);
             if (r == Tid) return status;
             int errno = HostError.Last;
+            // ECHILD: someone else reaped it (the stub was disposed under us): it has exited.
+            if (r < 0 && errno == 10 /* ECHILD */) return 0;
             if (r < 0 && errno != 4 /* EINTR */) throw new HostException("waitpid(stub)", errno);
         }
     }

@@ -14,6 +14,10 @@ public sealed unsafe class HostFile : FileDescription
     private readonly int _hostFd;
     private readonly int _guestFd;
 
+    /// <summary>Not a regular file or block device: a transfer can wait (for input, or for
+    /// room), so it waits interruptibly first (<see cref="Kernel.Task.WaitForHost"/>).</summary>
+    private readonly bool _canBlock;
+
     public HostFile(int hostFd, int guestFd, int flags)
     {
         _hostFd = hostFd;
@@ -22,6 +26,9 @@ public sealed unsafe class HostFile : FileDescription
         // Files the host can seek (regular files, /dev/null) have positions; pipes, ttys and
         // sockets do not, and the guest's pread/pwrite on them must say ESPIPE.
         Positional = Unistd.Lseek(hostFd, 0, Files.SEEK_CUR) >= 0;
+        Stat st;
+        uint type = Unistd.Fstat(hostFd, &st) == 0 ? st.Mode & StatMode.S_IFMT : 0;
+        _canBlock = type is not (StatMode.S_IFREG or StatMode.S_IFBLK);
     }
 
     public override string Name => $"host:[{_guestFd}]";
@@ -74,6 +81,13 @@ public sealed unsafe class HostFile : FileDescription
             if (n == MaxIovecs) break;
         }
         if (n == 0) return requested == 0 ? 0 : -(long)Errno.EFAULT;
+        if (_canBlock)
+        {
+            // Blocked in the host call itself, the task could not be interrupted: neither a
+            // signal nor its process's death would end the wait for input (or room).
+            long ready = task.WaitForHost(_hostFd, write ? HostPoll.POLLOUT : HostPoll.POLLIN, (Flags & OpenFlags.O_NONBLOCK) != 0);
+            if (ready < 0) return ready;
+        }
         nint r;
         fixed (Iovec* p = host)
         {

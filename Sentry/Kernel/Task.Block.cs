@@ -1,4 +1,5 @@
 using Sandbox.Abi;
+using Sandbox.Abi.Host;
 
 namespace Sandbox.Sentry.Kernel;
 
@@ -23,6 +24,7 @@ public sealed partial class Task
         _interruptRequested = true;
         Blocker.Wake(0);
         Context?.Interrupt();
+        WakeHostWait();
     }
 
     internal void ClearInterrupt() => _interruptRequested = false;
@@ -40,6 +42,78 @@ public sealed partial class Task
         if (InterruptPending) return -(long)Errno.EINTR;
         if (!Blocker.Wait(deadlineMs)) return -(long)Errno.ETIMEDOUT;
         return InterruptPending ? -(long)Errno.EINTR : 0;
+    }
+
+    /// <summary>An eventfd that <see cref="RequestInterrupt"/> signals, made the first time the
+    /// task waits on a host descriptor (<see cref="WaitForHost"/>); -1 until then.</summary>
+    private int _hostWakeFd = -1;
+    private readonly Lock _hostWakeLock = new();
+
+    private unsafe void WakeHostWait()
+    {
+        // The flag is set before we look for the descriptor; WaitForHost publishes the
+        // descriptor before it checks the flag: one of the two sees the other.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _hostWakeFd) < 0) return;
+        lock (_hostWakeLock)
+        {
+            if (_hostWakeFd < 0) return;
+            ulong one = 1;
+            Unistd.Write(_hostWakeFd, (byte*)&one, sizeof(ulong));
+        }
+    }
+
+    /// <summary>Waits until a host descriptor that can block (a terminal, pipe or socket runsc
+    /// was given) is ready for events (HostPoll.POLLIN/POLLOUT), in host poll together with
+    /// an eventfd that <see cref="RequestInterrupt"/> signals, so that a signal or the
+    /// process's death ends the wait as it ends any other. 0 when the descriptor is ready (or
+    /// in error: the transfer then reports it), -EINTR when interrupted, -EAGAIN when it is
+    /// not ready and nonBlocking.</summary>
+    public unsafe long WaitForHost(int hostFd, short events, bool nonBlocking)
+    {
+        HostPoll.PollFd* fds = stackalloc HostPoll.PollFd[2];
+        fds[0] = new HostPoll.PollFd { Fd = hostFd, Events = events };
+        int wakeFd = nonBlocking ? -1 : HostWakeFd();
+        fds[1] = new HostPoll.PollFd { Fd = wakeFd, Events = HostPoll.POLLIN };
+        while (true)
+        {
+            if (!nonBlocking && InterruptPending) return -(long)Errno.EINTR;
+            // Without a wake-up descriptor (none could be made) this blocks as the transfer would.
+            int r = HostPoll.Poll(fds, wakeFd < 0 ? 1u : 2u, nonBlocking ? 0 : -1);
+            if (r < 0)
+            {
+                int errno = HostError.Last;
+                if (errno == (int)Errno.EINTR) continue;
+                return -errno;
+            }
+            if (fds[0].Revents != 0) return 0;
+            if (nonBlocking) return -(long)Errno.EAGAIN;
+            ulong count;
+            Unistd.Read(wakeFd, (byte*)&count, sizeof(ulong)); // non-blocking: drains the wake-ups
+        }
+    }
+
+    private int HostWakeFd()
+    {
+        if (Volatile.Read(ref _hostWakeFd) < 0)
+        {
+            lock (_hostWakeLock)
+            {
+                if (_hostWakeFd < 0) _hostWakeFd = HostPoll.Eventfd(0, HostPoll.EFD_CLOEXEC | HostPoll.EFD_NONBLOCK);
+            }
+            Interlocked.MemoryBarrier();
+        }
+        return _hostWakeFd;
+    }
+
+    /// <summary>Closes the host wake-up descriptor when the task has ended.</summary>
+    private void CloseHostWakeFd()
+    {
+        lock (_hostWakeLock)
+        {
+            if (_hostWakeFd >= 0) Unistd.Close(_hostWakeFd);
+            _hostWakeFd = -1;
+        }
     }
 
     /// <summary>Subscribes the task's blocker to queue until the scope is disposed.</summary>

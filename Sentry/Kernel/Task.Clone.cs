@@ -29,6 +29,9 @@ public sealed partial class Task
         if ((flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWNS)) != 0
             && !Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_ADMIN)) return -(long)Errno.EPERM;
         if (exitSignal is < 0 or > Signals.SIGRTMAX) return -(long)Errno.EINVAL;
+        // A dying process makes no new tasks (Linux's copy_process gives up on a fatal signal):
+        // a thread would only die at once, and a child process would outlive it.
+        if (ExitRequested) return -(long)Errno.EINTR;
         bool thread = (flags & CLONE_THREAD) != 0;
         if (!thread && Creds.RealUid != 0 && CountProcesses(Creds.RealUid) >= (long)Math.Min(Limits.Get(Rlimit.RLIMIT_NPROC).Cur, int.MaxValue))
             return -(long)Errno.EAGAIN;
@@ -87,15 +90,26 @@ public sealed partial class Task
         var fp = new byte[4096];
         int fpSize = Context.GetFpState(fp);
         IPendingThread? pending = (flags & CLONE_VM) != 0 ? MemoryManager.AddressSpace.NewThread() : null;
-        if (!thread && (flags & CLONE_VFORK) != 0) group.VforkParentWaiting = true;
+        if (!thread && (flags & CLONE_VFORK) != 0)
+        {
+            group.VforkParentWaiting = true;
+            group.VforkParent = this;
+        }
 
         byte[] childFp = fp.AsSpan(0, fpSize).ToArray();
         HostThreads.Start($"task-{tid}", () => child.Start(pending, childFp));
 
         if ((flags & CLONE_VFORK) != 0)
         {
-            // The parent sleeps until the child execs or exits (not interruptible, as on Linux).
-            group.VforkDone.Wait();
+            // The parent sleeps until the child execs or exits. Signals wait (they are not
+            // handled meanwhile), but its own death does not: the wait is killable, as on Linux.
+            while (true)
+            {
+                Blocker.Reset();
+                if (group.VforkDone.IsSet || ExitRequested) break;
+                Blocker.Wait(long.MaxValue);
+            }
+            group.VforkParent = null;
         }
         return tid;
     }
@@ -125,6 +139,10 @@ public sealed partial class Task
             Kernel.Log.Warning($"[{Tid}] could not start: {e.Message}");
             Group.BeginExit(new ExitStatus(0, Signals.SIGKILL));
             Exit = new ExitStatus(0, Signals.SIGKILL);
+            // Let go of what clone shared or copied, or the address space's main task would
+            // wait for this one forever.
+            if (Fds.RemoveUser()) Fds.CloseAll();
+            if (MemoryManager.RemoveUser()) MemoryManager.Dispose();
             if (Group.Remove(this)) { Group.BecomeZombieAfterFailedStart(); }
             return;
         }

@@ -34,7 +34,8 @@ public sealed partial class Task
         Kernel.Log.Info($"[{Tid}] exec: image read");
 
         // Point of no return: other threads go, then the old address space.
-        KillOtherThreads();
+        // Another thread's execve, or the process's exit, ends this thread instead.
+        if (!KillOtherThreads()) return -(long)Errno.EINTR;
         IAddressSpace addressSpace;
         try
         {
@@ -66,8 +67,11 @@ public sealed partial class Task
         var oldContext = Context;
         MemoryManager = mm;
         Context = addressSpace.MainContext;
+        // Our old platform thread goes first: whoever releases the old address space last
+        // disposes it, and a stub process is only reaped once all its threads have been.
+        // (A vfork parent, or threads still on their way out, may still use it.)
+        oldContext.Exit();
         if (oldMm.RemoveUser()) oldMm.Dispose();
-        else oldContext.Exit(); // a vfork parent still runs in the old address space
         Kernel.Log.Info($"[{Tid}] exec: old address space released");
 
         Regs = Context.InitialRegisters;
@@ -89,7 +93,7 @@ public sealed partial class Task
         if (Group.VforkParentWaiting)
         {
             Group.VforkParentWaiting = false;
-            Group.VforkDone.Set();
+            Group.SignalVforkDone();
         }
         return 0;
     }
@@ -207,12 +211,37 @@ public sealed partial class Task
         return 0;
     }
 
-    /// <summary>execve from a multi-threaded process: every other thread ends first.</summary>
-    private void KillOtherThreads()
+    /// <summary>execve from a multi-threaded process: every other thread ends first. A thread
+    /// that another one was cloning at that moment joins the group late: it is asked too.
+    /// False when this thread must end instead: another thread's execve got there first
+    /// (two waiting for each other would never end), or the process is exiting.</summary>
+    private bool KillOtherThreads()
     {
-        var others = Group.Tasks.Where(t => t != this).ToList();
-        if (others.Count == 0) return;
-        foreach (var t in others) t.KillThread();
-        while (Group.Tasks.Any(t => t != this && t.Exit == null)) Thread.Sleep(1);
+        var g = Group;
+        lock (g)
+        {
+            if (g.Execer != null && g.Execer != this) return false;
+            g.Execer = this;
+        }
+        try
+        {
+            while (true)
+            {
+                if (ExitRequested) return false;
+                bool waiting = false;
+                foreach (var t in g.Tasks)
+                {
+                    if (t == this || t.Exit != null) continue;
+                    if (!t._exitThisThread) t.KillThread();
+                    waiting = true;
+                }
+                if (!waiting) return true;
+                Thread.Sleep(1);
+            }
+        }
+        finally
+        {
+            lock (g) g.Execer = null;
+        }
     }
 }

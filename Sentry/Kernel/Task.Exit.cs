@@ -46,27 +46,36 @@ public sealed partial class Task
         Exit = status;
         bool last = Group.Remove(this);
         if (Tid != Group.Pid) Kernel.Tasks.TryRemove(Tid, out _);
-        ReleaseSharedState(last);
+        bool holdsMainThread = false;
+        try
+        {
+            if (Fds.RemoveUser()) Fds.CloseAll();
+            holdsMainThread = LeaveAddressSpace();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The parent must hear of the exit all the same.
+            Kernel.Log.Warning($"[{Tid}] releasing the task's resources failed: {e}");
+        }
         if (last) ProcessExited(status);
-        if (Group.VforkParentWaiting && last) Group.VforkDone.Set();
+        if (Group.VforkParentWaiting && last) Group.SignalVforkDone();
+        // The process is reported first: its parent must not wait for other users of the
+        // address space (a CLONE_VM child of another process, say).
+        if (holdsMainThread) MemoryManager.ReleaseAsMainUser();
     }
 
-    /// <summary>Drops this task's hold on its address space, descriptor table and stub thread.</summary>
-    private void ReleaseSharedState(bool lastInGroup)
+    /// <summary>Ends this task's platform thread and drops its hold on the address space, in
+    /// that order: whoever drops the last hold disposes the address space (on ptrace: kills
+    /// and reaps the stub process), which can only be reaped once every thread of it has
+    /// been. The task on the address space's main thread keeps its hold (true is returned)
+    /// and lets go in <see cref="MemoryManager.ReleaseAsMainUser"/> once it is the only user.</summary>
+    private bool LeaveAddressSpace()
     {
-        if (Fds.RemoveUser()) Fds.CloseAll();
-        bool lastUser = MemoryManager.RemoveUser();
-        if (lastUser)
-        {
-            MemoryManager.Dispose(); // kills the stub process
-        }
-        else
-        {
-            Context.Exit();
-            // The stub's main thread cannot leave before the others: its tracer's exit would
-            // kill the whole stub (PTRACE_O_EXITKILL). Park until the last user is gone.
-            if (Context == MemoryManager.AddressSpace.MainContext) MemoryManager.WaitUntilUnused();
-        }
+        bool main = Context == MemoryManager.AddressSpace.MainContext;
+        Context.Exit();
+        if (main) return true;
+        if (MemoryManager.RemoveUser()) MemoryManager.Dispose();
+        return false;
     }
 
     /// <summary>The last thread is gone: the process becomes a zombie, its children go to

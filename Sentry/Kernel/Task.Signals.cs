@@ -70,7 +70,23 @@ public sealed partial class Task
         // Wake a thread that can take it: one that does not block it, else any.
         var tasks = g.Tasks;
         var target = tasks.FirstOrDefault(t => (t.SignalMask & SignalBit(sig)) == 0 && t.Exit == null);
-        if (target != null) target.RequestInterrupt();
+        if (target == null) return;
+        if (KillsAtOnce(g, sig)) return;
+        target.RequestInterrupt();
+    }
+
+    /// <summary>Linux's complete_signal: a signal some thread takes whose default action
+    /// kills without a core dump ends the whole group when it is sent, not when a thread
+    /// gets round to it, so that, e.g., kill(getpid(), SIGTERM) followed by _exit(1) always
+    /// dies of SIGTERM. True when the group's exit has begun.</summary>
+    private static bool KillsAtOnce(ThreadGroup g, int sig)
+    {
+        ulong bit = SignalBit(sig);
+        if (g.Handlers.Actions[sig].Handler != SignalHandlers.SigDfl || ((IgnoredByDefault | StopSignals | CoreSignals) & bit) != 0)
+            return false;
+        g.Kernel.Log.Info($"[{g.Pid}] killed by {Name(sig)}");
+        g.BeginExit(new ExitStatus(0, sig));
+        return true;
     }
 
     /// <summary>Sends a signal to one thread (tkill/tgkill, faults, timers with a thread id).</summary>
@@ -84,7 +100,8 @@ public sealed partial class Task
             return;
         }
         if (!Prepare(g, info.Signo)) return;
-        if (t.Pending.Enqueue(info) && (t.SignalMask & SignalBit(info.Signo)) == 0) t.RequestInterrupt();
+        if (t.Pending.Enqueue(info) && (t.SignalMask & SignalBit(info.Signo)) == 0 && !KillsAtOnce(g, info.Signo))
+            t.RequestInterrupt();
     }
 
     /// <summary>Arrival-time effects: SIGCONT continues, stops cancel SIGCONT; false when the
@@ -217,10 +234,10 @@ public sealed partial class Task
     private void WaitWhileStopped()
     {
         using var wait = BeginWait(Group.StopEvents, Events.POLLIN);
-        while (Group.Stopped && Group.ExitStatus == null)
+        while (Group.Stopped && !ExitRequested)
         {
             Blocker.Reset();
-            if (!Group.Stopped || Group.ExitStatus != null) break;
+            if (!Group.Stopped || ExitRequested) break;
             Blocker.Wait(long.MaxValue);
         }
     }

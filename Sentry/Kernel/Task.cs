@@ -189,6 +189,7 @@ public sealed partial class Task
         }
         finally
         {
+            CloseHostWakeFd();
             Kernel.TaskFinished();
         }
         return Group.ExitStatus ?? new ExitStatus(0, 0);

@@ -66,6 +66,19 @@ public sealed class ThreadGroup
     public ManualResetEventSlim VforkDone { get; } = new(false);
     public bool VforkParentWaiting { get; set; }
 
+    /// <summary>The task sleeping in vfork for this child, woken by <see cref="SignalVforkDone"/>.</summary>
+    internal Task? VforkParent { get; set; }
+
+    /// <summary>The vfork child has exec'd or exited: its parent goes on.</summary>
+    internal void SignalVforkDone()
+    {
+        VforkDone.Set();
+        VforkParent?.Blocker.Wake(0);
+    }
+
+    /// <summary>The thread whose execve is ending the others (at most one at a time).</summary>
+    internal Task? Execer { get; set; }
+
     /// <summary>prctl attributes of the process.</summary>
     public bool ChildSubreaper { get; set; }
     public bool Dumpable { get; set; } = true;
@@ -121,7 +134,7 @@ public sealed class ThreadGroup
     {
         BecomeZombie();
         Task.NotifyParent(this, Task.CLD_KILLED, Signals.SIGKILL);
-        VforkDone.Set();
+        SignalVforkDone();
     }
 }
 

@@ -65,7 +65,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     public IReadOnlyList<Vma> Vmas => _vmas;
 
     private int _users = 1;
-    private readonly ManualResetEventSlim _unused = new(false);
+    private readonly ManualResetEventSlim _soleUser = new(false);
 
     /// <summary>Whether more than one task uses the address space.</summary>
     public bool Shared => Volatile.Read(ref _users) > 1;
@@ -73,29 +73,34 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// <summary>Another task shares this address space (CLONE_VM).</summary>
     public void AddUser() => Interlocked.Increment(ref _users);
 
-    /// <summary>A task stopped using it; true for the last one (which disposes it).</summary>
+    /// <summary>A task stopped using it (after its own platform thread has exited); true for
+    /// the last one, which disposes it.</summary>
     public bool RemoveUser()
     {
         int left = Interlocked.Decrement(ref _users);
-        if (left == 1) _unused.Set();
+        if (left == 1) _soleUser.Set();
         return left == 0;
     }
 
-    /// <summary>Blocks until only the caller still uses the address space, then lets go.</summary>
-    public void WaitUntilUnused()
+    /// <summary>For the task on the address space's main platform thread, which must outlive
+    /// the others (on ptrace its tracer's exit would kill the whole stub): waits, still holding
+    /// its own reference, until every other user has let go, then drops it and disposes the
+    /// address space. Another thread of a process whose main thread left may still clone new
+    /// users meanwhile; they are waited for too.</summary>
+    public void ReleaseAsMainUser()
     {
-        while (Volatile.Read(ref _users) > 0)
+        while (true)
         {
-            _unused.Wait(100);
-            if (Volatile.Read(ref _users) <= 1 && RemoveUserIfLast()) return;
+            _soleUser.Reset();
+            // Reset before the check: a RemoveUser that leaves us alone after it sets the event.
+            if (Interlocked.CompareExchange(ref _users, 0, 1) == 1)
+            {
+                Dispose();
+                return;
+            }
+            if (Volatile.Read(ref _users) <= 0) return; // a user that was not counted disposed it
+            _soleUser.Wait();
         }
-    }
-
-    private bool RemoveUserIfLast()
-    {
-        if (Interlocked.CompareExchange(ref _users, 0, 1) != 1) return false;
-        Dispose();
-        return true;
     }
 
     // ---- lookup -------------------------------------------------------------------------

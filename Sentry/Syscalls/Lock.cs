@@ -63,7 +63,7 @@ public static partial class Linux
         if (fl.Type == FileLocks.F_RDLCK && !f.Readable) return -(long)Errno.EBADF;
         if (fl.Type == FileLocks.F_WRLCK && !f.Writable) return -(long)Errno.EBADF;
         bool wait = cmd is Abi.Fcntl.F_SETLKW or F_OFD_SETLKW;
-        return locks.Set(owner, fl.Type, start, end, t.Pid, wait);
+        return locks.Set(owner, fl.Type, start, end, t.Pid, wait ? t : null);
     }
 
     /// <summary>Implements Linux syscall flock(2).</summary>
@@ -82,6 +82,6 @@ public static partial class Linux
             _ => -1,
         };
         if (type < 0) return -(long)Errno.EINVAL;
-        return path.Inode.FlockLocks.Set(f, type, 0, long.MaxValue, t.Pid, wait); // EAGAIN == EWOULDBLOCK
+        return path.Inode.FlockLocks.Set(f, type, 0, long.MaxValue, t.Pid, wait ? t : null); // EAGAIN == EWOULDBLOCK
     }
 }

@@ -118,7 +118,8 @@ public static partial class Linux
             // Waiting: the signals in set are not "blocked" for the wake-up check.
             ulong saved = t.SignalMask;
             t.SignalMask &= ~set;
-            r = (t.PendingMask & ~t.SignalMask) != 0 ? 0 : t.Sleep(deadline);
+            // One of set pending: take it. Any other signal that arrives interrupts the wait.
+            r = (t.PendingMask & set) != 0 ? 0 : t.Sleep(deadline);
             t.SignalMask = saved;
             if (r == -(long)Errno.ETIMEDOUT) return -(long)Errno.EAGAIN;
             if (r < 0 && (t.PendingMask & set) == 0) return -(long)Errno.EINTR;

@@ -22,40 +22,47 @@ public sealed class FileLocks
             return _ranges.Find(r => r.Owner != owner && (write || r.Write) && r.Start < end && start < r.End);
     }
 
+    /// <summary>Woken whenever locks go away, for waiters on a conflict.</summary>
+    private readonly Kernel.WaitQueue _released = new();
+
     /// <summary>Sets (F_RDLCK/F_WRLCK) or clears (F_UNLCK) the owner's lock on [start, end).
-    /// Returns -EAGAIN on conflict when not waiting; waits otherwise.</summary>
-    public long Set(object owner, short type, long start, long end, int pid, bool wait)
+    /// On conflict: -EAGAIN without a waiter; otherwise the waiter sleeps until the conflict
+    /// is gone, or -EINTR when a signal (or its process's death) interrupts it, as Linux's
+    /// F_SETLKW and flock do.</summary>
+    public long Set(object owner, short type, long start, long end, int pid, Kernel.Task? waiter)
     {
+        long r = TrySet(owner, type, start, end, pid);
+        if (r != -(long)Errno.EAGAIN || waiter == null) return r;
+        return waiter.BlockOn(_released, Kernel.Events.POLLIN, () => TrySet(owner, type, start, end, pid));
+    }
+
+    private long TrySet(object owner, short type, long start, long end, int pid)
+    {
+        bool released = false;
         lock (this)
         {
-            if (type != F_UNLCK)
-            {
-                while (FindConflict(owner, type == F_WRLCK, start, end) != null)
-                {
-                    if (!wait) return -(long)Errno.EAGAIN;
-                    Monitor.Wait(this);
-                }
-            }
+            if (type != F_UNLCK && FindConflict(owner, type == F_WRLCK, start, end) != null) return -(long)Errno.EAGAIN;
             // Cut the owner's existing locks out of [start, end), keeping the parts outside.
             for (int i = _ranges.Count - 1; i >= 0; i--)
             {
                 var r = _ranges[i];
                 if (r.Owner != owner || r.End <= start || end <= r.Start) continue;
                 _ranges.RemoveAt(i);
+                released = true;
                 if (r.Start < start) _ranges.Add(r with { End = start });
                 if (end < r.End) _ranges.Add(r with { Start = end });
             }
             if (type != F_UNLCK) _ranges.Add(new Range(owner, type == F_WRLCK, start, end, pid));
-            Monitor.PulseAll(this);
-            return 0;
         }
+        // Replacing a write lock by a read lock releases something too.
+        if (released) _released.Notify(Kernel.Events.POLLIN);
+        return 0;
     }
 
     public void ReleaseAll(object owner)
     {
-        lock (this)
-        {
-            if (_ranges.RemoveAll(r => r.Owner == owner) > 0) Monitor.PulseAll(this);
-        }
+        bool released;
+        lock (this) released = _ranges.RemoveAll(r => r.Owner == owner) > 0;
+        if (released) _released.Notify(Kernel.Events.POLLIN);
     }
 }

@@ -22,17 +22,18 @@ public sealed record RunResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs programs natively or inside the sandbox (`out/runsc do`).</summary>
 public static class Runner
 {
-    /// <summary>Any single run longer than this is killed and the test fails.</summary>
+    /// <summary>Any single run longer than this (or the timeout a test asks for) is killed
+    /// and the test fails.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Runs PROGRAM ARGS directly on the host.</summary>
     public static RunResult Native(string program, IEnumerable<string>? args = null,
-        IReadOnlyDictionary<string, string>? env = null) =>
-        Run(program, args ?? [], env);
+        IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null) =>
+        Run(program, args ?? [], env, timeout);
 
     /// <summary>Runs `out/runsc do [RUNSCFLAGS] PROGRAM ARGS` (see <see cref="Repo.RunscCommand"/>).</summary>
     public static RunResult Sandboxed(string program, IEnumerable<string>? args = null,
-        IReadOnlyDictionary<string, string>? env = null, IEnumerable<string>? runscFlags = null)
+        IReadOnlyDictionary<string, string>? env = null, IEnumerable<string>? runscFlags = null, TimeSpan? timeout = null)
     {
         string[] runsc = Repo.RunscCommand;
         string[] flags = [.. runscFlags ?? []];
@@ -42,7 +43,7 @@ public static class Runner
             ? null
             : Path.Combine(Path.GetTempPath(), $"runsc-test-{Guid.NewGuid():N}.log");
         if (log != null) flags = [.. flags, $"--debug-log={log}"];
-        var result = Run(runsc[0], [.. runsc[1..], "do", .. flags, program, .. args ?? []], env);
+        var result = Run(runsc[0], [.. runsc[1..], "do", .. flags, program, .. args ?? []], env, timeout);
         if (log == null) return result;
         try
         {
@@ -57,10 +58,12 @@ public static class Runner
     }
 
     /// <summary>Runs a process with an empty stdin, captures stdout and stderr, and enforces
-    /// <see cref="Timeout"/>: on expiry the process tree is killed and an exception thrown.</summary>
+    /// <paramref name="timeout"/> (default <see cref="Timeout"/>): on expiry the process tree
+    /// is killed and an exception thrown.</summary>
     public static RunResult Run(string program, IEnumerable<string> args,
-        IReadOnlyDictionary<string, string>? env = null)
+        IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {
+        TimeSpan limit = timeout ?? Timeout;
         var psi = new ProcessStartInfo(program)
         {
             UseShellExecute = false,
@@ -87,15 +90,15 @@ public static class Runner
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
 
-        if (!process.WaitForExit(Timeout))
+        if (!process.WaitForExit(limit))
         {
             KillTree(process);
-            throw new TimeoutException($"{commandLine} did not finish within {Timeout.TotalSeconds} s; killed.\n" +
+            throw new TimeoutException($"{commandLine} did not finish within {limit.TotalSeconds} s; killed.\n" +
                 $"--- stdout ---\n{Partial(stdout)}\n--- stderr ---\n{Partial(stderr)}");
         }
         // The pipes close when every process holding them exits; a leftover child (e.g. a
         // sandbox helper that outlived runsc) would keep them open.
-        TimeSpan left = Timeout - clock.Elapsed;
+        TimeSpan left = limit - clock.Elapsed;
         if (!Task.WaitAll([stdout, stderr], left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)))
         {
             throw new TimeoutException($"{commandLine} exited ({process.ExitCode}) but its stdout/stderr " +

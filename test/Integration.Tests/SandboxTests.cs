@@ -42,6 +42,35 @@ public class SandboxTests
         }
     }
 
+    /// <summary>A read of runsc's stdin (a pipe nobody writes to) waits in the host; it must
+    /// still end when another thread ends the process, and when a signal arrives, as on
+    /// Linux. Run natively and sandboxed: the same output.</summary>
+    [Fact]
+    public void Stdin_BlockedHostRead_IsInterruptedBySignalsAndByExit()
+    {
+        const string python = "/usr/bin/python3";
+        Assert.True(File.Exists(python), $"{python} is missing: build.sh must `apt-get install -y python3`");
+        const string exitWhileReading =
+            "import threading,sys,os,time; threading.Thread(target=sys.stdin.read, daemon=True).start(); " +
+            "time.sleep(0.2); print('exiting', flush=True); os._exit(4)";
+        const string signalWhileReading =
+            "import signal,sys; signal.signal(signal.SIGALRM, lambda *a: sys.exit(5)); " +
+            "signal.setitimer(signal.ITIMER_REAL, 0.2); sys.stdin.read(); print('read returned')";
+        // The writer stays silent for longer than the test may take; bash does not wait for it.
+        string Script(string run) =>
+            "exec 3< <(sleep 60 2>/dev/null); writer=$!; " +
+            $"{run} {python} -c \"{exitWhileReading}\" <&3; echo rc=$?; " +
+            $"{run} {python} -c \"{signalWhileReading}\" <&3; echo rc=$?; kill $writer";
+
+        var native = Runner.Run("/bin/bash", ["-c", Script("")], timeout: TimeSpan.FromSeconds(30));
+        var sandboxed = Runner.Run("/bin/bash", ["-c", Script(string.Join(' ', Repo.RunscCommand) + " do")],
+            timeout: TimeSpan.FromSeconds(30));
+
+        Assert.Equal("exiting\nrc=4\nrc=5\n", native.Stdout);
+        Expect.ExitCode(sandboxed, 0, "bash");
+        Assert.Equal(native.Stdout, sandboxed.Stdout);
+    }
+
     [Fact]
     public void StdioSeek_PipeStdout_MatchesNative()
     {

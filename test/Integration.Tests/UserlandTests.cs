@@ -38,11 +38,11 @@ public sealed class UserlandTests : IDisposable
     /// natively, the same exit code sandboxed and (optionally sorted) identical stdout, and no
     /// stub process left behind.</summary>
     private static RunResult SameAsNative(string program, string[] args, IReadOnlyDictionary<string, string>? env = null,
-        int exitCode = 0, bool sortLines = false, string[]? nativeArgs = null)
+        int exitCode = 0, bool sortLines = false, string[]? nativeArgs = null, TimeSpan? timeout = null)
     {
-        var native = Runner.Native(program, nativeArgs ?? args, env);
+        var native = Runner.Native(program, nativeArgs ?? args, env, timeout);
         Expect.ExitCode(native, exitCode, "native " + program);
-        var sandboxed = Runner.Sandboxed(program, args, env);
+        var sandboxed = Runner.Sandboxed(program, args, env, timeout: timeout);
 
         Assert.True(native.ExitCode == sandboxed.ExitCode,
             $"exit codes differ: native {native.ExitCode}, sandboxed {sandboxed.ExitCode}\n\nsandboxed run: {sandboxed}");
@@ -248,6 +248,50 @@ public sealed class UserlandTests : IDisposable
             print(done.is_set(), sum(out), len(out))
             """;
         PythonSameAsNative(program);
+    }
+
+    /// <summary>A process ends while its other threads wait (a pool's workers in a futex
+    /// wait, daemon threads asleep): Linux kills them all at once and the parent's wait
+    /// returns. Each of these once hung forever (the exiting stub was waited for while one of
+    /// its own threads, still traced, was never reaped); the timeout turns a regression into
+    /// a failure.</summary>
+    [Fact]
+    public void Python_ExitWhileThreadsWait_EndsAtOnce()
+    {
+        const string script = """
+            for i in 1 2 3 4 5; do
+                python3 -c "import concurrent.futures as cf,os; ex=cf.ThreadPoolExecutor(4); [ex.submit(abs,0) for _ in range(8)]; os._exit(0)"
+                echo "pool $i: $?"
+            done
+            python3 -c "
+            import threading, time, queue, os
+            q = queue.Queue()
+            for f in (lambda: time.sleep(100), q.get, threading.Event().wait):
+                threading.Thread(target=f, daemon=True).start()
+            time.sleep(0.05)
+            print('daemons left behind')"
+            echo "daemons: $?"
+            python3 -c "
+            import threading, time, os
+            threading.Thread(target=time.sleep, args=(100,)).start()
+            threading.Thread(target=lambda: os._exit(7)).start()
+            time.sleep(100)"
+            echo "os._exit from a thread: $?"
+            echo done
+            """;
+        var sandboxed = SameAsNative(Bash, ["-c", script], timeout: TimeSpan.FromSeconds(40));
+        Assert.EndsWith("os._exit from a thread: 7\ndone\n", sandboxed.Stdout);
+    }
+
+    /// <summary>The same as the sandbox's first process: its end must not leave tasks behind
+    /// that the sandbox then waits 10 s for.</summary>
+    [Fact]
+    public void Python_PoolExitAsPid1_LeavesNoTaskBehind()
+    {
+        var sandboxed = SameAsNative(Need(Python, "python3"),
+            ["-c", "import concurrent.futures as cf,os; ex=cf.ThreadPoolExecutor(4); [ex.submit(abs,0) for _ in range(8)]; print('exiting', flush=True); os._exit(3)"],
+            exitCode: 3, timeout: TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain("did not finish", sandboxed.DebugLog ?? "");
     }
 
     [Fact]
