@@ -48,6 +48,7 @@ public sealed partial class Task
         if (Tid != Group.Pid) Kernel.Tasks.TryRemove(Tid, out _);
         ReleaseSharedState(last);
         if (last) ProcessExited(status);
+        SendParentDeathSignals();
         if (Group.VforkParentWaiting && last) Group.VforkDone.Set();
     }
 

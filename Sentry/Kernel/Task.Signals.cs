@@ -140,6 +140,26 @@ public sealed partial class Task
         parent.ChildEvents.Notify(Events.POLLIN);
     }
 
+    /// <summary>This thread has ended: the processes it forked pass to another thread of its
+    /// process, or (when it was the last) to the reaper they were just given, and each of
+    /// their threads that set PR_SET_PDEATHSIG has that signal sent to its process, from us
+    /// (forget_original_parent). It is the parent thread's end that counts, not the process's.</summary>
+    private void SendParentDeathSignals()
+    {
+        List<Task>? orphans = null;
+        foreach (var u in Kernel.Tasks.Values)
+            if (u.Group.ParentThread == this && u.Exit == null) (orphans ??= []).Add(u);
+        if (orphans == null) return;
+        var heir = Group.Tasks.FirstOrDefault(t => t.Exit == null);
+        foreach (var u in orphans)
+        {
+            var child = u.Group;
+            if (child.ParentThread == this) child.ParentThread = heir ?? child.Parent?.Leader;
+            if (u.ParentDeathSignal > 0)
+                SendToGroup(child, new SigInfo { Signo = u.ParentDeathSignal, Code = SigCodes.SI_USER, Pid = Pid, Uid = (int)Creds.RealUid });
+        }
+    }
+
     /// <summary>The syscall the guest was in when a signal interrupted it (for restarts).</summary>
     private long _interruptedSyscall = -1;
     private bool _restartWithSaRestart;

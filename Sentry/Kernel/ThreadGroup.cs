@@ -30,6 +30,11 @@ public sealed class ThreadGroup
     public Kernel Kernel { get; }
     public int Pid { get; }
     public ThreadGroup? Parent { get; set; }
+
+    /// <summary>The thread of <see cref="Parent"/> this process counts as its parent (Linux's
+    /// real_parent is a thread: the one that forked it). When that thread ends, the process
+    /// passes to another thread or to its new reaper, and gets its parent-death signal.</summary>
+    public Task? ParentThread { get; set; }
     public List<ThreadGroup> Children { get; } = [];
     public int ProcessGroup { get; set; }
     public int Session { get; set; }
