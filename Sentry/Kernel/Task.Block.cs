@@ -17,12 +17,14 @@ public sealed partial class Task
     /// restarts the call after the signal is handled).</summary>
     public bool InterruptPending => _interruptRequested;
 
-    /// <summary>Wakes the task wherever it is: blocked in the Sentry, or running guest code.</summary>
+    /// <summary>Wakes the task wherever it is: blocked in the Sentry, or running guest code.
+    /// The task's own thread is in the Sentry, and checks the flag before it next switches
+    /// into the guest: it needs no platform interrupt.</summary>
     public void RequestInterrupt()
     {
         _interruptRequested = true;
         Blocker.Wake(0);
-        Context?.Interrupt();
+        if (_current != this) Context?.Interrupt();
     }
 
     internal void ClearInterrupt() => _interruptRequested = false;

@@ -21,11 +21,14 @@ public static partial class Linux
     private const int MaxPollFds = 1 << 20;
 
     /// <summary>Waits until one of the files is ready, the deadline passes or a signal
-    /// arrives. ready() fills in results and returns how many are ready.</summary>
+    /// arrives. ready() fills in results and returns how many are ready. As Linux's do_poll and
+    /// do_select, a pending signal wins over a timeout, even a zero one, when nothing is ready.</summary>
     private static long PollLoop(Task t, List<(FileDescription File, uint Mask)> watched, Func<int> ready, long deadlineMs)
     {
         int n = ready();
-        if (n > 0 || deadlineMs == 0) return n;
+        if (n > 0) return n;
+        if (t.InterruptPending) return -(long)Errno.EINTR;
+        if (deadlineMs == 0) return 0;
         var queues = new List<WaitQueue>();
         foreach (var (file, mask) in watched)
             if (file.EventQueue is { } q && !queues.Contains(q)) { q.Subscribe(t.Blocker, mask | AlwaysReported); queues.Add(q); }
@@ -216,14 +219,18 @@ public static partial class Linux
         return r;
     }
 
-    /// <summary>Runs a wait with a temporary signal mask (ppoll, pselect6, epoll_pwait).</summary>
+    /// <summary>Runs a wait with a temporary signal mask (ppoll, pselect6, epoll_pwait,
+    /// epoll_pwait2). A pending signal the temporary mask lets through interrupts the wait at
+    /// once, and one arriving during it is sent here as to any unblocking thread. After EINTR
+    /// the handler runs under the temporary mask and its frame restores the old one (Linux
+    /// delivers before it restores); otherwise the old mask is back on return.</summary>
     private static long WithSignalMask(Task t, ulong maskAddr, ulong maskSize, Func<long> wait)
     {
         if (maskAddr == 0) return wait();
         if (maskSize != 8) return -(long)Errno.EINVAL;
         if (t.MemoryManager.CopyIn(maskAddr, out ulong mask) < 0) return -(long)Errno.EFAULT;
         ulong old = t.SignalMask;
-        t.SignalMask = mask & ~Task.UnblockableSignals;
+        t.SetSignalMask(mask);
         long r = wait();
         t.RestoreMaskAfterSignal(old, interrupted: r == -(long)Errno.EINTR);
         return r;
