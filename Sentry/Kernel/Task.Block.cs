@@ -18,12 +18,15 @@ public sealed partial class Task
     /// restarts the call after the signal is handled).</summary>
     public bool InterruptPending => _interruptRequested;
 
-    /// <summary>Wakes the task wherever it is: blocked in the Sentry, or running guest code.</summary>
+    /// <summary>Wakes the task wherever it is: blocked in the Sentry, or running guest code.
+    /// The task's own thread is in the Sentry, and checks the flag before it next switches
+    /// into the guest: it needs no platform interrupt.</summary>
     public void RequestInterrupt()
     {
         _interruptRequested = true;
         Blocker.Wake(0);
-        Context?.Interrupt();
+        // A task interrupting itself is not in the guest (and checks the flag before going back).
+        if (_current != this) Context?.Interrupt();
         WakeHostWait();
     }
 

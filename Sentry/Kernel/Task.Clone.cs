@@ -48,7 +48,11 @@ public sealed partial class Task
             if ((flags & CLONE_CLEAR_SIGHAND) != 0) handlers = new SignalHandlers();
             var limits = new ResourceLimits(Group.Limits);
             var parent = (flags & CLONE_PARENT) != 0 && Group.Parent != null ? Group.Parent : Group;
-            group = new ThreadGroup(Kernel, tid, parent, handlers, limits) { ExitSignal = exitSignal };
+            group = new ThreadGroup(Kernel, tid, parent, handlers, limits)
+            {
+                ExitSignal = exitSignal,
+                ParentThread = parent == Group ? this : Group.ParentThread,
+            };
         }
 
         MemoryManager mm;

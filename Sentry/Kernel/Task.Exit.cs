@@ -58,6 +58,7 @@ public sealed partial class Task
             Kernel.Log.Warning($"[{Tid}] releasing the task's resources failed: {e}");
         }
         if (last) ProcessExited(status);
+        SendParentDeathSignals();
         if (Group.VforkParentWaiting && last) Group.SignalVforkDone();
         // The process is reported first: its parent must not wait for other users of the
         // address space (a CLONE_VM child of another process, say).
@@ -135,24 +136,58 @@ public sealed partial class Task
         child.Kernel.Tasks.TryRemove(child.Pid, out _);
     }
 
-    /// <summary>Walks the robust futex list: each held lock gets FUTEX_OWNER_DIED and a waiter woken.</summary>
+    /// <summary>Walks the robust futex list (exit_robust_list): each lock this thread holds
+    /// gets FUTEX_OWNER_DIED and a waiter woken; then the lock in list_op_pending, the one the
+    /// thread was taking or releasing, unless the walk met it on the list.</summary>
     private void ReleaseRobustFutexes()
     {
-        const uint FUTEX_OWNER_DIED = 0x40000000, FUTEX_WAITERS = 0x80000000, FUTEX_TID_MASK = 0x3fffffff;
+        const int RobustListLimit = 2048;
         if (RobustListHead == 0) return;
-        // struct robust_list_head { next; long futex_offset; list_op_pending; }
-        if (MemoryManager.CopyIn(RobustListHead, out ulong next) < 0) return;
+        // struct robust_list_head { next; long futex_offset; list_op_pending; }; bit 0 of an
+        // entry pointer marks a PI futex.
+        if (MemoryManager.CopyIn(RobustListHead, out ulong entry) < 0) return;
         if (MemoryManager.CopyIn(RobustListHead + 8, out long offset) < 0) return;
-        for (int limit = 0; next != RobustListHead && next != 0 && limit < 2048; limit++)
+        if (MemoryManager.CopyIn(RobustListHead + 16, out ulong pending) < 0) return;
+        bool pendingPi = (pending & 1) != 0, pi = (entry & 1) != 0;
+        pending &= ~1UL;
+        entry &= ~1UL;
+        for (int limit = RobustListLimit; entry != RobustListHead && entry != 0;)
         {
-            ulong word = (ulong)((long)next + offset);
-            if (MemoryManager.CopyIn(word, out uint value) == 0 && (value & FUTEX_TID_MASK) == (uint)Tid)
-            {
-                uint newValue = (value & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-                MemoryManager.CopyOut(word, newValue);
-                if ((value & FUTEX_WAITERS) != 0) Kernel.Futexes.Wake(this, word, 1, uint.MaxValue);
-            }
-            if (MemoryManager.CopyIn(next, out next) < 0) break;
+            bool fetched = MemoryManager.CopyIn(entry, out ulong next) == 0;
+            if (entry != pending && !HandleFutexDeath((ulong)((long)entry + offset), pi, pendingOp: false)) return;
+            if (!fetched) return;
+            pi = (next & 1) != 0;
+            entry = next & ~1UL;
+            if (--limit == 0) break;
         }
+        if (pending != 0) HandleFutexDeath((ulong)((long)pending + offset), pendingPi, pendingOp: true);
+    }
+
+    /// <summary>One robust futex of a dying thread (handle_futex_death): if the thread owns it,
+    /// the owner becomes FUTEX_OWNER_DIED (waiters bit kept) and a waiter is woken. A pending
+    /// non-PI lock with no owner was being released: its value stays, a waiter is woken. False
+    /// when the word cannot be read.</summary>
+    private unsafe bool HandleFutexDeath(ulong addr, bool pi, bool pendingOp)
+    {
+        const uint FUTEX_OWNER_DIED = 0x40000000, FUTEX_WAITERS = 0x80000000, FUTEX_TID_MASK = 0x3fffffff;
+        if (addr % 4 != 0) return false;
+        if (MemoryManager.CopyIn(addr, out uint value) < 0) return false;
+        uint owner = value & FUTEX_TID_MASK;
+        if (pendingOp && !pi && owner == 0)
+        {
+            Kernel.Futexes.Wake(this, addr, 1, uint.MaxValue);
+            return true;
+        }
+        if (owner != (uint)Tid) return true;
+        if (!MemoryManager.TryTranslate(addr, 4, write: true, out byte* p, out _)) return true;
+        ref uint word = ref *(uint*)p;
+        uint old;
+        do
+        {
+            old = Volatile.Read(ref word);
+            if ((old & FUTEX_TID_MASK) != (uint)Tid) return true;
+        } while (Interlocked.CompareExchange(ref word, (old & FUTEX_WAITERS) | FUTEX_OWNER_DIED, old) != old);
+        if (!pi && (old & FUTEX_WAITERS) != 0) Kernel.Futexes.Wake(this, addr, 1, uint.MaxValue);
+        return true;
     }
 }

@@ -36,13 +36,21 @@ public sealed partial class Task
     /// <summary>A mask to restore once the pending handler frame has been set up.</summary>
     public ulong? SavedMaskForHandler { get; set; }
 
+    /// <summary>Replaces the blocked set (sigprocmask, sigreturn, the temporary masks of
+    /// ppoll/pselect6/epoll_pwait/rt_sigsuspend). A pending signal the new mask lets through
+    /// interrupts what the task does next and is delivered before it returns to the guest, as
+    /// Linux's recalc_sigpending arranges.</summary>
+    public void SetSignalMask(ulong mask)
+    {
+        SignalMask = mask & ~UnblockableSignals;
+        if ((PendingMask & ~SignalMask) != 0) RequestInterrupt();
+    }
+
     public static ulong SignalBit(int sig) => 1UL << (sig - 1);
 
     public static readonly ulong UnblockableSignals = SignalBit(SIGKILL) | SignalBit(SIGSTOP);
 
     private static readonly ulong StopSignals = SignalBit(SIGSTOP) | SignalBit(SIGTSTP) | SignalBit(SIGTTIN) | SignalBit(SIGTTOU);
-    private static readonly ulong CoreSignals = SignalBit(SIGQUIT) | SignalBit(SIGILL) | SignalBit(SIGTRAP) | SignalBit(SIGABRT)
-        | SignalBit(SIGBUS) | SignalBit(SIGFPE) | SignalBit(SIGSEGV) | SignalBit(SIGXCPU) | SignalBit(SIGXFSZ) | SignalBit(SIGSYS);
     private static readonly ulong IgnoredByDefault = SignalBit(SIGCHLD) | SignalBit(SIGURG) | SignalBit(SIGWINCH) | SignalBit(SIGCONT);
 
     /// <summary>Whether sig would be thrown away on arrival (ignored, not blocked).</summary>
@@ -157,12 +165,38 @@ public sealed partial class Task
         parent.ChildEvents.Notify(Events.POLLIN);
     }
 
+    /// <summary>This thread has ended: the processes it forked pass to another thread of its
+    /// process, or (when it was the last) to the reaper they were just given, and each of
+    /// their threads that set PR_SET_PDEATHSIG has that signal sent to its process, from us
+    /// (forget_original_parent). It is the parent thread's end that counts, not the process's.</summary>
+    private void SendParentDeathSignals()
+    {
+        List<Task>? orphans = null;
+        foreach (var u in Kernel.Tasks.Values)
+            if (u.Group.ParentThread == this && u.Exit == null) (orphans ??= []).Add(u);
+        if (orphans == null) return;
+        var heir = Group.Tasks.FirstOrDefault(t => t.Exit == null);
+        foreach (var u in orphans)
+        {
+            var child = u.Group;
+            if (child.ParentThread == this) child.ParentThread = heir ?? child.Parent?.Leader;
+            if (u.ParentDeathSignal > 0)
+                SendToGroup(child, new SigInfo { Signo = u.ParentDeathSignal, Code = SigCodes.SI_USER, Pid = Pid, Uid = (int)Creds.RealUid });
+        }
+    }
+
     /// <summary>The syscall the guest was in when a signal interrupted it (for restarts).</summary>
     private long _interruptedSyscall = -1;
     private bool _restartWithSaRestart;
 
     /// <summary>Handles what is pending before the next switch into the guest. Returns false
     /// when the loop must re-check (the task stopped, or the group is exiting).</summary>
+    /// <remarks>As Linux does on its way back to user space, every signal the mask lets
+    /// through is taken now, not one per return: each handler frame goes on top of the
+    /// previous one (and blocks what its handler blocks), so the last frame set up runs first.
+    /// Signals come in Linux's order (<see cref="SignalQueue.TryDequeue(ulong, out SigInfo)"/>):
+    /// this thread's before the process's. A default action that kills or stops ends the
+    /// round.</remarks>
     private bool DeliverSignals()
     {
         if (Group.Stopped)
@@ -170,12 +204,14 @@ public sealed partial class Task
             WaitWhileStopped();
             return false;
         }
-        if (!InterruptPending && _interruptedSyscall < 0) return true;
+        if (!InterruptPending && _interruptedSyscall < 0 && SavedMaskForHandler == null) return true;
         ClearInterrupt();
+        bool handlerFrameSetUp = false;
         while (true)
         {
             if (!Pending.TryDequeue(SignalMask, out SigInfo info) && !Group.Pending.TryDequeue(SignalMask, out info))
             {
+                if (handlerFrameSetUp) return true;
                 // Interrupted without a signal to handle: a blocking call just starts over.
                 RestartInterruptedSyscall(handlerRuns: false, saRestart: false);
                 if (SavedMaskForHandler is { } saved) { SignalMask = saved; SavedMaskForHandler = null; }
@@ -191,15 +227,20 @@ public sealed partial class Task
                 if ((StopSignals & bit) != 0)
                 {
                     StopGroup(sig);
+                    // Come back here once continued: more may be pending.
+                    RequestInterrupt();
                     return false;
                 }
                 Kernel.Log.Info($"[{Tid}] killed by {Name(sig)}");
-                ExitGroup(new ExitStatus(0, sig, Core: (CoreSignals & bit) != 0));
+                // The sandbox never writes core files, so no status says one was dumped
+                // (Linux sets WCOREDUMP only after a dump).
+                ExitGroup(new ExitStatus(0, sig));
                 return false;
             }
+            // Only the first frame concerns the interrupted call: later ones find it settled.
             RestartInterruptedSyscall(handlerRuns: true, saRestart: (act.Flags & SA_RESTART) != 0);
-            SetUpHandlerFrame(info, act);
-            return true;
+            if (!SetUpHandlerFrame(info, act)) return false;
+            handlerFrameSetUp = true;
         }
     }
 
@@ -244,7 +285,7 @@ public sealed partial class Task
 
     /// <summary>Builds the rt_sigframe (with FPU state) on the handler's stack and points the
     /// registers at the handler. A frame that cannot be written kills with SIGSEGV.</summary>
-    private void SetUpHandlerFrame(in SigInfo info, KernelSigaction act)
+    private bool SetUpHandlerFrame(in SigInfo info, KernelSigaction act)
     {
         int sig = info.Signo;
         ulong oldMask = SavedMaskForHandler ?? SignalMask;
@@ -262,8 +303,8 @@ public sealed partial class Task
         if (MemoryManager.CopyOut(fpAddr, fpImage) < 0 || MemoryManager.CopyOut(frame, bytes) < 0)
         {
             Kernel.Log.Info($"[{Tid}] cannot write the frame for {Name(sig)} at 0x{frame:x}: SIGSEGV");
-            ExitGroup(new ExitStatus(0, SIGSEGV, Core: true));
-            return;
+            ExitGroup(new ExitStatus(0, SIGSEGV));
+            return false;
         }
         SignalMask = (SignalMask | act.Mask | ((act.Flags & SA_NODEFER) != 0 ? 0 : SignalBit(sig))) & ~UnblockableSignals;
         if ((act.Flags & SA_RESETHAND) != 0) SignalActions[sig] = default;
@@ -275,6 +316,7 @@ public sealed partial class Task
         Regs.Rax = 0;
         Regs.Eflags &= ~0x500UL; // clear DF and TF, as the kernel does for handlers
         Regs.OrigRax = ulong.MaxValue;
+        return true;
     }
 
     /// <summary>rt_sigreturn: restores what the frame at rsp-8 saved.</summary>
@@ -295,7 +337,6 @@ public sealed partial class Task
             if (MemoryManager.CopyIn(fpAddr, xsave[..size]) == 0) Context.SetFpState(xsave[..size]);
         }
         Regs = regs;
-        SignalMask = mask & ~UnblockableSignals;
         if (altFlags != SS_ONSTACK && (altFlags & ~SS_AUTODISARM) is 0 or SS_DISABLE)
         {
             AltStackSp = altSp;
@@ -303,7 +344,7 @@ public sealed partial class Task
             AltStackFlags = (altFlags & SS_DISABLE) != 0 ? SS_DISABLE : 0;
         }
         // Something may have become deliverable under the restored mask.
-        if (((Pending.Mask | Group.Pending.Mask) & ~SignalMask) != 0) RequestInterrupt();
+        SetSignalMask(mask);
         return (long)Regs.Rax;
     }
 

@@ -19,8 +19,11 @@ public sealed partial class Task
         (long)N.sendfile, (long)N.splice, (long)N.tee, (long)N.copy_file_range,
     ];
 
-    /// <summary>Calls that never restart, even without a handler (they report EINTR).</summary>
-    private static readonly HashSet<long> NeverRestarted = [(long)N.rt_sigsuspend, (long)N.pause, (long)N.rt_sigtimedwait];
+    /// <summary>Calls that never restart, even without a handler: after a stop and continue
+    /// they report EINTR (signal(7)). pause and rt_sigsuspend are not among them: Linux
+    /// returns ERESTARTNOHAND from those, so they start over when no handler ran.</summary>
+    private static readonly HashSet<long> NeverRestarted =
+        [(long)N.rt_sigtimedwait, (long)N.epoll_wait, (long)N.epoll_pwait, (long)N.epoll_pwait2];
 
     /// <summary>How --strace and the log name a call through the i386 ABI; strace shows eax,
     /// then the i386 argument registers ebx, ecx, edx, esi, edi.</summary>

@@ -12,7 +12,8 @@ public readonly record struct ExitStatus(int Code, int Signal, bool Core = false
     /// <summary>What a shell reports: the code, or 128 + the signal.</summary>
     public int ShellStatus => Signal != 0 ? 128 + Signal : Code;
 
-    /// <summary>The status wait4 reports: code << 8, or the signal with the core-dump flag.</summary>
+    /// <summary>The status wait4 reports: code << 8, or the signal with the core-dump flag
+    /// (which the sandbox, writing no core files, never sets).</summary>
     public int WaitStatus => Signal != 0 ? Signal | (Core ? 0x80 : 0) : (Code & 0xff) << 8;
 }
 

@@ -30,6 +30,11 @@ public sealed class ThreadGroup
     public Kernel Kernel { get; }
     public int Pid { get; }
     public ThreadGroup? Parent { get; set; }
+
+    /// <summary>The thread of <see cref="Parent"/> this process counts as its parent (Linux's
+    /// real_parent is a thread: the one that forked it). When that thread ends, the process
+    /// passes to another thread or to its new reaper, and gets its parent-death signal.</summary>
+    public Task? ParentThread { get; set; }
     public List<ThreadGroup> Children { get; } = [];
     public int ProcessGroup { get; set; }
     public int Session { get; set; }
@@ -192,17 +197,25 @@ public sealed class SignalQueue
         }
     }
 
-    /// <summary>Takes the lowest-numbered pending signal not in blocked.</summary>
+    /// <summary>The signals faults raise; Linux takes them before any other pending one.</summary>
+    private static readonly ulong SynchronousSignals = Task.SignalBit(Signals.SIGSEGV) | Task.SignalBit(Signals.SIGBUS)
+        | Task.SignalBit(Signals.SIGILL) | Task.SignalBit(Signals.SIGTRAP) | Task.SignalBit(Signals.SIGFPE) | Task.SignalBit(Signals.SIGSYS);
+
+    /// <summary>Takes the next pending signal not in blocked, in Linux's order (next_signal):
+    /// a synchronous one (SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGSYS) first, else the
+    /// lowest-numbered; queued instances of one real-time signal in the order they came.</summary>
     public bool TryDequeue(ulong blocked, out SigInfo info)
     {
         lock (_queue)
         {
-            int best = -1;
+            int best = -1, bestRank = int.MaxValue;
             for (int i = 0; i < _queue.Count; i++)
             {
                 int sig = _queue[i].Signo;
-                if ((blocked & Task.SignalBit(sig)) != 0) continue;
-                if (best < 0 || sig < _queue[best].Signo) best = i;
+                ulong bit = Task.SignalBit(sig);
+                if ((blocked & bit) != 0) continue;
+                int rank = (SynchronousSignals & bit) != 0 ? sig : sig + 64;
+                if (rank < bestRank) { best = i; bestRank = rank; }
             }
             if (best < 0) { info = default; return false; }
             info = _queue[best];

@@ -65,8 +65,11 @@ public sealed class Blocker : IWakeable
             _signal.Wait();
             return true;
         }
-        long left = deadlineMs - Environment.TickCount64;
-        return left > 0 && _signal.Wait(TimeSpan.FromMilliseconds(left));
+        // A wait is at most int.MaxValue ms at a time (about 25 days); a longer timeout
+        // (select with a huge timeval, say) takes several.
+        for (long left = deadlineMs - Environment.TickCount64; left > 0; left = deadlineMs - Environment.TickCount64)
+            if (_signal.Wait((int)Math.Min(left, int.MaxValue))) return true;
+        return false;
     }
 
     /// <summary>Forgets stale wake-ups before a new wait.</summary>

@@ -21,11 +21,14 @@ public static partial class Linux
     private const int MaxPollFds = 1 << 20;
 
     /// <summary>Waits until one of the files is ready, the deadline passes or a signal
-    /// arrives. ready() fills in results and returns how many are ready.</summary>
+    /// arrives. ready() fills in results and returns how many are ready. As Linux's do_poll and
+    /// do_select, a pending signal wins over a timeout, even a zero one, when nothing is ready.</summary>
     private static long PollLoop(Task t, List<(FileDescription File, uint Mask)> watched, Func<int> ready, long deadlineMs)
     {
         int n = ready();
-        if (n > 0 || deadlineMs == 0) return n;
+        if (n > 0) return n;
+        if (t.InterruptPending) return -(long)Errno.EINTR;
+        if (deadlineMs == 0) return 0;
         var queues = new List<WaitQueue>();
         foreach (var (file, mask) in watched)
             if (file.EventQueue is { } q && !queues.Contains(q)) { q.Subscribe(t.Blocker, mask | AlwaysReported); queues.Add(q); }
@@ -50,27 +53,56 @@ public static partial class Linux
     private static long DeadlineFromMs(long timeoutMs) =>
         timeoutMs < 0 ? long.MaxValue : timeoutMs == 0 ? 0 : Environment.TickCount64 + timeoutMs;
 
-    private static long DeadlineFromTimespec(Task t, ulong addr, out long deadline)
+    /// <summary>The Environment.TickCount64 deadline of a timeout of ns nanoseconds, rounded
+    /// up to whole milliseconds (0: do not wait).</summary>
+    private static long DeadlineFromNanos(long ns)
+    {
+        if (ns <= 0) return 0;
+        long ms = ns / Ktime.NanosPerMilli + (ns % Ktime.NanosPerMilli != 0 ? 1 : 0);
+        return Ktime.Add(Environment.TickCount64, ms);
+    }
+
+    private static long DeadlineFromTimespec(Task t, ulong addr, out long deadline) =>
+        TimeoutFromTimespec(t, addr, out deadline, out _);
+
+    /// <summary>Reads a timespec timeout (none when addr is 0). endNs is the CLOCK_MONOTONIC
+    /// time it ends at, or 0 when the time left is not written back (no or a zero timeout).</summary>
+    private static long TimeoutFromTimespec(Task t, ulong addr, out long deadline, out long endNs)
     {
         deadline = long.MaxValue;
+        endNs = 0;
         if (addr == 0) return 0;
         if (t.MemoryManager.CopyIn(addr, out Timespec ts) < 0) return -(long)Errno.EFAULT;
-        if (ts.Sec < 0 || ts.Nsec is < 0 or >= 1_000_000_000) return -(long)Errno.EINVAL;
-        long ms = ts.Sec * 1000 + (ts.Nsec + 999_999) / 1_000_000;
-        deadline = ms == 0 ? 0 : Environment.TickCount64 + ms;
+        if (!Ktime.Valid(ts)) return -(long)Errno.EINVAL;
+        long ns = Ktime.FromTimespec(ts);
+        deadline = DeadlineFromNanos(ns);
+        if (ns != 0) endNs = Ktime.Add(Ktime.Monotonic(), ns);
         return 0;
+    }
+
+    /// <summary>Writes the time left back into the caller's timespec or timeval, as Linux's
+    /// select, pselect6 and ppoll do (poll_select_finish): nothing for no or a zero timeout,
+    /// 0 once it ran out. A write that faults is ignored; the call's result stands.</summary>
+    private static void WriteTimeLeft(Task t, ulong addr, long endNs, bool timedOut, bool timeval)
+    {
+        if (addr == 0 || endNs == 0) return;
+        long left = timedOut ? 0 : Math.Max(endNs - Ktime.Monotonic(), 0);
+        if (timeval) t.MemoryManager.CopyOut(addr, Ktime.ToTimeval(left));
+        else t.MemoryManager.CopyOut(addr, Ktime.ToTimespec(left));
     }
 
     /// <summary>Implements Linux syscall poll(2).</summary>
     public static long Poll(Task t, in SyscallArgs a) => DoPoll(t, a.A0, a.A1, DeadlineFromMs((int)a.A2));
 
-    /// <summary>Implements Linux syscall ppoll(2).</summary>
+    /// <summary>Implements Linux syscall ppoll(2). The time left goes back into the timespec.</summary>
     public static long Ppoll(Task t, in SyscallArgs a)
     {
-        long r = DeadlineFromTimespec(t, a.A2, out long deadline);
+        long r = TimeoutFromTimespec(t, a.A2, out long deadline, out long endNs);
         if (r < 0) return r;
         ulong fds = a.A0, count = a.A1;
-        return WithSignalMask(t, a.A3, a.A4, () => DoPoll(t, fds, count, deadline));
+        r = WithSignalMask(t, a.A3, a.A4, () => DoPoll(t, fds, count, deadline));
+        WriteTimeLeft(t, a.A2, endNs, timedOut: r == 0, timeval: false);
+        return r;
     }
 
     private static long DoPoll(Task t, ulong fdsAddr, ulong count, long deadline)
@@ -104,24 +136,30 @@ public static partial class Linux
         return r;
     }
 
-    /// <summary>Implements Linux syscall select(2).</summary>
+    /// <summary>Implements Linux syscall select(2). A tv_usec of a second or more counts as
+    /// whole seconds (only a negative time is EINVAL); the time left goes back into the timeval.</summary>
     public static long Select(Task t, in SyscallArgs a)
     {
-        long deadline = long.MaxValue;
+        long deadline = long.MaxValue, endNs = 0;
         if (a.A4 != 0)
         {
             if (t.MemoryManager.CopyIn(a.A4, out Timeval tv) < 0) return -(long)Errno.EFAULT;
-            if (tv.Sec < 0 || tv.Usec is < 0 or >= 1_000_000) return -(long)Errno.EINVAL;
-            long ms = tv.Sec * 1000 + (tv.Usec + 999) / 1000;
-            deadline = ms == 0 ? 0 : Environment.TickCount64 + ms;
+            var ts = new Timespec(tv.Sec + tv.Usec / 1_000_000, tv.Usec % 1_000_000 * Ktime.NanosPerMicro);
+            if (!Ktime.Valid(ts)) return -(long)Errno.EINVAL;
+            long ns = Ktime.FromTimespec(ts);
+            deadline = DeadlineFromNanos(ns);
+            if (ns != 0) endNs = Ktime.Add(Ktime.Monotonic(), ns);
         }
-        return DoSelect(t, (int)a.A0, a.A1, a.A2, a.A3, deadline);
+        long r = DoSelect(t, (int)a.A0, a.A1, a.A2, a.A3, deadline);
+        WriteTimeLeft(t, a.A4, endNs, timedOut: r == 0, timeval: true);
+        return r;
     }
 
-    /// <summary>Implements Linux syscall pselect6(2).</summary>
+    /// <summary>Implements Linux syscall pselect6(2). The raw call writes the time left back
+    /// into the timespec (glibc's pselect hides that behind a copy).</summary>
     public static long Pselect6(Task t, in SyscallArgs a)
     {
-        long r = DeadlineFromTimespec(t, a.A4, out long deadline);
+        long r = TimeoutFromTimespec(t, a.A4, out long deadline, out long endNs);
         if (r < 0) return r;
         ulong maskAddr = 0, maskSize = 0;
         if (a.A5 != 0)
@@ -134,7 +172,9 @@ public static partial class Linux
         }
         int nfds = (int)a.A0;
         ulong readAddr = a.A1, writeAddr = a.A2, exceptAddr = a.A3;
-        return WithSignalMask(t, maskAddr, maskSize, () => DoSelect(t, nfds, readAddr, writeAddr, exceptAddr, deadline));
+        r = WithSignalMask(t, maskAddr, maskSize, () => DoSelect(t, nfds, readAddr, writeAddr, exceptAddr, deadline));
+        WriteTimeLeft(t, a.A4, endNs, timedOut: r == 0, timeval: false);
+        return r;
     }
 
     private static long DoSelect(Task t, int nfds, ulong readAddr, ulong writeAddr, ulong exceptAddr, long deadline)
@@ -179,14 +219,18 @@ public static partial class Linux
         return r;
     }
 
-    /// <summary>Runs a wait with a temporary signal mask (ppoll, pselect6, epoll_pwait).</summary>
+    /// <summary>Runs a wait with a temporary signal mask (ppoll, pselect6, epoll_pwait,
+    /// epoll_pwait2). A pending signal the temporary mask lets through interrupts the wait at
+    /// once, and one arriving during it is sent here as to any unblocking thread. After EINTR
+    /// the handler runs under the temporary mask and its frame restores the old one (Linux
+    /// delivers before it restores); otherwise the old mask is back on return.</summary>
     private static long WithSignalMask(Task t, ulong maskAddr, ulong maskSize, Func<long> wait)
     {
         if (maskAddr == 0) return wait();
         if (maskSize != 8) return -(long)Errno.EINVAL;
         if (t.MemoryManager.CopyIn(maskAddr, out ulong mask) < 0) return -(long)Errno.EFAULT;
         ulong old = t.SignalMask;
-        t.SignalMask = mask & ~Task.UnblockableSignals;
+        t.SetSignalMask(mask);
         long r = wait();
         t.RestoreMaskAfterSignal(old, interrupted: r == -(long)Errno.EINTR);
         return r;

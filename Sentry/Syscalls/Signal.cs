@@ -58,8 +58,7 @@ public static partial class Linux
                 case Signals.SIG_SETMASK: next = set; break;
                 default: return -(long)Errno.EINVAL;
             }
-            t.SignalMask = next & ~Task.UnblockableSignals;
-            if ((t.PendingMask & ~t.SignalMask) != 0) t.RequestInterrupt();
+            t.SetSignalMask(next);
         }
         return a.A2 != 0 ? t.MemoryManager.CopyOut(a.A2, old) : 0;
     }
@@ -72,13 +71,14 @@ public static partial class Linux
     public static long RtSigreturn(Task t, in SyscallArgs a) => t.SigReturn();
 
     /// <summary>Implements Linux syscall rt_sigsuspend(2): waits with a temporary mask until a
-    /// handler runs; the old mask comes back after it.</summary>
+    /// handler runs (at once if one is pending that the mask lets through); the old mask comes
+    /// back after it. A signal with no handler (a stop, say) makes it start over.</summary>
     public static long RtSigsuspend(Task t, in SyscallArgs a)
     {
         if (a.A1 != SigsetSize) return -(long)Errno.EINVAL;
         if (t.MemoryManager.CopyIn(a.A0, out ulong mask) < 0) return -(long)Errno.EFAULT;
         ulong old = t.SignalMask;
-        t.SignalMask = mask & ~Task.UnblockableSignals;
+        t.SetSignalMask(mask);
         long r = Pause(t);
         t.RestoreMaskAfterSignal(old, interrupted: true);
         return r;
