@@ -51,6 +51,10 @@ public sealed partial class Task
     public static readonly ulong UnblockableSignals = SignalBit(SIGKILL) | SignalBit(SIGSTOP);
 
     private static readonly ulong StopSignals = SignalBit(SIGSTOP) | SignalBit(SIGTSTP) | SignalBit(SIGTTIN) | SignalBit(SIGTTOU);
+    /// <summary>Signals whose default action would dump core (the sandbox never writes one, so
+    /// no wait status shows WCOREDUMP); Linux does not end the group early for them.</summary>
+    private static readonly ulong CoreSignals = SignalBit(SIGQUIT) | SignalBit(SIGILL) | SignalBit(SIGTRAP) | SignalBit(SIGABRT)
+        | SignalBit(SIGBUS) | SignalBit(SIGFPE) | SignalBit(SIGSEGV) | SignalBit(SIGXCPU) | SignalBit(SIGXFSZ) | SignalBit(SIGSYS);
     private static readonly ulong IgnoredByDefault = SignalBit(SIGCHLD) | SignalBit(SIGURG) | SignalBit(SIGWINCH) | SignalBit(SIGCONT);
 
     /// <summary>Whether sig would be thrown away on arrival (ignored, not blocked).</summary>
