@@ -40,6 +40,10 @@ public sealed partial class Task
     /// ppoll/pselect6/epoll_pwait/rt_sigsuspend). A pending signal the new mask lets through
     /// interrupts what the task does next and is delivered before it returns to the guest, as
     /// Linux's recalc_sigpending arranges.</summary>
+    /// <summary>While rt_sigtimedwait waits: the mask it temporarily lifted the waited-for
+    /// signals from (Linux's real_blocked); 0 otherwise.</summary>
+    public ulong RealBlocked { get; set; }
+
     public void SetSignalMask(ulong mask)
     {
         SignalMask = mask & ~UnblockableSignals;
@@ -83,7 +87,7 @@ public sealed partial class Task
         var tasks = g.Tasks;
         var target = tasks.FirstOrDefault(t => (t.SignalMask & SignalBit(sig)) == 0 && t.Exit == null);
         if (target == null) return;
-        if (KillsAtOnce(g, sig)) return;
+        if (KillsAtOnce(g, sig, target)) return;
         target.RequestInterrupt();
     }
 
@@ -91,11 +95,14 @@ public sealed partial class Task
     /// kills without a core dump ends the whole group when it is sent, not when a thread
     /// gets round to it, so that, e.g., kill(getpid(), SIGTERM) followed by _exit(1) always
     /// dies of SIGTERM. True when the group's exit has begun.</summary>
-    private static bool KillsAtOnce(ThreadGroup g, int sig)
+    private static bool KillsAtOnce(ThreadGroup g, int sig, Task target)
     {
         ulong bit = SignalBit(sig);
         if (g.Handlers.Actions[sig].Handler != SignalHandlers.SigDfl || ((IgnoredByDefault | StopSignals | CoreSignals) & bit) != 0)
             return false;
+        // A thread in sigtimedwait has the signals it waits for unblocked only for the wait:
+        // they are for it to take, not to kill the process.
+        if ((target.RealBlocked & bit) != 0) return false;
         g.Kernel.Log.Info($"[{g.Pid}] killed by {Name(sig)}");
         g.BeginExit(new ExitStatus(0, sig));
         return true;
@@ -112,7 +119,7 @@ public sealed partial class Task
             return;
         }
         if (!Prepare(g, info.Signo)) return;
-        if (t.Pending.Enqueue(info) && (t.SignalMask & SignalBit(info.Signo)) == 0 && !KillsAtOnce(g, info.Signo))
+        if (t.Pending.Enqueue(info) && (t.SignalMask & SignalBit(info.Signo)) == 0 && !KillsAtOnce(g, info.Signo, t))
             t.RequestInterrupt();
     }
 

@@ -117,10 +117,12 @@ public static partial class Linux
             if (deadline == 0) return -(long)Errno.EAGAIN;
             // Waiting: the signals in set are not "blocked" for the wake-up check.
             ulong saved = t.SignalMask;
+            t.RealBlocked = saved;
             t.SignalMask &= ~set;
             // One of set pending: take it. Any other signal that arrives interrupts the wait.
             r = (t.PendingMask & set) != 0 ? 0 : t.Sleep(deadline);
             t.SignalMask = saved;
+            t.RealBlocked = 0;
             if (r == -(long)Errno.ETIMEDOUT) return -(long)Errno.EAGAIN;
             if (r < 0 && (t.PendingMask & set) == 0) return -(long)Errno.EINTR;
         }
