@@ -27,6 +27,10 @@ public sealed partial class Task
 
     internal void ClearInterrupt() => _interruptRequested = false;
 
+    /// <summary>Brings the task out of guest code, if it is running there, without disturbing a
+    /// blocking call (no EINTR): it passes through the task loop before it runs the guest again.</summary>
+    public void InterruptGuest() => Context?.Interrupt();
+
     /// <summary>Sleeps until woken (after the caller subscribed and re-checked its condition,
     /// with <see cref="Blocker.Reset"/> before the check): 0 when woken, -EINTR when
     /// interrupted, -ETIMEDOUT at the deadline.</summary>

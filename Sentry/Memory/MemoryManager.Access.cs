@@ -17,7 +17,13 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
-            if (i == _vmas.Count || _vmas[i].Start > addr) return false;
+            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed)
+            {
+                // Where a guest access would grow the stack or find file pages, so does ours.
+                if (!FaultInLocked(addr)) return false;
+                i = IndexAbove(addr);
+                if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
+            }
             Vma v = _vmas[i];
             if (!Accessible(v.Prot, write)) return false;
             host = _file.Base + v.OffsetOf(addr);
@@ -26,7 +32,7 @@ public sealed unsafe partial class MemoryManager
             while (available < max && ++i < _vmas.Count)
             {
                 Vma next = _vmas[i];
-                if (next.Start != v.End || next.FileOffset != v.OffsetOf(v.End) || !Accessible(next.Prot, write)) break;
+                if (next.Start != v.End || !next.Installed || next.FileOffset != v.OffsetOf(v.End) || !Accessible(next.Prot, write)) break;
                 available = Math.Min(max, next.End - addr);
                 v = next;
             }
@@ -43,7 +49,7 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
-            if (i == _vmas.Count || _vmas[i].Start > addr) return false;
+            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
             host = _file.Base + _vmas[i].OffsetOf(addr);
             available = Math.Min(max, _vmas[i].End - addr);
             return true;
@@ -56,7 +62,7 @@ public sealed unsafe partial class MemoryManager
         lock (_lock)
         {
             int i = IndexAbove(addr);
-            offset = i < _vmas.Count && _vmas[i].Start <= addr ? _vmas[i].OffsetOf(addr) : -1;
+            offset = i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].Installed ? _vmas[i].OffsetOf(addr) : -1;
             return offset >= 0;
         }
     }

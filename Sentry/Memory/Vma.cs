@@ -9,7 +9,18 @@ public sealed class Vma
     public int Prot;
     /// <summary>MAP_SHARED semantics (matters once fork shares pages).</summary>
     public bool Shared;
+    /// <summary>A stack (the main thread's, or MAP_GROWSDOWN): a fault just below it grows it,
+    /// within RLIMIT_STACK and a guard gap from the mapping below.</summary>
     public bool GrowsDown;
+    /// <summary>MADV_DONTFORK: a forked child does not get this range at all.</summary>
+    public bool DontFork;
+    /// <summary>MADV_WIPEONFORK (private anonymous memory only): a forked child gets zero pages here.</summary>
+    public bool WipeOnFork;
+    /// <summary>A range of a shared mapping past the end of what backs it (the file's end, or
+    /// the end of a duplicated shared memory object): no pages are held or installed, and an
+    /// access raises SIGBUS. For file pages (<see cref="Pages"/>), pages the file has grown to
+    /// cover since are filled in on the next access.</summary>
+    public bool BeyondEof;
     /// <summary>MemoryFile offset of the page at <see cref="Start"/>.</summary>
     public long FileOffset;
     /// <summary>What /proc/self/maps shows: a path, "[heap]", "[stack]", or null.</summary>
@@ -21,6 +32,11 @@ public sealed class Vma
 
     /// <summary>The pages belong to a file (a shared mapping of a tmpfs file): never freed here.</summary>
     public bool FileOwned;
+
+    /// <summary>For shared mappings of a file kept in MemoryFile pages (and the vDSO): the file's
+    /// pages, so the mapping can be duplicated, filled in after the file grew, or cut back when
+    /// it shrinks.</summary>
+    public Vfs.IMappablePages? Pages;
 
     /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
     /// and the file's inode number.</summary>
@@ -42,6 +58,12 @@ public sealed class Vma
 
     public ulong Length => End - Start;
 
+    /// <summary>Pages are installed in the platform for this piece.</summary>
+    public bool Installed => !BeyondEof;
+
+    /// <summary>Private memory that belongs to no file (what MADV_WIPEONFORK accepts).</summary>
+    public bool IsPrivateAnonymous => !Shared && MapInode == 0 && !FileOwned && !FromFileCache && CacheOrigin == null && !BeyondEof;
+
     public long OffsetOf(ulong addr) => FileOffset + (long)(addr - Start);
 
     public Vma CloneRange(ulong start, ulong end) => new()
@@ -51,13 +73,17 @@ public sealed class Vma
         Prot = Prot,
         Shared = Shared,
         GrowsDown = GrowsDown,
-        FileOffset = OffsetOf(start),
+        DontFork = DontFork,
+        WipeOnFork = WipeOnFork,
+        BeyondEof = BeyondEof,
+        Pages = Pages,
+        FileOffset = BeyondEof ? 0 : OffsetOf(start),
         Name = Name,
         Backing = AddRef(Backing),
         CacheOrigin = AddRef(CacheOrigin),
         File = File,
         FilePosition = FilePosition + (long)(start - Start),
-        MapOffset = Name != null && MapInode != 0 ? MapOffset + (long)(start - Start) : 0,
+        MapOffset = (Name != null && MapInode != 0) || Pages != null ? MapOffset + (long)(start - Start) : 0,
         MapInode = MapInode,
         FileOwned = FileOwned,
         FromFileCache = FromFileCache,
@@ -69,5 +95,6 @@ public sealed class Vma
         return b;
     }
 
-    public override string ToString() => $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}";
+    public override string ToString() =>
+        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}";
 }

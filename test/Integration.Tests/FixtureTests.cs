@@ -18,6 +18,11 @@ public class FixtureTests
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
+    [InlineData("stack")]   // stack growth to RLIMIT_STACK, MAP_GROWSDOWN, PROT_GROWSDOWN, AT_MINSIGSTKSZ
+    [InlineData("execstack")] // PT_GNU_STACK with PF_X: nested-function trampolines on the stack
+    [InlineData("madvfork")]  // MADV_DONTFORK / MADV_WIPEONFORK and their undoing, across fork
+    [InlineData("mremapdup")] // mremap across mappings (EFAULT), old size 0 duplicates shared mappings
+    [InlineData("sigbus")]  // shared file mappings past EOF: SIGBUS, after ftruncate too, in a child too
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

@@ -15,6 +15,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public override IMappablePages? SharedPages => this;
 
+    /// <summary>Address spaces with shared mappings of the pages (told when the file shrinks).</summary>
+    public Memory.FileMappings Mappings { get; } = new();
+
     // Pages are taken from the MemoryFile 64 KiB at a time: one allocator call per 16 pages
     // on the write path. (Called with _pages locked.)
     private const int PagesPerChunk = 16;
@@ -66,9 +69,11 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     public override long Truncate(long size)
     {
         if (size < 0) return -(long)Errno.EINVAL;
+        bool shrunk;
         lock (_pages)
         {
-            if (size < _size)
+            shrunk = size < _size;
+            if (shrunk)
             {
                 long firstDropped = (size + PageSize - 1) / PageSize;
                 foreach (long page in _pages.Keys.Where(p => p >= firstDropped).ToList()) DropPage(page);
@@ -78,6 +83,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             }
             _size = size;
         }
+        // Shared mappings lose the pages past the new end (an access there is SIGBUS); the
+        // pages themselves stay with the file (zeroed), as a stub may map them a little longer.
+        if (shrunk) Mappings.FileShrunk(this, size);
         TouchModified();
         return 0;
     }
