@@ -38,8 +38,9 @@ public sealed unsafe partial class MemoryManager
 
     /// <summary>Ranges whose pages were taken away while the calling thread could not change
     /// the platform: the stub still maps them until one of the address space's own threads
-    /// unmaps what is still uninstalled there.</summary>
+    /// unmaps what is still uninstalled there; pages of our own among them are freed after that.</summary>
     private readonly List<(ulong Start, ulong End)> _pendingUnmaps = [];
+    private readonly List<(long Offset, long Length)> _pendingFrees = [];
     private int _pendingWork;
 
     /// <summary>Resolves a guest fault at addr (reported by the platform as SIGSEGV), on the
@@ -51,7 +52,14 @@ public sealed unsafe partial class MemoryManager
             int i = IndexAbove(addr);
             if (i < _vmas.Count && _vmas[i].Start <= addr)
             {
-                if (_vmas[i].Installed) return FaultResult.Unhandled; // a protection fault
+                Vma v = _vmas[i];
+                if (v.IsCopyOnWrite && (v.Prot & PROT_WRITE) != 0)
+                {
+                    // A write to a private mapping's file page: it gets its own copy now.
+                    CopyOnWriteLocked(addr);
+                    return FaultResult.Retry;
+                }
+                if (v.Installed) return FaultResult.Unhandled; // a protection fault
                 return FillFilePagesLocked(i, addr) ? FaultResult.Retry : FaultResult.Bus;
             }
             return GrowStackLocked(addr) ? FaultResult.Retry : FaultResult.Unhandled;
@@ -120,6 +128,49 @@ public sealed unsafe partial class MemoryManager
         return true;
     }
 
+    /// <summary>Gives the page at addr of a private mapping of file pages a copy of its own,
+    /// installed with the mapping's protection (joined to the piece below when that is a copy
+    /// of the page before, in the MemoryFile page after it).</summary>
+    private void CopyOnWriteLocked(ulong addr)
+    {
+        ulong page = addr & ~(PageSize - 1);
+        SplitAt(page);
+        SplitAt(page + PageSize);
+        int i = IndexAbove(page);
+        Vma v = _vmas[i];
+        Vma? prev = i > 0 ? _vmas[i - 1] : null;
+        bool join = prev != null && prev.End == page && prev.Pages == v.Pages && !prev.Shared && !prev.FileOwned && prev.Installed
+            && prev.Backing == null && prev.Prot == v.Prot && prev.DontFork == v.DontFork && prev.Name == v.Name
+            && prev.MapInode == v.MapInode && prev.MapOffset + (long)prev.Length == v.MapOffset
+            && _file.TryAllocateAt(prev.OffsetOf(page), (long)PageSize);
+        long copy = join ? prev!.OffsetOf(page) : _file.Allocate((long)PageSize);
+        Buffer.MemoryCopy(_file.Base + v.FileOffset, _file.Base + copy, (long)PageSize, (long)PageSize);
+        AddressSpace.Map(page, PageSize, copy, v.Prot);
+        if (join)
+        {
+            prev!.End = page + PageSize;
+            _vmas.RemoveAt(i); // it held the file's page, nothing of ours
+        }
+        else
+        {
+            v.FileOffset = copy;
+            v.FileOwned = false;
+        }
+    }
+
+    /// <summary>MADV_DONTNEED on a private mapping's copies of file pages, [start, end) in one
+    /// piece: the file's pages again (the copy is freed once they replace it in the platform).</summary>
+    private void RevertToFilePagesLocked(ulong start, ulong end)
+    {
+        SplitAt(start);
+        SplitAt(end);
+        int i = IndexAbove(start);
+        Vma v = _vmas[i];
+        _vmas.RemoveAt(i);
+        InsertFilePagesLocked(start, end - start, v.Prot, v.Pages!, v.MapOffset, v.Name, v.MapInode, v, shared: false);
+        _file.Free(v.FileOffset, (long)v.Length);
+    }
+
     /// <summary>Two adjacent pieces that Linux would hold as one VMA.</summary>
     private static bool Alike(Vma a, Vma b) =>
         a.Prot == b.Prot && a.Shared == b.Shared && a.GrowsDown == b.GrowsDown && a.DontFork == b.DontFork
@@ -144,7 +195,7 @@ public sealed unsafe partial class MemoryManager
         string? name = v.Name;
         ulong ino = v.MapInode;
         RemoveRange(start, end); // nothing to free or unmap: the piece had no pages
-        InsertFilePagesLocked(start, end - start, prot, pages, offset, name, ino, v);
+        InsertFilePagesLocked(start, end - start, prot, pages, offset, name, ino, v, v.Shared);
         return true;
     }
 
@@ -165,7 +216,7 @@ public sealed unsafe partial class MemoryManager
                 if (first + (long)(v.Length / PageSize) <= firstGone) continue;
                 ulong cut = first >= firstGone ? v.Start : v.Start + (ulong)(firstGone - first) * PageSize;
                 ulong end = v.End;
-                MakeBeyondEofLocked(cut, end);
+                MakeBeyondEofLocked(cut, end, deferFrees: true); // private copies: freed once unmapped
                 _pendingUnmaps.Add((cut, end));
                 dropped = true;
             }
@@ -200,6 +251,8 @@ public sealed unsafe partial class MemoryManager
                 }
             }
             _pendingUnmaps.Clear();
+            foreach (var (offset, length) in _pendingFrees) _file.Free(offset, length);
+            _pendingFrees.Clear();
             Volatile.Write(ref _pendingWork, 0);
         }
     }

@@ -94,6 +94,6 @@ public sealed unsafe partial class MemoryManager
         AddressSpace = addressSpace;
         lock (_lock)
             foreach (Vma v in _vmas)
-                if (v.Installed) addressSpace.Map(v.Start, v.Length, v.FileOffset, v.Prot);
+                if (v.Installed) addressSpace.Map(v.Start, v.Length, v.FileOffset, v.InstalledProt);
     }
 }

@@ -337,12 +337,13 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
     }
 
-    /// <summary>Maps a file: the pages are a copy of the file's data (private mappings are
+    /// <summary>Maps a file. A file kept in MemoryFile pages (tmpfs) is mapped by its own pages
+    /// (<see cref="MapFilePages"/>); any other gets a copy of its data (private mappings are
     /// copy-on-write in effect; shared ones are written back by msync, munmap and exit). A shared
     /// mapping's pages wholly past the end of the file raise SIGBUS.</summary>
     public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name)
     {
-        if ((flags & MAP_TYPE) != MAP_PRIVATE && inode.SharedPages is { } pages)
+        if (inode.SharedPages is { } pages)
             return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino);
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
@@ -462,10 +463,11 @@ public sealed unsafe partial class MemoryManager : IDisposable
         AddressSpace.Map(v.Start, v.Length, copy, prot);
     }
 
-    /// <summary>A shared mapping of a file kept in MemoryFile pages: the VMAs point at the file's
-    /// own pages (one VMA per run of contiguous pages), so every mapping, in every process, and
-    /// read/write all see the same bytes. Pages wholly past the end of the file are not mapped
-    /// (SIGBUS) until the file grows over them.</summary>
+    /// <summary>A mapping of a file kept in MemoryFile pages: the VMAs point at the file's own
+    /// pages (one VMA per run of contiguous pages), so every mapping, in every process, and
+    /// read/write all see the same bytes; a private mapping until it writes a page, which then
+    /// becomes its own copy. Pages wholly past the end of the file are not mapped (SIGBUS) until
+    /// the file grows over them.</summary>
     private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name, ulong ino)
     {
         // Reserve the range as an ordinary mapping first (placement, MAP_FIXED rules), then
@@ -476,15 +478,16 @@ public sealed unsafe partial class MemoryManager : IDisposable
         lock (_lock)
         {
             RemoveRange(start, start + len); // the file's pages replace these in the platform
-            InsertFilePagesLocked(start, len, prot, pages, offset, name, ino, like: null);
+            InsertFilePagesLocked(start, len, prot, pages, offset, name, ino, like: null, shared: (flags & MAP_TYPE) != MAP_PRIVATE);
         }
         return r;
     }
 
     /// <summary>Maps the file pages from offset at [start, +len), which is free: runs of pages
     /// that are contiguous in the MemoryFile become one piece each, and the pages past the
-    /// file's end one piece without pages.</summary>
-    private void InsertFilePagesLocked(ulong start, ulong len, int prot, Vfs.IMappablePages pages, long offset, string? name, ulong ino, Vma? like)
+    /// file's end one piece without pages. Private pieces are installed without PROT_WRITE.</summary>
+    private void InsertFilePagesLocked(ulong start, ulong len, int prot, Vfs.IMappablePages pages, long offset, string? name, ulong ino,
+        Vma? like, bool shared)
     {
         long firstPage = offset / (long)PageSize;
         long count = (long)(len / PageSize);
@@ -495,7 +498,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             Start = start + (ulong)i * PageSize,
             End = start + (ulong)end * PageSize,
             Prot = prot,
-            Shared = true,
+            Shared = shared,
             Name = name,
             FileOffset = fileOffset,
             FileOwned = true,
@@ -511,7 +514,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             while (i + run < inFile && pages.PinPage(firstPage + i + run) == fileOffset + run * (long)PageSize) run++;
             var vma = Piece(i, i + run, fileOffset);
             Insert(vma);
-            AddressSpace.Map(vma.Start, vma.Length, vma.FileOffset, prot);
+            AddressSpace.Map(vma.Start, vma.Length, vma.FileOffset, vma.InstalledProt);
             i += run;
         }
         if (inFile < count)
@@ -526,8 +529,9 @@ public sealed unsafe partial class MemoryManager : IDisposable
     }
 
     /// <summary>Turns [start, end) into pieces without pages (SIGBUS on access); the caller
-    /// takes the pages out of the platform.</summary>
-    private void MakeBeyondEofLocked(ulong start, ulong end)
+    /// takes the pages out of the platform. With <paramref name="deferFrees"/> pages of our own
+    /// are freed only after that (<see cref="ApplyPendingPlatformWork"/>).</summary>
+    private void MakeBeyondEofLocked(ulong start, ulong end, bool deferFrees = false)
     {
         SplitAt(start);
         SplitAt(end);
@@ -535,7 +539,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
         {
             Vma v = _vmas[i];
             if (v.BeyondEof) continue;
-            ReleasePages(v, v.Start, v.End);
+            if (deferFrees && v.Backing == null && !v.FileOwned && v.CacheOrigin == null) _pendingFrees.Add((v.FileOffset, (long)v.Length));
+            else ReleasePages(v, v.Start, v.End);
             v.BeyondEof = true;
             v.FileOwned = false;
             v.FromFileCache = false;
@@ -638,31 +643,34 @@ public sealed unsafe partial class MemoryManager : IDisposable
             SplitAt(end);
             for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
             {
-                // Writable pages cannot be the file cache's: copy them first.
+                // Writable pages cannot be the file cache's: copy them first. (A private
+                // mapping's file pages stay read-only below: they are copied on the first write.)
                 if ((prot & PROT_WRITE) != 0 && _vmas[i].FromFileCache) MakePrivateLocked(_vmas[i], prot);
                 _vmas[i].Prot = prot;
             }
-            ProtectInstalled(addr, end, prot);
+            ProtectInstalled(addr, end);
         }
         return 0;
     }
 
-    /// <summary>Changes the platform's protection of the installed pages in [start, end), one
-    /// call per run of them (pieces without pages have nothing installed).</summary>
-    private void ProtectInstalled(ulong start, ulong end, int prot)
+    /// <summary>Gives the platform the pieces' protection for the installed pages in [start, end),
+    /// one call per run of pages with the same (pieces without pages have nothing installed).</summary>
+    private void ProtectInstalled(ulong start, ulong end)
     {
         ulong runStart = 0, runEnd = 0;
+        int runProt = 0;
         for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
         {
             Vma v = _vmas[i];
             if (!v.Installed) continue;
             ulong s = Math.Max(v.Start, start), e = Math.Min(v.End, end);
-            if (runEnd == s && runEnd != 0) { runEnd = e; continue; }
-            if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, prot);
+            if (runEnd == s && runEnd != 0 && runProt == v.InstalledProt) { runEnd = e; continue; }
+            if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, runProt);
             runStart = s;
             runEnd = e;
+            runProt = v.InstalledProt;
         }
-        if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, prot);
+        if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, runProt);
     }
 
     private bool FullyMapped(ulong start, ulong end)
@@ -697,14 +705,21 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         Vma v = _vmas[i];
                         if ((advice == MADV_FREE && v.Shared) || (advice == MADV_REMOVE && !v.Shared)) return -(long)Errno.EINVAL;
                     }
+                    List<(ulong Start, ulong End)>? revert = null;
                     for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
                     {
                         Vma v = _vmas[i];
                         if (v.Shared && advice == MADV_DONTNEED) continue;
                         // Cached file pages hold exactly what a dropped private file page reads
                         // back as (the file's bytes); they are not ours to drop.
-                        if (v.FromFileCache || v.BeyondEof) continue;
+                        if (v.FromFileCache || v.BeyondEof || v.IsCopyOnWrite) continue;
                         ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+                        if (v.Pages != null)
+                        {
+                            // A private copy of a file's pages: back to the file's own.
+                            (revert ??= []).Add((s, e));
+                            continue;
+                        }
                         if (v.CacheOrigin is { } origin)
                         {
                             // A private copy of file pages reads back as the file again.
@@ -714,6 +729,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         }
                         _file.Decommit(v.OffsetOf(s), (long)(e - s));
                     }
+                    foreach (var (s, e) in revert ?? []) RevertToFilePagesLocked(s, e);
                 }
                 return 0;
             case MADV_DONTFORK or MADV_DOFORK or MADV_WIPEONFORK or MADV_KEEPONFORK:
@@ -833,7 +849,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
     {
         if (last.Pages != null)
         {
-            InsertFilePagesLocked(from, length, last.Prot, last.Pages, last.MapOffset + (long)(from - last.Start), last.Name, last.MapInode, last);
+            InsertFilePagesLocked(from, length, last.Prot, last.Pages, last.MapOffset + (long)(from - last.Start), last.Name, last.MapInode, last,
+                last.Shared);
         }
         else if (last.Shared)
         {
@@ -872,7 +889,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
         if (v.Pages != null)
         {
-            InsertFilePagesLocked(dest, newLen, v.Prot, v.Pages, v.MapOffset + (long)(oldAddr - v.Start), v.Name, v.MapInode, like: null);
+            InsertFilePagesLocked(dest, newLen, v.Prot, v.Pages, v.MapOffset + (long)(oldAddr - v.Start), v.Name, v.MapInode, like: null, shared: true);
             return (long)dest;
         }
         // A shared memory object: its pages from oldAddr on, as far as it goes.
@@ -927,7 +944,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             v.Start = dest + delta;
             v.End = v.Start + len;
             Insert(v);
-            if (v.Installed) AddressSpace.Map(v.Start, len, v.FileOffset, v.Prot);
+            if (v.Installed) AddressSpace.Map(v.Start, len, v.FileOffset, v.InstalledProt);
             last = v;
         }
         if (newLen > keep && last != null) ExtendLike(last, dest + keep, newLen - keep);
@@ -971,5 +988,11 @@ public sealed unsafe partial class MemoryManager : IDisposable
             _vmas.Clear();
         }
         AddressSpace?.Dispose();
+        // Pages a stub may still have mapped go once it is gone.
+        lock (_lock)
+        {
+            foreach (var (offset, length) in _pendingFrees) _file.Free(offset, length);
+            _pendingFrees.Clear();
+        }
     }
 }

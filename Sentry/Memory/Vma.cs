@@ -30,12 +30,14 @@ public sealed class Vma
     public Vfs.Inode? File;
     public long FilePosition;
 
-    /// <summary>The pages belong to a file (a shared mapping of a tmpfs file): never freed here.</summary>
+    /// <summary>The pages belong to a file (a tmpfs file's own pages, shared, or private until
+    /// written): never freed here.</summary>
     public bool FileOwned;
 
-    /// <summary>For shared mappings of a file kept in MemoryFile pages (and the vDSO): the file's
+    /// <summary>For mappings of a file kept in MemoryFile pages (tmpfs, and the vDSO): the file's
     /// pages, so the mapping can be duplicated, filled in after the file grew, or cut back when
-    /// it shrinks.</summary>
+    /// it shrinks. A private mapping maps them too until it writes a page (copy-on-write, see
+    /// <see cref="IsCopyOnWrite"/>); its copies keep this so MADV_DONTNEED can go back to them.</summary>
     public Vfs.IMappablePages? Pages;
 
     /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
@@ -60,6 +62,13 @@ public sealed class Vma
 
     /// <summary>Pages are installed in the platform for this piece.</summary>
     public bool Installed => !BeyondEof;
+
+    /// <summary>A private mapping's pages that are still the file's: they show later changes to
+    /// the file, and are installed without PROT_WRITE; a write copies the page first.</summary>
+    public bool IsCopyOnWrite => Pages != null && !Shared && FileOwned && !BeyondEof;
+
+    /// <summary>The protection the platform has for the pages.</summary>
+    public int InstalledProt => IsCopyOnWrite ? Prot & ~Abi.Mm.PROT_WRITE : Prot;
 
     /// <summary>Private memory that belongs to no file (what MADV_WIPEONFORK accepts).</summary>
     public bool IsPrivateAnonymous => !Shared && MapInode == 0 && !FileOwned && !FromFileCache && CacheOrigin == null && !BeyondEof;

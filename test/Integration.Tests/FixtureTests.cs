@@ -23,6 +23,7 @@ public class FixtureTests
     [InlineData("madvfork")]  // MADV_DONTFORK / MADV_WIPEONFORK and their undoing, across fork
     [InlineData("mremapdup")] // mremap across mappings (EFAULT), old size 0 duplicates shared mappings
     [InlineData("sigbus")]  // shared file mappings past EOF: SIGBUS, after ftruncate too, in a child too
+    [InlineData("privmap")] // private mappings of a tmpfs file: the file's pages until written (copy-on-write)
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

@@ -77,6 +77,9 @@ public sealed unsafe class MemoryManagerSharedTests : IDisposable
 
         public byte this[long offset] => memory.Slice(PinPage(offset / (long)P) + offset % (long)P, 1)[0];
 
+        /// <summary>write(2) to the file: into its pages.</summary>
+        public void Write(long offset, byte value) => memory.Slice(PinPage(offset / (long)P) + offset % (long)P, 1)[0] = value;
+
         public void Shrink(long size)
         {
             Size = size;
@@ -304,5 +307,104 @@ public sealed unsafe class MemoryManagerSharedTests : IDisposable
         Assert.Equal(FaultResult.Bus, _mm.HandleFault((ulong)d + 2 * P));
         f.Size = 3 * (long)P;
         Assert.Equal(FaultResult.Retry, _mm.HandleFault((ulong)d + 2 * P));
+    }
+
+    // ---- private mappings of file pages: copy-on-write ------------------------------------------
+
+    [Fact]
+    public void PrivateFileMapping_SeesTheFile_UntilItWritesAPage()
+    {
+        var f = new FakeFile(_file) { Size = 3 * (long)P };
+        long m = MapFile(f, 3 * P, flags: MAP_PRIVATE);
+        ulong at = (ulong)m;
+        var v = _mm.Find(at)!;
+        Assert.True(v.IsCopyOnWrite);
+        Assert.Equal(PROT_READ, _space.Pages[at].Prot); // installed read-only: a write faults
+        f.Write((long)P + 1, 0x11);
+        Assert.Equal(0x11, Read(_mm, at + P + 1)); // later changes to the file show
+        // The guest's write fault copies the page.
+        Assert.Equal(FaultResult.Retry, _mm.HandleFault(at + P + 8));
+        Assert.False(_mm.Find(at + P)!.IsCopyOnWrite);
+        Assert.Equal(RW, _space.Pages[at + P].Prot);
+        Assert.Equal(0x11, Read(_mm, at + P + 1)); // with the file's data
+        f.Write((long)P + 1, 0x22);
+        Assert.Equal(0x11, Read(_mm, at + P + 1)); // and no longer follows it
+        f.Write(2 * (long)P, 0x33);
+        Assert.Equal(0x33, Read(_mm, at + 2 * P)); // the untouched page still does
+        // The Sentry's writes copy too, and never reach the file.
+        Fill(at + 2 * P, 1, 0x44);
+        Assert.Equal(0x33, f[2 * (long)P]);
+        Assert.Equal(0x44, Read(_mm, at + 2 * P));
+        // A copied page next to the previous copy joins its piece when the allocator lets it.
+        Assert.True(_mm.Vmas.Count(x => x.Start >= at && x.End <= at + 3 * P) <= 3);
+    }
+
+    [Fact]
+    public void PrivateFileMapping_ReadOnly_IsAProtectionFault_AndForeignThreadsDoNotCopy()
+    {
+        var f = new FakeFile(_file) { Size = (long)P };
+        ulong at = (ulong)_mm.MmapFile(0, P, PROT_READ, MAP_PRIVATE, new PagesInode(f), 0, "/tmp/f");
+        Assert.Equal(FaultResult.Unhandled, _mm.HandleFault(at));
+        Assert.Equal(Err(Errno.EFAULT), _mm.CopyOut(at, new byte[1]));
+        Assert.Equal(0, _mm.Mprotect(at, P, RW));
+        Assert.Equal(PROT_READ, _space.Pages[at].Prot); // still the file's page: still read-only there
+        _space.Changeable = false;
+        Assert.Equal(Err(Errno.EFAULT), _mm.CopyOut(at, new byte[1]));
+        _space.Changeable = true;
+        Assert.Equal(0, _mm.CopyOut(at, new byte[] { 5 }));
+        Assert.Equal(0, f[0]);
+    }
+
+    [Fact]
+    public void PrivateFileMapping_DontNeed_GoesBackToTheFile_AndForkSharesTheFilePages()
+    {
+        var f = new FakeFile(_file) { Size = 2 * (long)P };
+        ulong at = (ulong)MapFile(f, 2 * P, flags: MAP_PRIVATE);
+        Fill(at, 1, 0x55);
+        var (child, space) = Fork();
+        try
+        {
+            Assert.Equal(0x55, Read(child, at));          // the copy is copied
+            Assert.True(child.Find(at + P)!.IsCopyOnWrite); // the file page is shared
+            f.Write((long)P, 0x66);
+            Assert.Equal(0x66, Read(child, at + P));
+            Assert.Equal(PROT_READ, space.Pages[at + P].Prot);
+        }
+        finally
+        {
+            child.Dispose();
+        }
+        Assert.Equal(0, _mm.Madvise(at, 2 * P, MADV_DONTNEED));
+        Assert.True(_mm.Find(at)!.IsCopyOnWrite);
+        Assert.Equal(f[0], Read(_mm, at));
+        Assert.Equal(PROT_READ, _space.Pages[at].Prot);
+    }
+
+    [Fact]
+    public void PrivateFileMapping_AfterTheFileShrinks_IsSigbus_EvenWhereCopied()
+    {
+        var f = new FakeFile(_file) { Size = 3 * (long)P };
+        ulong at = (ulong)MapFile(f, 3 * P, flags: MAP_PRIVATE);
+        Fill(at + 2 * P, 1, 1); // a copy
+        _space.Changeable = false;
+        f.Shrink((long)P);
+        Assert.Equal(FaultResult.Bus, _mm.HandleFault(at + P));
+        Assert.Equal(FaultResult.Bus, _mm.HandleFault(at + 2 * P));
+        long allocated = _file.Allocated;
+        _space.Changeable = true;
+        _mm.ApplyPendingPlatformWork(); // unmapped, then the copy is freed
+        Assert.Equal(allocated - (long)P, _file.Allocated);
+        Assert.DoesNotContain(at + 2 * P, _space.Pages.Keys);
+    }
+
+    [Fact]
+    public void PrivateFileMapping_FutexKey_IsTheCopysFromTheStart()
+    {
+        var f = new FakeFile(_file) { Size = (long)P };
+        ulong at = (ulong)MapFile(f, P, flags: MAP_PRIVATE);
+        Assert.True(_mm.TryFileOffset(at + 4, out long key));
+        Fill(at + 4, 4, 1);
+        Assert.True(_mm.TryFileOffset(at + 4, out long after));
+        Assert.Equal(key, after);
     }
 }

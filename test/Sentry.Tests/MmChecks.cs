@@ -33,10 +33,10 @@ public static class MmChecks
             if (v.Shared && v.Backing is { } obj && objects.Add(obj)) mapped += (ulong)obj.Length;
             for (ulong a = v.Start; a < v.End; a += Page)
             {
-                // Only shared pages may back two guest pages (an mremap duplicate).
+                // Only shared pages (an mremap duplicate) and a file's may back two guest pages.
                 if (offsets.Add(v.OffsetOf(a))) mapped += v.Shared && v.Backing != null ? 0 : Page;
-                else if (!v.Shared) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
-                expected[a] = (v.OffsetOf(a), v.Prot);
+                else if (!v.Shared && !v.FileOwned) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
+                expected[a] = (v.OffsetOf(a), v.InstalledProt);
             }
         }
         if (accounting && (long)mapped != file.Allocated) return $"MemoryFile.Allocated {file.Allocated:x} != mapped bytes {mapped:x}";
