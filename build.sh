@@ -48,7 +48,12 @@ build_guest() {
         [ -e "$c" ] || continue
         local bin=$OUT/guest/$(basename "$c" .c)
         if [ ! -e "$bin" ] || [ "$c" -nt "$bin" ]; then
-            gcc -static -O2 -pthread -o "$bin" "$c"
+            # A first line "// build: FLAGS" adds linker or compiler flags (e.g. -z execstack).
+            local extra=()
+            local first
+            IFS= read -r first < "$c" || true
+            if [[ $first == "// build: "* ]]; then read -r -a extra <<< "${first#// build: }"; fi
+            gcc -static -O2 -pthread "${extra[@]}" -o "$bin" "$c"
         fi
     done
     # A static-PIE variant of hello exercises the ET_DYN loader path.

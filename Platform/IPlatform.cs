@@ -35,6 +35,11 @@ public interface IAddressSpace : IDisposable
 
     void Protect(ulong addr, ulong length, int prot);
 
+    /// <summary>Whether the calling host thread may change this address space now (on ptrace:
+    /// it traces one of its threads). The Sentry grows a stack or fills in file pages on a
+    /// guest's access only from the guest's own threads.</summary>
+    bool CanChangeFromThisThread { get; }
+
     /// <summary>The context of the address space's first thread.</summary>
     IContext MainContext { get; }
 

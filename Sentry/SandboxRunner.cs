@@ -77,7 +77,8 @@ public static class SandboxRunner
             byte[] file = ReadExecutable(task, config.ExecutablePath);
             ElfImage elf = ElfImage.Parse(file);
             var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
-                new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid), task.ReadWholeFile);
+                new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid), task.ReadWholeFile,
+                stackLimit: task.Limits.Get(Rlimit.RLIMIT_STACK).Cur);
             task.Regs.Rip = load.Entry;
             task.Regs.Rsp = load.StackPointer;
         }

@@ -91,6 +91,14 @@ public sealed unsafe class PtraceStub : IAddressSpace
         }
     }
 
+    public bool CanChangeFromThisThread
+    {
+        get
+        {
+            lock (_byTracer) return _byTracer.ContainsKey(Sched.GetTid());
+        }
+    }
+
     public void Map(ulong addr, ulong length, long fileOffset, int prot) =>
         InjectChecked(SyscallNumber.mmap, addr, length, (ulong)prot,
             (ulong)(Mm.MAP_SHARED | Mm.MAP_FIXED), StubMemoryFd, (ulong)fileOffset);

@@ -1,4 +1,5 @@
 using Sandbox.Platform;
+using Sandbox.Sentry.Memory;
 
 namespace Sandbox.Sentry.Kernel;
 
@@ -54,6 +55,14 @@ public sealed class Kernel : IDisposable
 
     /// <summary>Thread groups by pid, while they exist (until reaped).</summary>
     public ThreadGroup? FindGroup(int pid) => Tasks.TryGetValue(pid, out var t) ? t.Group : null;
+
+    /// <summary>Brings every task running in <paramref name="mm"/> out of the guest (it has
+    /// platform changes for them to apply).</summary>
+    public void InterruptTasksUsing(MemoryManager mm)
+    {
+        foreach (var t in Tasks.Values)
+            if (t.MemoryManager == mm) t.InterruptGuest();
+    }
 
     /// <summary>The vDSO every process maps (clock_gettime and friends without a trap).</summary>
     public Loader.Vdso Vdso => _vdso ??= new Loader.Vdso(Platform.MemoryFile);

@@ -20,13 +20,30 @@ public static class SignalFrame
     public const ulong UC_FP_XSTATE = 1, UC_SIGCONTEXT_SS = 2, UC_STRICT_RESTORE_SS = 4;
     private const uint FP_XSTATE_MAGIC1 = 0x46505853, FP_XSTATE_MAGIC2 = 0x46505845;
 
-    /// <summary>Where the frame and the FPU state go for a handler whose stack top is sp.</summary>
-    public static (ulong Frame, ulong FpState) Place(ulong sp, int fpSize)
+    /// <summary>Where the frame and the FPU state go for a handler whose stack top is sp;
+    /// fpImageSize is the size of <see cref="FpImage"/>'s bytes (the area and FP_XSTATE_MAGIC2).</summary>
+    public static (ulong Frame, ulong FpState) Place(ulong sp, int fpImageSize)
     {
-        ulong fp = (sp - (ulong)fpSize - 4) & ~63UL; // room for FP_XSTATE_MAGIC2 after the area
+        ulong fp = (sp - (ulong)fpImageSize) & ~63UL;
         ulong frame = fp - FrameSize;
         frame = ((frame + 8) & ~15UL) - 8; // as if called: (frame + 8) is 16-byte aligned
         return (frame, fp);
+    }
+
+    /// <summary>The most stack a handler's frame takes (what AT_MINSIGSTKSZ reports): the frame,
+    /// the FPU state of the size the CPU's XSAVE area has with the enabled features, and the
+    /// worst-case alignment of both, rounded up to 16 bytes as Linux does.</summary>
+    public static int MinStackSize { get; } = MaxFrameBytes(XsaveSize());
+
+    /// <summary>The most stack <see cref="Place"/> uses for an XSAVE area of xsaveSize bytes.</summary>
+    public static int MaxFrameBytes(int xsaveSize) => (FrameSize + 15 + xsaveSize + 4 + 63 + 15) & ~15;
+
+    /// <summary>CPUID leaf 0xD: the XSAVE area's size for the features XCR0 enables (the legacy
+    /// FXSAVE area and its header without XSAVE).</summary>
+    private static int XsaveSize()
+    {
+        int size = System.Runtime.Intrinsics.X86.X86Base.IsSupported ? System.Runtime.Intrinsics.X86.X86Base.CpuId(0xD, 0).Ebx : 0;
+        return Math.Max(size, 512 + 64);
     }
 
     /// <summary>Builds the frame bytes for a handler (FPU state is written separately at fpAddr).</summary>

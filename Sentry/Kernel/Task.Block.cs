@@ -36,6 +36,10 @@ public sealed partial class Task
     /// it returns EAGAIN instead (or what it transferred so far).</summary>
     public bool NoWait { get; set; }
 
+    /// <summary>Brings the task out of guest code, if it is running there, without disturbing a
+    /// blocking call (no EINTR): it passes through the task loop before it runs the guest again.</summary>
+    public void InterruptGuest() => Context?.Interrupt();
+
     /// <summary>Sleeps until woken (after the caller subscribed and re-checked its condition,
     /// with <see cref="Blocker.Reset"/> before the check): 0 when woken, -EINTR when
     /// interrupted, -ETIMEDOUT at the deadline.</summary>

@@ -53,7 +53,7 @@ public sealed partial class Task
         {
             load = ElfLoader.Load(mm, image.Data, elf!, argv, envp, execPath,
                 new AuxCredentials(Creds.RealUid, Creds.EffectiveUid, Creds.RealGid, Creds.EffectiveGid), ReadWholeFile,
-                image, Kernel.Vdso);
+                image, Kernel.Vdso, Limits.Get(Rlimit.RLIMIT_STACK).Cur);
         }
         catch (ElfFormatException e)
         {

@@ -295,7 +295,9 @@ public sealed partial class Task
     }
 
     /// <summary>Builds the rt_sigframe (with FPU state) on the handler's stack and points the
-    /// registers at the handler. A frame that cannot be written kills with SIGSEGV.</summary>
+    /// registers at the handler. A frame that cannot be written, or that does not fit on the
+    /// alternate stack it goes on, gets a SIGSEGV instead (false: the round of deliveries ends
+    /// and the next one takes it).</summary>
     private bool SetUpHandlerFrame(in SigInfo info, KernelSigaction act)
     {
         int sig = info.Signo;
@@ -303,7 +305,8 @@ public sealed partial class Task
         SavedMaskForHandler = null;
         bool onAlt = AltStackFlags != SS_DISABLE && Regs.Rsp - AltStackSp <= AltStackSize;
         ulong sp = Regs.Rsp - SignalFrame.RedZone;
-        if ((act.Flags & SA_ONSTACK) != 0 && AltStackFlags != SS_DISABLE && !onAlt) sp = AltStackSp + AltStackSize;
+        bool switchToAlt = (act.Flags & SA_ONSTACK) != 0 && AltStackFlags != SS_DISABLE && !onAlt;
+        if (switchToAlt) sp = AltStackSp + AltStackSize;
 
         Span<byte> xsave = stackalloc byte[4096];
         int fpSize = Context.GetFpState(xsave);
@@ -311,10 +314,15 @@ public sealed partial class Task
         var (frame, fpAddr) = SignalFrame.Place(sp, fpImage.Length);
         byte[] bytes = SignalFrame.Build(Regs, act.Restorer, info, oldMask, fpAddr, AltStackSp,
             AltStackFlags == SS_DISABLE ? SS_DISABLE : onAlt ? SS_ONSTACK : 0, AltStackSize);
-        if (MemoryManager.CopyOut(fpAddr, fpImage) < 0 || MemoryManager.CopyOut(frame, bytes) < 0)
+        // On the alternate stack the whole frame must fit in it, or the handler cannot run.
+        bool altOverflow = (onAlt || switchToAlt) && frame - AltStackSp > AltStackSize;
+        if (altOverflow || MemoryManager.CopyOut(fpAddr, fpImage) < 0 || MemoryManager.CopyOut(frame, bytes) < 0)
         {
+            // As Linux's force_sigsegv: the task gets a SIGSEGV instead, which kills it if the
+            // frame was for SIGSEGV itself (its handler is reset), and may be handled otherwise.
             Kernel.Log.Info($"[{Tid}] cannot write the frame for {Name(sig)} at 0x{frame:x}: SIGSEGV");
-            ExitGroup(new ExitStatus(0, SIGSEGV));
+            if (sig == SIGSEGV) SignalActions[SIGSEGV] = default;
+            ForceSignal(new SigInfo { Signo = SIGSEGV, Code = SigCodes.SI_KERNEL });
             return false;
         }
         SignalMask = (SignalMask | act.Mask | ((act.Flags & SA_NODEFER) != 0 ? 0 : SignalBit(sig))) & ~UnblockableSignals;

@@ -34,7 +34,18 @@ public sealed partial class Task
     /// <summary>Thread group id: the pid the guest sees.</summary>
     public int Pid => Group.Pid;
     public int ParentPid => Group.Parent?.Pid ?? 0;
-    public MemoryManager MemoryManager { get; private set; }
+    public MemoryManager MemoryManager
+    {
+        get => _memoryManager;
+        private set
+        {
+            _memoryManager = value;
+            // Another thread that takes pages from it (a file that shrank) gets us out of the guest.
+            value.InterruptUsers ??= Kernel.InterruptTasksUsing;
+        }
+    }
+
+    private MemoryManager _memoryManager = null!;
     public FdTable Fds { get; private set; }
     public FsContext Fs { get; private set; }
     /// <summary>The mount namespace the task's paths resolve in (clone shares it unless
@@ -158,6 +169,7 @@ public sealed partial class Task
                 if (ExitRequested) { FinishExit(); break; }
                 if (!DeliverSignals()) continue;
                 if (Exit != null) break;
+                MemoryManager.ApplyPendingPlatformWork();
                 switch (Context.Switch(ref Regs, out SigInfo info))
                 {
                     case SwitchReason.Syscall:
@@ -197,9 +209,23 @@ public sealed partial class Task
     }
 
     /// <summary>A synchronous fault becomes a signal for this thread; if it is blocked or
-    /// ignored it cannot be handled, and the default action (death) applies, as on Linux.</summary>
+    /// ignored it cannot be handled, and the default action (death) applies, as on Linux. A fault
+    /// the memory manager resolves (a stack growing, file pages filled in) runs the access
+    /// again; one on a shared mapping past the end of its file is SIGBUS.</summary>
     private void HandleFault(in SigInfo info)
     {
+        if (info.Signo == Signals.SIGSEGV)
+        {
+            switch (MemoryManager.HandleFault(info.Addr))
+            {
+                case FaultResult.Retry:
+                    return;
+                case FaultResult.Bus:
+                    Kernel.Log.Info($"[{Tid}] SIGBUS addr=0x{info.Addr:x} (past the end of a shared mapping's file) rip=0x{Regs.Rip:x}");
+                    ForceSignal(new SigInfo { Signo = Signals.SIGBUS, Code = SigCodes.BUS_ADRERR, Addr = info.Addr });
+                    return;
+            }
+        }
         Kernel.Log.Info($"[{Tid}] {Signals.Name(info.Signo)} code={info.Code} addr=0x{info.Addr:x} rip=0x{Regs.Rip:x}");
         ForceSignal(info);
     }

@@ -24,6 +24,10 @@ public sealed class ElfImage
     public IReadOnlyList<ProgramHeader> ProgramHeaders { get; private init; } = [];
     public string? Interpreter { get; private init; }
 
+    /// <summary>PT_GNU_STACK asks for an executable stack (PF_X). Without the header x86-64
+    /// stacks are not executable either.</summary>
+    public bool ExecutableStack { get; private init; }
+
     public bool IsPositionIndependent => Type == ET_DYN;
 
     /// <summary>Parses and validates; throws <see cref="ElfFormatException"/> for any bad input.</summary>
@@ -51,6 +55,7 @@ public sealed class ElfImage
 
         var phdrs = new List<ProgramHeader>(phnum);
         string? interp = null;
+        bool execStack = false;
         for (int i = 0; i < phnum; i++)
         {
             var p = file.Slice((int)phoff + i * PhdrSize, PhdrSize);
@@ -77,9 +82,13 @@ public sealed class ElfImage
                 int nul = raw.IndexOf((byte)0);
                 interp = System.Text.Encoding.UTF8.GetString(nul >= 0 ? raw[..nul] : raw);
             }
+            else if (ph.Type == ProgramHeader.PT_GNU_STACK)
+            {
+                execStack = (ph.Flags & ProgramHeader.PF_X) != 0;
+            }
             phdrs.Add(ph);
         }
         if (!phdrs.Exists(p => p.Type == ProgramHeader.PT_LOAD)) throw new ElfFormatException("ELF file has no loadable segment");
-        return new ElfImage { Type = type, Entry = entry, PhdrOffset = phoff, ProgramHeaders = phdrs, Interpreter = interp };
+        return new ElfImage { Type = type, Entry = entry, PhdrOffset = phoff, ProgramHeaders = phdrs, Interpreter = interp, ExecutableStack = execStack };
     }
 }

@@ -65,25 +65,48 @@ public static class ElfLoader
 {
     /// <summary>Where position-independent executables are placed (Linux's ELF_ET_DYN_BASE).</summary>
     public const ulong PieBase = 0x5555_5555_4000;
-    public const ulong StackSize = 8 << 20;
-    private const ulong StackGuardGap = 256UL << 20;
+
+    /// <summary>The stack's size at exec when RLIMIT_STACK allows it; it grows on faults below,
+    /// up to the limit.</summary>
+    public const ulong InitialStackSize = 8 << 20;
+
+    /// <summary>The least room between the stack's top and where mmap starts placing mappings
+    /// (Linux keeps at least 128 MiB there; more when RLIMIT_STACK is larger).</summary>
+    private const ulong MinMmapGap = 256UL << 20;
 
     /// <summary>Loads the executable (and, for a dynamic one, its interpreter, read through
     /// readInterpreter) and builds the initial stack.</summary>
+    /// <param name="stackLimit">RLIMIT_STACK's soft limit at exec: how far the stack may grow,
+    /// and the layout (an unlimited stack selects Linux's legacy, bottom-up mmap layout).</param>
     public static LoadResult Load(MemoryManager mm, ReadOnlySpan<byte> file, ElfImage elf,
         IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn, AuxCredentials creds,
-        Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null, Vdso? vdso = null)
+        Func<string, LoadedFile?>? readInterpreter = null, LoadedFile? image = null, Vdso? vdso = null,
+        ulong stackLimit = 8 << 20)
     {
         ulong bias = elf.IsPositionIndependent ? PieBase - MinLoadAddress(elf) : 0;
         var (imageEnd, phdrAddr) = MapSegments(mm, file, elf, bias, image?.Path ?? execFn, image?.Inode ?? 0, image);
         mm.SetBrkStart(imageEnd);
 
-        // The stack sits at the top of the guest range; mmap allocates below a guard gap.
+        // The stack sits at the top of the guest range and grows down on faults, up to the
+        // limit; mmap places mappings below the room the limit asks for. PT_GNU_STACK with PF_X
+        // makes the stack executable (nothing else: READ_IMPLIES_EXEC is not implied on x86-64).
         ulong stackTop = mm.MaxAddress - Mm.PageSize;
-        ulong stackBottom = stackTop - StackSize;
-        var stack = mm.MapFixed(stackBottom, StackSize, Mm.PROT_READ | Mm.PROT_WRITE, "[stack]");
+        ulong stackSize = InitialStack(stackLimit, argv, envp, execFn);
+        int stackProt = Mm.PROT_READ | Mm.PROT_WRITE | (elf.ExecutableStack ? Mm.PROT_EXEC : 0);
+        var stack = mm.MapFixed(stackTop - stackSize, stackSize, stackProt, "[stack]");
         stack.GrowsDown = true;
-        mm.MmapBase = stackBottom - StackGuardGap;
+        mm.StackLimit = stackLimit;
+        if (stackLimit == Rlimit.RLIM_INFINITY)
+        {
+            // Linux's legacy layout: upwards from a third of the address space.
+            mm.BottomUp = true;
+            mm.MmapBase = mm.MaxAddress / 3 & ~(Mm.PageSize - 1);
+        }
+        else
+        {
+            ulong gap = Math.Clamp(Math.Min(stackLimit, mm.MaxAddress) + MemoryManager.StackGuardGap, MinMmapGap, mm.MaxAddress / 6 * 5);
+            mm.MmapBase = (stackTop - gap) & ~(Mm.PageSize - 1);
+        }
 
         // A dynamic executable starts in its interpreter (ld.so), placed like an mmap.
         ulong entry = elf.Entry + bias, interpBase = 0;
@@ -127,7 +150,7 @@ public static class ElfLoader
             (Auxv.AT_PAGESZ, Mm.PageSize), (Auxv.AT_BASE, interpBase), (Auxv.AT_FLAGS, 0), (Auxv.AT_ENTRY, elf.Entry + bias),
             (Auxv.AT_UID, creds.Uid), (Auxv.AT_EUID, creds.Euid), (Auxv.AT_GID, creds.Gid), (Auxv.AT_EGID, creds.Egid),
             (Auxv.AT_SECURE, 0), (Auxv.AT_HWCAP, HwCap()), (Auxv.AT_HWCAP2, 0), (Auxv.AT_CLKTCK, 100),
-            (Auxv.AT_MINSIGSTKSZ, 2048),
+            (Auxv.AT_MINSIGSTKSZ, (ulong)Kernel.SignalFrame.MinStackSize),
         };
         if (vdsoBase != 0) aux.Add((Auxv.AT_SYSINFO_EHDR, vdsoBase));
         ulong sp = BuildStack(mm, stackTop, argv, envp, execFn, aux);
@@ -188,6 +211,17 @@ public static class ElfLoader
         foreach (var ph in elf.ProgramHeaders)
             if (ph.Type == ProgramHeader.PT_PHDR) phdrAddr = ph.Vaddr + bias;
         return (imageEnd, phdrAddr);
+    }
+
+    /// <summary>The stack mapped at exec: 8 MiB, or less when the limit is lower, but always
+    /// room for the arguments, environment and auxiliary vector (with some to spare).</summary>
+    private static ulong InitialStack(ulong limit, IReadOnlyList<string> argv, IReadOnlyList<string> envp, string execFn)
+    {
+        ulong strings = (ulong)Encoding.UTF8.GetByteCount(execFn) + 1;
+        foreach (string a in argv) strings += (ulong)Encoding.UTF8.GetByteCount(a) + 1;
+        foreach (string e in envp) strings += (ulong)Encoding.UTF8.GetByteCount(e) + 1;
+        ulong needed = strings + 8 * (ulong)(argv.Count + envp.Count + 64) + (128 << 10);
+        return MemoryFile_AlignUp(Math.Max(needed, Math.Min(limit, InitialStackSize)));
     }
 
     private static ulong MaxLoadEnd(ElfImage elf)

@@ -3,6 +3,7 @@ using System.Text;
 using Sandbox.Abi;
 using Sandbox.Abi.Host;
 using Sandbox.Platform;
+using Sandbox.Sentry.Memory;
 using Sandbox.Sentry.Vfs;
 using HostTime = Sandbox.Abi.Host.Time;
 
@@ -79,6 +80,12 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
 
     /// <summary>Pages: 0 is the vvar, 1 the vDSO image.</summary>
     public long PinPage(long pageIndex) => _offset + pageIndex * Page;
+
+    /// <summary>The vvar page and the image.</summary>
+    public long Size => 2 * Page;
+
+    /// <summary>Never shrinks: nobody needs telling.</summary>
+    public FileMappings Mappings { get; } = new();
 
     /// <summary>A (TSC, monotonic, realtime) triple taken close together: a sample whose
     /// clock reads were interrupted (the TSC moved too far around them) is taken again, since

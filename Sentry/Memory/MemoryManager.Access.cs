@@ -17,16 +17,30 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
-            if (i == _vmas.Count || _vmas[i].Start > addr) return false;
+            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed)
+            {
+                // Where a guest access would grow the stack or find file pages, so does ours.
+                if (!FaultInLocked(addr)) return false;
+                i = IndexAbove(addr);
+                if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
+            }
             Vma v = _vmas[i];
             if (!Accessible(v.Prot, write)) return false;
+            if (write && v.IsCopyOnWrite)
+            {
+                // Writing a private mapping's file page: its own copy first, as the guest's write would.
+                if (AddressSpace is not { } space || !space.CanChangeFromThisThread) return false;
+                CopyOnWriteLocked(addr);
+                v = _vmas[IndexAbove(addr)];
+            }
             host = _file.Base + v.OffsetOf(addr);
             available = Math.Min(max, v.End - addr);
             // Extend across following VMAs whose file pages continue contiguously.
             while (available < max && ++i < _vmas.Count)
             {
                 Vma next = _vmas[i];
-                if (next.Start != v.End || next.FileOffset != v.OffsetOf(v.End) || !Accessible(next.Prot, write)) break;
+                if (next.Start != v.End || !next.Installed || next.FileOffset != v.OffsetOf(v.End) || !Accessible(next.Prot, write)
+                    || (write && next.IsCopyOnWrite)) break;
                 available = Math.Min(max, next.End - addr);
                 v = next;
             }
@@ -43,20 +57,28 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
-            if (i == _vmas.Count || _vmas[i].Start > addr) return false;
+            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
             host = _file.Base + _vmas[i].OffsetOf(addr);
             available = Math.Min(max, _vmas[i].End - addr);
             return true;
         }
     }
 
-    /// <summary>The MemoryFile offset behind a mapped guest address (futex keys).</summary>
+    /// <summary>The MemoryFile offset behind a mapped guest address (futex keys). A private
+    /// mapping's file page that may be written gets its own copy first, so that the key does
+    /// not change under a waiter when it is written.</summary>
     public bool TryFileOffset(ulong addr, out long offset)
     {
         lock (_lock)
         {
             int i = IndexAbove(addr);
-            offset = i < _vmas.Count && _vmas[i].Start <= addr ? _vmas[i].OffsetOf(addr) : -1;
+            if (i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].IsCopyOnWrite && (_vmas[i].Prot & Mm.PROT_WRITE) != 0
+                && AddressSpace is { } space && space.CanChangeFromThisThread)
+            {
+                CopyOnWriteLocked(addr);
+                i = IndexAbove(addr);
+            }
+            offset = i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].Installed ? _vmas[i].OffsetOf(addr) : -1;
             return offset >= 0;
         }
     }

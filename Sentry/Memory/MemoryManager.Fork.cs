@@ -17,7 +17,8 @@ public sealed unsafe partial class MemoryManager
         public int Refs = 1;
     }
 
-    /// <summary>Copies this address space for a forked child (on the parent's thread, so the
+    /// <summary>Copies this address space for a forked child (without MADV_DONTFORK ranges, and
+    /// with zero pages for MADV_WIPEONFORK ones) (on the parent's thread, so the
     /// snapshot is taken at the fork). The copy has no platform address space yet: the
     /// child's thread installs it with <see cref="Install"/>.</summary>
     public MemoryManager ForkCopy()
@@ -25,6 +26,8 @@ public sealed unsafe partial class MemoryManager
         var child = new MemoryManager(null!, _file, MaxAddress)
         {
             MmapBase = MmapBase,
+            BottomUp = BottomUp,
+            StackLimit = StackLimit,
             BrkStart = BrkStart,
             Brk = Brk,
             ArgStart = ArgStart,
@@ -37,8 +40,10 @@ public sealed unsafe partial class MemoryManager
         {
             foreach (Vma v in _vmas)
             {
+                if (v.DontFork) continue; // MADV_DONTFORK: the child has nothing there
                 var copy = v.CloneRange(v.Start, v.End);
-                if (v.FileOwned || v.FromFileCache)
+                copy.Pages?.Mappings.Add(child);
+                if (v.FileOwned || v.FromFileCache || v.BeyondEof)
                 {
                     // The file's own pages, or the file cache's read-only ones: the child maps the
                     // very same (a cached piece's reference was taken by CloneRange).
@@ -56,8 +61,9 @@ public sealed unsafe partial class MemoryManager
                 }
                 else
                 {
+                    // MADV_WIPEONFORK: fresh zero pages instead of a copy.
                     copy.FileOffset = _file.Allocate((long)v.Length);
-                    CopyData(v.FileOffset, copy.FileOffset, (long)v.Length);
+                    if (!v.WipeOnFork) CopyData(v.FileOffset, copy.FileOffset, (long)v.Length);
                 }
                 child._vmas.Add(copy);
             }
@@ -88,6 +94,6 @@ public sealed unsafe partial class MemoryManager
         AddressSpace = addressSpace;
         lock (_lock)
             foreach (Vma v in _vmas)
-                addressSpace.Map(v.Start, v.Length, v.FileOffset, v.Prot);
+                if (v.Installed) addressSpace.Map(v.Start, v.Length, v.FileOffset, v.InstalledProt);
     }
 }

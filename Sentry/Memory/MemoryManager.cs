@@ -20,8 +20,13 @@ public sealed unsafe partial class MemoryManager : IDisposable
     public IAddressSpace AddressSpace { get; private set; }
     public ulong MaxAddress { get; }
 
-    /// <summary>Top of the region where mmap places mappings without a usable hint.</summary>
+    /// <summary>Top of the region where mmap places mappings without a usable hint (the
+    /// bottom of it with <see cref="BottomUp"/>).</summary>
     public ulong MmapBase { get; set; }
+
+    /// <summary>Linux's legacy layout (an unlimited RLIMIT_STACK at exec): mmap searches upwards
+    /// from <see cref="MmapBase"/> instead of downwards from it.</summary>
+    public bool BottomUp { get; set; }
 
     /// <summary>Where the loader put argv and envp strings (for /proc/[pid]/cmdline and environ).</summary>
     public ulong ArgStart { get; set; }
@@ -39,7 +44,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// last piece referencing them goes.</summary>
     private void ReleasePages(Vma v, ulong start, ulong end)
     {
-        if (v.FileOwned) return;
+        if (v.FileOwned || v.BeyondEof) return;
         if (v.Backing is { } b)
         {
             Unref(b);
@@ -47,6 +52,13 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
         _file.Free(v.OffsetOf(start), (long)(end - start));
         if (v.CacheOrigin is { } origin) Unref(origin);
+    }
+
+    /// <summary>Frees the part [start, end) of a piece that is being cut back; pages shared with
+    /// other pieces (or a file's) stay until their last piece goes.</summary>
+    private void FreePart(Vma v, ulong start, ulong end)
+    {
+        if (v.Backing == null && !v.FileOwned && !v.BeyondEof) _file.Free(v.OffsetOf(start), (long)(end - start));
     }
 
     private void Unref(SharedPages pages)
@@ -133,20 +145,45 @@ public sealed unsafe partial class MemoryManager : IDisposable
         return i == _vmas.Count || _vmas[i].Start >= end;
     }
 
-    /// <summary>Finds a free range of length bytes, top-down below MmapBase (Linux's layout).</summary>
+    /// <summary>Where a mapping's lowest address is, counting the guard gap a stack keeps below
+    /// itself (Linux's vm_start_gap): mmap leaves that room free for the stack to grow into.</summary>
+    private static ulong StartGap(Vma v) =>
+        !v.GrowsDown ? v.Start : v.Start > StackGuardGap ? v.Start - StackGuardGap : 0;
+
+    /// <summary>Free, and clear of the guard gap below a stack (for placement and brk).</summary>
+    private bool RangeIsFreeWithGaps(ulong start, ulong end)
+    {
+        int i = IndexAbove(start);
+        return i == _vmas.Count || (_vmas[i].Start >= end && StartGap(_vmas[i]) >= end);
+    }
+
+    /// <summary>Finds a free range of length bytes where mmap puts mappings without a usable
+    /// hint: top-down below MmapBase (Linux's layout), or bottom-up above it (the legacy
+    /// layout). 0 when nothing fits.</summary>
+    private ulong FindFree(ulong length) => BottomUp ? FindFreeBottomUp(length) : FindFreeTopDown(length);
+
     private ulong FindFreeTopDown(ulong length)
     {
-        ulong top = MmapBase;
-        int above = IndexAbove(top);
-        // A VMA may straddle MmapBase (MAP_FIXED, mremap): start below it.
-        if (above < _vmas.Count && _vmas[above].Start < top) top = _vmas[above].Start;
-        for (int i = above - 1; ; i--)
+        // Gap i lies below VMA i (between VMA i-1 and it); the highest one that reaches below
+        // MmapBase is the gap under the first VMA ending above MmapBase.
+        for (int i = IndexAbove(MmapBase); i >= 0; i--)
         {
-            ulong floor = i >= 0 ? _vmas[i].End : MinAddress;
-            if (top >= floor && top - floor >= length) return top - length;
-            if (i < 0) return 0;
-            top = Math.Min(top, _vmas[i].Start);
+            ulong top = Math.Min(i < _vmas.Count ? StartGap(_vmas[i]) : MaxAddress, MmapBase);
+            ulong floor = i > 0 ? _vmas[i - 1].End : MinAddress;
+            if (top > floor && top - floor >= length) return top - length;
         }
+        return 0;
+    }
+
+    private ulong FindFreeBottomUp(ulong length)
+    {
+        for (int i = IndexAbove(MmapBase); i <= _vmas.Count; i++)
+        {
+            ulong floor = Math.Max(i > 0 ? _vmas[i - 1].End : MinAddress, MmapBase);
+            ulong top = i < _vmas.Count ? StartGap(_vmas[i]) : MaxAddress;
+            if (top > floor && top - floor >= length) return floor;
+        }
+        return 0;
     }
 
     // ---- changes ------------------------------------------------------------------------
@@ -170,7 +207,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             {
                 // Punch a hole in the middle: keep both sides (the tail is a new piece).
                 Vma tail = v.CloneRange(cutEnd, v.End);
-                if (v.Backing == null && !v.FileOwned) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+                FreePart(v, cutStart, cutEnd);
                 v.End = cutStart;
                 _vmas.Insert(i + 1, tail);
                 return;
@@ -178,7 +215,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if (v.Start < cutStart || v.End > cutEnd)
             {
                 // Trim one side; shared pages stay until their last piece goes.
-                if (v.Backing == null && !v.FileOwned) _file.Free(v.OffsetOf(cutStart), (long)(cutEnd - cutStart));
+                FreePart(v, cutStart, cutEnd);
                 if (v.Start < cutStart) { v.End = cutStart; i++; continue; }
                 AdvanceStart(v, cutEnd);
                 return;
@@ -192,9 +229,9 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private static void AdvanceStart(Vma v, ulong newStart)
     {
         long delta = (long)(newStart - v.Start);
-        v.FileOffset += delta;
+        if (!v.BeyondEof) v.FileOffset += delta;
         v.FilePosition += delta;
-        if (v.MapInode != 0) v.MapOffset += delta;
+        if (v.MapInode != 0 || v.Pages != null) v.MapOffset += delta;
         v.Start = newStart;
     }
 
@@ -210,17 +247,22 @@ public sealed unsafe partial class MemoryManager : IDisposable
         _vmas.Insert(i + 1, tail);
     }
 
-    /// <summary>Creates anonymous memory at a fixed address and installs it.</summary>
-    private Vma MapAnonymous(ulong addr, ulong length, int prot, bool shared, string? name)
+    /// <summary>Creates anonymous memory at a fixed address and installs it. Shared memory is
+    /// one object (<see cref="Vma.Backing"/>) from the start, so that pieces split off it, copies
+    /// made by fork and duplicates made by mremap all keep its pages alive. The piece takes the
+    /// stack and fork attributes of <paramref name="like"/>, if given.</summary>
+    private Vma MapAnonymous(ulong addr, ulong length, int prot, bool shared, string? name, Vma? like = null)
     {
+        bool growsDown = like?.GrowsDown ?? false, dontFork = like?.DontFork ?? false, wipeOnFork = like?.WipeOnFork ?? false;
         // Extend the VMA just below when it is alike and its file range can grow in place
         // (the common case for brk and for growing mremap).
         int below = IndexAbove(addr) - 1;
-        if (below >= 0)
+        if (below >= 0 && !shared)
         {
             Vma prev = _vmas[below];
-            if (prev.End == addr && prev.Prot == prot && prev.Shared == shared && prev.Name == name && prev.MapInode == 0
-                && !prev.FromFileCache && !prev.FileOwned && prev.Backing == null && prev.CacheOrigin == null
+            if (prev.End == addr && prev.Prot == prot && !prev.Shared && prev.Name == name && prev.MapInode == 0
+                && !prev.FromFileCache && !prev.FileOwned && prev.Backing == null && prev.CacheOrigin == null && !prev.BeyondEof
+                && prev.GrowsDown == growsDown && prev.DontFork == dontFork && prev.WipeOnFork == wipeOnFork
                 && _file.TryAllocateAt(prev.OffsetOf(addr), (long)length))
             {
                 prev.End = addr + length;
@@ -236,11 +278,17 @@ public sealed unsafe partial class MemoryManager : IDisposable
             Shared = shared,
             Name = name,
             FileOffset = _file.Allocate((long)length),
+            GrowsDown = growsDown,
+            DontFork = dontFork,
+            WipeOnFork = wipeOnFork,
         };
+        if (shared) vma.Backing = new SharedPages(vma.FileOffset, (long)length);
         Insert(vma);
         AddressSpace.Map(addr, length, vma.FileOffset, prot);
         return vma;
     }
+
+    private static readonly Vma GrowsDownLike = new() { GrowsDown = true };
 
     /// <summary>Maps anonymous memory for the loader or the kernel itself (no syscall checks).</summary>
     public Vma MapFixed(ulong addr, ulong length, int prot, string? name, long mapOffset = 0, ulong mapInode = 0)
@@ -269,6 +317,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         if (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) return -(long)Errno.EINVAL;
         if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) return -(long)Errno.EINVAL;
         bool shared = type != MAP_PRIVATE;
+        if (shared && (flags & MAP_GROWSDOWN) != 0) return -(long)Errno.EINVAL;
 
         lock (_lock)
         {
@@ -285,23 +334,26 @@ public sealed unsafe partial class MemoryManager : IDisposable
             else
             {
                 ulong hint = addr & ~(PageSize - 1);
-                if (hint >= MinAddress && hint + len <= MaxAddress && hint + len > hint && RangeIsFree(hint, hint + len))
+                if (hint >= MinAddress && hint + len <= MaxAddress && hint + len > hint && RangeIsFreeWithGaps(hint, hint + len))
                     where = hint;
-                else if ((where = FindFreeTopDown(len)) == 0)
+                else if ((where = FindFree(len)) == 0)
                     return -(long)Errno.ENOMEM;
             }
-            MapAnonymous(where, len, prot, shared, name: null);
+            // A stack-like mapping: a fault just below it grows it.
+            MapAnonymous(where, len, prot, shared, name: null, (flags & MAP_GROWSDOWN) != 0 ? GrowsDownLike : null);
             return (long)where;
         }
     }
 
-    /// <summary>Maps a file: the pages are a copy of the file's data (private mappings are
-    /// copy-on-write in effect; shared ones are written back by msync, munmap and exit).
+    /// <summary>Maps a file. A file kept in MemoryFile pages (tmpfs) is mapped by its own pages
+    /// (<see cref="MapFilePages"/>); any other gets a copy of its data (private mappings are
+    /// copy-on-write in effect; shared ones are written back by msync, munmap and exit). A shared
+    /// mapping's pages wholly past the end of the file raise SIGBUS.
     /// denyWrite: a shared mapping that mprotect may not make writable.</summary>
     public long MmapFile(ulong addr, ulong length, int prot, int flags, Vfs.Inode inode, long offset, string name,
         bool denyWrite = false)
     {
-        if ((flags & MAP_TYPE) != MAP_PRIVATE && inode.SharedPages is { } pages)
+        if (inode.SharedPages is { } pages)
             return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino, denyWrite);
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
@@ -334,6 +386,18 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if (n <= 0) break;
             if (CopyOutKernel(start + (ulong)done, buffer.AsSpan(0, (int)n)) < 0) break;
             done += n;
+        }
+        if ((flags & MAP_TYPE) != MAP_PRIVATE)
+        {
+            ulong inFile = (ulong)Math.Max(0, (long)MemoryFile.AlignUp((ulong)Math.Max(0, inode.Size)) - offset);
+            if (inFile < len)
+            {
+                lock (_lock)
+                {
+                    MakeBeyondEofLocked(start + inFile, start + len);
+                    AddressSpace.Unmap(start + inFile, len - inFile);
+                }
+            }
         }
         return r;
     }
@@ -410,9 +474,11 @@ public sealed unsafe partial class MemoryManager : IDisposable
         AddressSpace.Map(v.Start, v.Length, copy, prot);
     }
 
-    /// <summary>A shared mapping of a file kept in MemoryFile pages: the VMAs point at the file's
-    /// own pages (one VMA per run of contiguous pages), so every mapping, in every process, and
-    /// read/write all see the same bytes.</summary>
+    /// <summary>A mapping of a file kept in MemoryFile pages: the VMAs point at the file's own
+    /// pages (one VMA per run of contiguous pages), so every mapping, in every process, and
+    /// read/write all see the same bytes; a private mapping until it writes a page, which then
+    /// becomes its own copy. Pages wholly past the end of the file are not mapped (SIGBUS) until
+    /// the file grows over them.</summary>
     private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name,
         ulong ino, bool denyWrite = false)
     {
@@ -421,38 +487,17 @@ public sealed unsafe partial class MemoryManager : IDisposable
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
         ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
+        // The pages inside the file are pinned (made) before taking our lock: a write into the
+        // file holds the file's lock while it reads guest memory (which takes ours). Under our
+        // lock, pinning a page that exists no longer waits for the file's lock.
         long firstPage = offset / (long)PageSize;
-        long count = (long)(len / PageSize);
-        // Pinned before taking our lock: a write into the file holds the file's lock while it
-        // reads guest memory (which takes ours).
-        var pinned = new long[count];
-        for (long i = 0; i < count; i++) pinned[i] = pages.PinPage(firstPage + i);
+        long inFile = Math.Clamp((pages.Size + (long)PageSize - 1) / (long)PageSize - firstPage, 0, (long)(len / PageSize));
+        for (long i = 0; i < inFile; i++) pages.PinPage(firstPage + i);
         lock (_lock)
         {
-            RemoveRange(start, start + len);
-            for (long i = 0; i < count;)
-            {
-                long fileOffset = pinned[i];
-                long run = 1;
-                while (i + run < count && pinned[i + run] == fileOffset + run * (long)PageSize) run++;
-                var vma = new Vma
-                {
-                    Start = start + (ulong)i * PageSize,
-                    End = start + (ulong)(i + run) * PageSize,
-                    Prot = prot,
-                    Shared = true,
-                    Name = name,
-                    FileOffset = fileOffset,
-                    FileOwned = true,
-                    Pages = pages,
-                    WriteDenied = denyWrite,
-                    MapInode = ino,
-                    MapOffset = offset + i * (long)PageSize,
-                };
-                Insert(vma);
-                AddressSpace.Map(vma.Start, vma.Length, vma.FileOffset, prot);
-                i += run;
-            }
+            RemoveRange(start, start + len); // the file's pages replace these in the platform
+            bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
+            InsertFilePagesLocked(start, len, prot, pages, offset, name, ino, like: null, shared, denyWrite: shared && denyWrite);
         }
         return r;
     }
@@ -465,6 +510,74 @@ public sealed unsafe partial class MemoryManager : IDisposable
             foreach (Vma v in _vmas)
                 if (v.Pages == pages && v.Shared && !v.WriteDenied) return true;
         return false;
+    }
+
+    /// <summary>Maps the file pages from offset at [start, +len), which is free: runs of pages
+    /// that are contiguous in the MemoryFile become one piece each, and the pages past the
+    /// file's end one piece without pages. Private pieces are installed without PROT_WRITE.</summary>
+    private void InsertFilePagesLocked(ulong start, ulong len, int prot, Vfs.IMappablePages pages, long offset, string? name, ulong ino,
+        Vma? like, bool shared, bool denyWrite = false)
+    {
+        long firstPage = offset / (long)PageSize;
+        long count = (long)(len / PageSize);
+        long filePages = (pages.Size + (long)PageSize - 1) / (long)PageSize;
+        long inFile = Math.Clamp(filePages - firstPage, 0, count);
+        Vma Piece(long i, long end, long fileOffset) => new()
+        {
+            Start = start + (ulong)i * PageSize,
+            End = start + (ulong)end * PageSize,
+            Prot = prot,
+            Shared = shared,
+            Name = name,
+            FileOffset = fileOffset,
+            FileOwned = true,
+            Pages = pages,
+            MapInode = ino,
+            MapOffset = offset + i * (long)PageSize,
+            DontFork = like?.DontFork ?? false,
+            WriteDenied = denyWrite || (like?.WriteDenied ?? false),
+        };
+        for (long i = 0; i < inFile;)
+        {
+            long fileOffset = pages.PinPage(firstPage + i);
+            long run = 1;
+            while (i + run < inFile && pages.PinPage(firstPage + i + run) == fileOffset + run * (long)PageSize) run++;
+            var vma = Piece(i, i + run, fileOffset);
+            Insert(vma);
+            AddressSpace.Map(vma.Start, vma.Length, vma.FileOffset, vma.InstalledProt);
+            i += run;
+        }
+        if (inFile < count)
+        {
+            var beyond = Piece(inFile, count, 0);
+            beyond.BeyondEof = true;
+            beyond.FileOwned = false;
+            Insert(beyond);
+            AddressSpace.Unmap(beyond.Start, beyond.Length);
+        }
+        pages.Mappings.Add(this);
+    }
+
+    /// <summary>Turns [start, end) into pieces without pages (SIGBUS on access); the caller
+    /// takes the pages out of the platform. With <paramref name="deferFrees"/> pages of our own
+    /// are freed only after that (<see cref="ApplyPendingPlatformWork"/>).</summary>
+    private void MakeBeyondEofLocked(ulong start, ulong end, bool deferFrees = false)
+    {
+        SplitAt(start);
+        SplitAt(end);
+        for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
+        {
+            Vma v = _vmas[i];
+            if (v.BeyondEof) continue;
+            if (deferFrees && v.Backing == null && !v.FileOwned && v.CacheOrigin == null) _pendingFrees.Add((v.FileOffset, (long)v.Length));
+            else ReleasePages(v, v.Start, v.End);
+            v.BeyondEof = true;
+            v.FileOwned = false;
+            v.FromFileCache = false;
+            v.Backing = null;
+            v.CacheOrigin = null;
+            v.FileOffset = 0;
+        }
     }
 
     /// <summary>Maps pages the Sentry shares with every process (the vDSO), top-down.</summary>
@@ -493,7 +606,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
             {
                 Vma v = _vmas[i];
-                if (v.File == null) continue;
+                if (v.File == null || v.BeyondEof) continue;
                 ulong s = Math.Max(v.Start, start), e = Math.Min(v.End, end);
                 work.Add((v.File, v.FilePosition + (long)(s - v.Start), v.OffsetOf(s), (long)(e - s)));
             }
@@ -526,9 +639,12 @@ public sealed unsafe partial class MemoryManager : IDisposable
         return 0;
     }
 
-    /// <summary>Implements mprotect(2).</summary>
+    /// <summary>Implements mprotect(2). PROT_GROWSDOWN applies the change down to the start of
+    /// the stack (grows-down mapping) that addr is in, so later growth gets it too.</summary>
     public long Mprotect(ulong addr, ulong length, int prot)
     {
+        int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        if (grows == (PROT_GROWSDOWN | PROT_GROWSUP)) return -(long)Errno.EINVAL;
         if ((addr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
         if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) != 0) return -(long)Errno.EINVAL;
         prot &= PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -538,6 +654,20 @@ public sealed unsafe partial class MemoryManager : IDisposable
         if (end < addr || end > MaxAddress) return -(long)Errno.ENOMEM;
         lock (_lock)
         {
+            if (grows != 0)
+            {
+                int i = IndexAbove(addr);
+                if (i == _vmas.Count) return -(long)Errno.ENOMEM;
+                if (grows == PROT_GROWSUP)
+                {
+                    // x86-64 has no mappings that grow upwards.
+                    return _vmas[i].Start > addr ? -(long)Errno.ENOMEM : -(long)Errno.EINVAL;
+                }
+                if (_vmas[i].Start >= end) return -(long)Errno.ENOMEM;
+                if (!_vmas[i].GrowsDown) return -(long)Errno.EINVAL;
+                while (i > 0 && _vmas[i - 1].End == _vmas[i].Start && _vmas[i - 1].GrowsDown) i--;
+                addr = _vmas[i].Start;
+            }
             if (!FullyMapped(addr, end)) return -(long)Errno.ENOMEM;
             if ((prot & PROT_WRITE) != 0)
                 for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
@@ -546,13 +676,34 @@ public sealed unsafe partial class MemoryManager : IDisposable
             SplitAt(end);
             for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
             {
-                // Writable pages cannot be the file cache's: copy them first.
+                // Writable pages cannot be the file cache's: copy them first. (A private
+                // mapping's file pages stay read-only below: they are copied on the first write.)
                 if ((prot & PROT_WRITE) != 0 && _vmas[i].FromFileCache) MakePrivateLocked(_vmas[i], prot);
                 _vmas[i].Prot = prot;
             }
-            AddressSpace.Protect(addr, len, prot);
+            ProtectInstalled(addr, end);
         }
         return 0;
+    }
+
+    /// <summary>Gives the platform the pieces' protection for the installed pages in [start, end),
+    /// one call per run of pages with the same (pieces without pages have nothing installed).</summary>
+    private void ProtectInstalled(ulong start, ulong end)
+    {
+        ulong runStart = 0, runEnd = 0;
+        int runProt = 0;
+        for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
+        {
+            Vma v = _vmas[i];
+            if (!v.Installed) continue;
+            ulong s = Math.Max(v.Start, start), e = Math.Min(v.End, end);
+            if (runEnd == s && runEnd != 0 && runProt == v.InstalledProt) { runEnd = e; continue; }
+            if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, runProt);
+            runStart = s;
+            runEnd = e;
+            runProt = v.InstalledProt;
+        }
+        if (runEnd > runStart) AddressSpace.Protect(runStart, runEnd - runStart, runProt);
     }
 
     private bool FullyMapped(ulong start, ulong end)
@@ -567,7 +718,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     }
 
     /// <summary>Implements madvise(2). DONTNEED and FREE drop the pages (they read back as zero);
-    /// the rest are hints.</summary>
+    /// DONTFORK/DOFORK and WIPEONFORK/KEEPONFORK mark what a forked child gets; the rest are hints.</summary>
     public long Madvise(ulong addr, ulong length, int advice)
     {
         if ((addr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
@@ -587,14 +738,21 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         Vma v = _vmas[i];
                         if ((advice == MADV_FREE && v.Shared) || (advice == MADV_REMOVE && !v.Shared)) return -(long)Errno.EINVAL;
                     }
+                    List<(ulong Start, ulong End)>? revert = null;
                     for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
                     {
                         Vma v = _vmas[i];
                         if (v.Shared && advice == MADV_DONTNEED) continue;
                         // Cached file pages hold exactly what a dropped private file page reads
                         // back as (the file's bytes); they are not ours to drop.
-                        if (v.FromFileCache) continue;
+                        if (v.FromFileCache || v.BeyondEof || v.IsCopyOnWrite) continue;
                         ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+                        if (v.Pages != null)
+                        {
+                            // A private copy of a file's pages: back to the file's own.
+                            (revert ??= []).Add((s, e));
+                            continue;
+                        }
                         if (v.CacheOrigin is { } origin)
                         {
                             // A private copy of file pages reads back as the file again.
@@ -604,19 +762,47 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         }
                         _file.Decommit(v.OffsetOf(s), (long)(e - s));
                     }
+                    foreach (var (s, e) in revert ?? []) RevertToFilePagesLocked(s, e);
                 }
                 return 0;
-            case MADV_NORMAL or MADV_RANDOM or MADV_SEQUENTIAL or MADV_WILLNEED or MADV_DONTFORK or MADV_DOFORK
+            case MADV_DONTFORK or MADV_DOFORK or MADV_WIPEONFORK or MADV_KEEPONFORK:
+                if (end == addr) return 0;
+                lock (_lock)
+                {
+                    // Wiping is for private anonymous memory only (a child's zero pages stand for
+                    // nothing else).
+                    if (advice == MADV_WIPEONFORK)
+                        for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                            if (!_vmas[i].IsPrivateAnonymous) return -(long)Errno.EINVAL;
+                    SplitAt(addr);
+                    SplitAt(end);
+                    for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
+                    {
+                        Vma v = _vmas[i];
+                        switch (advice)
+                        {
+                            case MADV_DONTFORK: v.DontFork = true; break;
+                            case MADV_DOFORK: v.DontFork = false; break;
+                            case MADV_WIPEONFORK: v.WipeOnFork = true; break;
+                            default: v.WipeOnFork = false; break;
+                        }
+                    }
+                    // The mapped parts take the advice; a hole in the range is still ENOMEM.
+                    return FullyMapped(addr, end) ? 0 : -(long)Errno.ENOMEM;
+                }
+            case MADV_NORMAL or MADV_RANDOM or MADV_SEQUENTIAL or MADV_WILLNEED
                 or MADV_MERGEABLE or MADV_UNMERGEABLE or MADV_HUGEPAGE or MADV_NOHUGEPAGE or MADV_DONTDUMP
-                or MADV_DODUMP or MADV_WIPEONFORK or MADV_KEEPONFORK or MADV_COLD or MADV_PAGEOUT:
+                or MADV_DODUMP or MADV_COLD or MADV_PAGEOUT:
                 return 0;
             default:
                 return -(long)Errno.EINVAL;
         }
     }
 
-    /// <summary>Implements mremap(2) for anonymous memory. Moving never copies: the VMAs keep
-    /// their MemoryFile pages and are installed at the new address.</summary>
+    /// <summary>Implements mremap(2). Moving never copies: the VMAs keep their MemoryFile pages
+    /// and are installed at the new address. As on Linux, a range that changes size must lie in
+    /// one mapping (EFAULT otherwise), a move to a fixed address at the same size may take
+    /// several, and an old size of 0 duplicates a shared mapping.</summary>
     public long Mremap(ulong oldAddr, ulong oldSize, ulong newSize, int flags, ulong newAddr)
     {
         if ((oldAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
@@ -624,25 +810,33 @@ public sealed unsafe partial class MemoryManager : IDisposable
         if ((flags & MREMAP_FIXED) != 0 && (flags & MREMAP_MAYMOVE) == 0) return -(long)Errno.EINVAL;
         if ((flags & MREMAP_DONTUNMAP) != 0) return -(long)Errno.EINVAL; // not supported yet
         ulong oldLen = MemoryFile.AlignUp(oldSize), newLen = MemoryFile.AlignUp(newSize);
-        if (newLen == 0) return -(long)Errno.EINVAL;
-        if (oldLen == 0) return -(long)Errno.EINVAL; // duplicating shared mappings: not for anonymous private
+        if (newLen == 0 || oldLen < oldSize) return -(long)Errno.EINVAL;
         ulong oldEnd = oldAddr + oldLen;
+        if (oldEnd < oldAddr) return -(long)Errno.EFAULT;
+        bool fixedDest = (flags & MREMAP_FIXED) != 0;
+        if (fixedDest)
+        {
+            if ((newAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
+            if (newAddr < MinAddress || newLen > MaxAddress || newAddr > MaxAddress - newLen) return -(long)Errno.EINVAL;
+            if (newAddr < oldEnd && oldAddr < newAddr + newLen) return -(long)Errno.EINVAL;
+        }
         lock (_lock)
         {
             int first = IndexAbove(oldAddr);
-            if (first == _vmas.Count || _vmas[first].Start > oldAddr || !FullyMapped(oldAddr, oldEnd))
-                return -(long)Errno.EFAULT;
-            if ((flags & MREMAP_FIXED) != 0)
+            if (first == _vmas.Count || _vmas[first].Start > oldAddr) return -(long)Errno.EFAULT;
+            if (oldLen == 0) return DuplicateLocked(_vmas[first], oldAddr, newLen, flags, newAddr);
+            if (fixedDest)
             {
-                if ((newAddr & (PageSize - 1)) != 0) return -(long)Errno.EINVAL;
-                if (newAddr < MinAddress || newLen > MaxAddress || newAddr > MaxAddress - newLen) return -(long)Errno.EINVAL;
-                if (newAddr < oldEnd && oldAddr < newAddr + newLen) return -(long)Errno.EINVAL;
+                // The same size may move several mappings at once; a resize needs one.
+                bool ok = newLen == oldLen ? FullyMapped(oldAddr, oldEnd) : IsOneMapping(oldAddr, oldAddr + Math.Min(oldLen, newLen));
+                if (!ok) return -(long)Errno.EFAULT;
                 RemoveRange(newAddr, newAddr + newLen);
                 AddressSpace.Unmap(newAddr, newLen);
                 return MoveLocked(oldAddr, oldLen, newLen, newAddr);
             }
             if (newLen <= oldLen)
             {
+                // Shrinking unmaps the tail, whatever is there.
                 if (newLen < oldLen)
                 {
                     RemoveRange(oldAddr + newLen, oldEnd);
@@ -650,20 +844,113 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 }
                 return (long)oldAddr;
             }
+            if (!IsOneMapping(oldAddr, oldEnd)) return -(long)Errno.EFAULT;
             // Grow in place when the space after is free: the extra pages are a new VMA piece
-            // with the same attributes (fresh zero pages, as Linux gives for anonymous memory).
+            // with the same attributes.
             ulong growEnd = oldAddr + newLen;
             if (growEnd <= MaxAddress && growEnd > oldAddr && RangeIsFree(oldEnd, growEnd))
             {
-                Vma last = _vmas[IndexAbove(oldEnd - 1)];
-                MapAnonymous(oldEnd, newLen - oldLen, last.Prot, last.Shared, last.Name);
+                ExtendLike(_vmas[IndexAbove(oldEnd - 1)], oldEnd, newLen - oldLen);
                 return (long)oldAddr;
             }
             if ((flags & MREMAP_MAYMOVE) == 0) return -(long)Errno.ENOMEM;
-            ulong dest = FindFreeTopDown(newLen);
+            ulong dest = FindFree(newLen);
             if (dest == 0) return -(long)Errno.ENOMEM;
             return MoveLocked(oldAddr, oldLen, newLen, dest);
         }
+    }
+
+    /// <summary>Whether [start, end) is mapped by pieces Linux would hold as one VMA: contiguous,
+    /// with the same protection, kind and flags (and consecutive file offsets).</summary>
+    private bool IsOneMapping(ulong start, ulong end)
+    {
+        if (!FullyMapped(start, end)) return false;
+        Vma? prev = null;
+        for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
+        {
+            Vma v = _vmas[i];
+            if (prev != null && !Alike(prev, v)) return false;
+            prev = v;
+        }
+        return true;
+    }
+
+    /// <summary>Maps [from, +length), just above <paramref name="last"/>, as more of the same
+    /// mapping: more file pages, more zero pages for private memory, and for a shared memory
+    /// object (which does not grow) pages past its end, which raise SIGBUS.</summary>
+    private void ExtendLike(Vma last, ulong from, ulong length)
+    {
+        if (last.Pages != null)
+        {
+            InsertFilePagesLocked(from, length, last.Prot, last.Pages, last.MapOffset + (long)(from - last.Start), last.Name, last.MapInode, last,
+                last.Shared);
+        }
+        else if (last.Shared)
+        {
+            var beyond = last.CloneRange(last.End, last.End);
+            beyond.Start = from;
+            beyond.End = from + length;
+            beyond.BeyondEof = true;
+            beyond.FileOffset = 0;
+            beyond.FileOwned = false;
+            if (beyond.Backing is { } b) Unref(b);
+            beyond.Backing = null;
+            Insert(beyond);
+        }
+        else
+        {
+            MapAnonymous(from, length, last.Prot, last.Shared, last.Name, last);
+        }
+    }
+
+    /// <summary>mremap with an old size of 0: a second mapping of a shared mapping's pages (the
+    /// part past the end of its file or memory object raises SIGBUS there).</summary>
+    private long DuplicateLocked(Vma v, ulong oldAddr, ulong newLen, int flags, ulong newAddr)
+    {
+        if (!v.Shared) return -(long)Errno.EINVAL;
+        if ((flags & MREMAP_MAYMOVE) == 0) return -(long)Errno.ENOMEM;
+        ulong dest;
+        if ((flags & MREMAP_FIXED) != 0)
+        {
+            RemoveRange(newAddr, newAddr + newLen);
+            AddressSpace.Unmap(newAddr, newLen);
+            dest = newAddr;
+        }
+        else if ((dest = FindFree(newLen)) == 0)
+        {
+            return -(long)Errno.ENOMEM;
+        }
+        if (v.Pages != null)
+        {
+            InsertFilePagesLocked(dest, newLen, v.Prot, v.Pages, v.MapOffset + (long)(oldAddr - v.Start), v.Name, v.MapInode, like: null, shared: true);
+            return (long)dest;
+        }
+        // A shared memory object: its pages from oldAddr on, as far as it goes.
+        ulong have = 0;
+        if (v.Backing is { } obj)
+        {
+            long at = v.OffsetOf(oldAddr) - obj.Offset;
+            have = Math.Min(newLen, (ulong)Math.Max(0, obj.Length - at));
+        }
+        var copy = v.CloneRange(oldAddr, oldAddr); // takes a reference on the object
+        copy.Start = dest;
+        copy.End = dest + newLen;
+        if (have > 0)
+        {
+            Insert(copy);
+            if (have < newLen) SplitAt(dest + have);
+            AddressSpace.Map(dest, have, copy.FileOffset, copy.Prot);
+            if (have < newLen) MakeBeyondEofLocked(dest + have, dest + newLen);
+        }
+        else
+        {
+            if (copy.Backing is { } b) Unref(b);
+            copy.Backing = null;
+            copy.BeyondEof = true;
+            copy.FileOffset = 0;
+            Insert(copy);
+        }
+        return (long)dest;
     }
 
     private long MoveLocked(ulong oldAddr, ulong oldLen, ulong newLen, ulong dest)
@@ -690,11 +977,10 @@ public sealed unsafe partial class MemoryManager : IDisposable
             v.Start = dest + delta;
             v.End = v.Start + len;
             Insert(v);
-            AddressSpace.Map(v.Start, len, v.FileOffset, v.Prot);
+            if (v.Installed) AddressSpace.Map(v.Start, len, v.FileOffset, v.InstalledProt);
             last = v;
         }
-        if (newLen > keep && last != null)
-            MapAnonymous(dest + keep, newLen - keep, last.Prot, last.Shared, last.Name);
+        if (newLen > keep && last != null) ExtendLike(last, dest + keep, newLen - keep);
         return (long)dest;
     }
 
@@ -713,7 +999,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             ulong oldTop = MemoryFile.AlignUp(Brk), newTop = MemoryFile.AlignUp(newBrk);
             if (newTop > oldTop)
             {
-                if (!RangeIsFree(oldTop, newTop)) return Brk;
+                if (!RangeIsFreeWithGaps(oldTop, newTop)) return Brk;
                 MapAnonymous(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE, shared: false, "[heap]");
             }
             else if (newTop < oldTop)
@@ -735,5 +1021,11 @@ public sealed unsafe partial class MemoryManager : IDisposable
             _vmas.Clear();
         }
         AddressSpace?.Dispose();
+        // Pages a stub may still have mapped go once it is gone.
+        lock (_lock)
+        {
+            foreach (var (offset, length) in _pendingFrees) _file.Free(offset, length);
+            _pendingFrees.Clear();
+        }
     }
 }

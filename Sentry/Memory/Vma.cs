@@ -9,7 +9,18 @@ public sealed class Vma
     public int Prot;
     /// <summary>MAP_SHARED semantics (matters once fork shares pages).</summary>
     public bool Shared;
+    /// <summary>A stack (the main thread's, or MAP_GROWSDOWN): a fault just below it grows it,
+    /// within RLIMIT_STACK and a guard gap from the mapping below.</summary>
     public bool GrowsDown;
+    /// <summary>MADV_DONTFORK: a forked child does not get this range at all.</summary>
+    public bool DontFork;
+    /// <summary>MADV_WIPEONFORK (private anonymous memory only): a forked child gets zero pages here.</summary>
+    public bool WipeOnFork;
+    /// <summary>A range of a shared mapping past the end of what backs it (the file's end, or
+    /// the end of a duplicated shared memory object): no pages are held or installed, and an
+    /// access raises SIGBUS. For file pages (<see cref="Pages"/>), pages the file has grown to
+    /// cover since are filled in on the next access.</summary>
+    public bool BeyondEof;
     /// <summary>MemoryFile offset of the page at <see cref="Start"/>.</summary>
     public long FileOffset;
     /// <summary>What /proc/self/maps shows: a path, "[heap]", "[stack]", or null.</summary>
@@ -19,15 +30,19 @@ public sealed class Vma
     public Vfs.Inode? File;
     public long FilePosition;
 
-    /// <summary>The pages belong to a file (a shared mapping of a tmpfs file): never freed here.</summary>
+    /// <summary>The pages belong to a file (a tmpfs file's own pages, shared, or private until
+    /// written): never freed here.</summary>
     public bool FileOwned;
 
-    /// <summary>For a shared mapping of a file's own pages: the file (F_SEAL_WRITE looks for
-    /// mappings that could write it).</summary>
+    /// <summary>For mappings of a file kept in MemoryFile pages (tmpfs, and the vDSO): the file's
+    /// pages, so the mapping can be duplicated, filled in after the file grew, or cut back when
+    /// it shrinks; F_SEAL_WRITE looks for shared ones that could write it. A private mapping maps
+    /// them too until it writes a page (copy-on-write, see <see cref="IsCopyOnWrite"/>); its
+    /// copies keep this so MADV_DONTNEED can go back to them.</summary>
     public Vfs.IMappablePages? Pages;
 
     /// <summary>mprotect may not add PROT_WRITE (Linux's VM_MAYWRITE clear): a shared mapping of
-    /// a file not open for writing, or sealed against writes.</summary>
+    /// a file not open for writing, or sealed against writes, and the vDSO.</summary>
     public bool WriteDenied;
 
     /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
@@ -50,6 +65,19 @@ public sealed class Vma
 
     public ulong Length => End - Start;
 
+    /// <summary>Pages are installed in the platform for this piece.</summary>
+    public bool Installed => !BeyondEof;
+
+    /// <summary>A private mapping's pages that are still the file's: they show later changes to
+    /// the file, and are installed without PROT_WRITE; a write copies the page first.</summary>
+    public bool IsCopyOnWrite => Pages != null && !Shared && FileOwned && !BeyondEof;
+
+    /// <summary>The protection the platform has for the pages.</summary>
+    public int InstalledProt => IsCopyOnWrite ? Prot & ~Abi.Mm.PROT_WRITE : Prot;
+
+    /// <summary>Private memory that belongs to no file (what MADV_WIPEONFORK accepts).</summary>
+    public bool IsPrivateAnonymous => !Shared && MapInode == 0 && !FileOwned && !FromFileCache && CacheOrigin == null && !BeyondEof;
+
     public long OffsetOf(ulong addr) => FileOffset + (long)(addr - Start);
 
     public Vma CloneRange(ulong start, ulong end) => new()
@@ -59,16 +87,19 @@ public sealed class Vma
         Prot = Prot,
         Shared = Shared,
         GrowsDown = GrowsDown,
-        FileOffset = OffsetOf(start),
+        DontFork = DontFork,
+        WipeOnFork = WipeOnFork,
+        BeyondEof = BeyondEof,
+        Pages = Pages,
+        FileOffset = BeyondEof ? 0 : OffsetOf(start),
         Name = Name,
         Backing = AddRef(Backing),
         CacheOrigin = AddRef(CacheOrigin),
         File = File,
         FilePosition = FilePosition + (long)(start - Start),
-        MapOffset = Name != null && MapInode != 0 ? MapOffset + (long)(start - Start) : 0,
+        MapOffset = (Name != null && MapInode != 0) || Pages != null ? MapOffset + (long)(start - Start) : 0,
         MapInode = MapInode,
         FileOwned = FileOwned,
-        Pages = Pages,
         WriteDenied = WriteDenied,
         FromFileCache = FromFileCache,
     };
@@ -79,5 +110,6 @@ public sealed class Vma
         return b;
     }
 
-    public override string ToString() => $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}";
+    public override string ToString() =>
+        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}";
 }

@@ -11,8 +11,9 @@ public static partial class Linux
     /// <summary>Implements Linux syscall brk(2).</summary>
     public static long Brk(Task t, in SyscallArgs a) => (long)t.MemoryManager.SetBrk(a.A0);
 
-    /// <summary>Implements Linux syscall mmap(2): anonymous memory, and files (their data is
-    /// copied in; shared file mappings are written back).</summary>
+    /// <summary>Implements Linux syscall mmap(2): anonymous memory, and files (tmpfs files by
+    /// their own pages, private mappings copying a page on its first write; lower-layer files
+    /// from the file cache; others by copying their data in, shared ones written back).</summary>
     public static long Mmap(Task t, in SyscallArgs a)
     {
         int flags = (int)a.A3, prot = (int)a.A2;

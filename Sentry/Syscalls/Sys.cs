@@ -111,6 +111,8 @@ public static partial class Linux
             if (next.Max > NrOpen) return -(long)Errno.EPERM;
             t.Fds.Limit = (int)Math.Min(next.Cur, NrOpen);
         }
+        // How far the stack may grow from now on (the layout stays the one exec chose).
+        if (resource == Rlimit.RLIMIT_STACK) t.MemoryManager.StackLimit = next.Cur;
         t.Limits.Set(resource, next);
         return 0;
     }

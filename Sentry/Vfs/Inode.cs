@@ -245,6 +245,12 @@ public interface IMappablePages
     /// <summary>The MemoryFile offset of the file page at index (allocated if absent). The page
     /// stays allocated for as long as the file exists.</summary>
     long PinPage(long pageIndex);
+
+    /// <summary>The file's size: shared mappings raise SIGBUS on pages wholly past it.</summary>
+    long Size { get; }
+
+    /// <summary>The address spaces that map these pages, told when the file shrinks.</summary>
+    Memory.FileMappings Mappings { get; }
 }
 
 /// <summary>A mounted file system instance.</summary>

@@ -22,6 +22,12 @@ public class FixtureTests
     [InlineData("fifo")]    // FIFO opens pair up (or ENXIO/EINTR) in /tmp and /dev/shm; affinity and ioprio of other pids; CLONE_PIDFD
     [InlineData("exitthreads")] // 49 processes end (exit_group from any thread, exit(), signals, execve) with threads blocked every way
     [InlineData("signals2")] // temporary sigmasks, time left, delivery order, PDEATHSIG, no core flag, robust pending, alarm, AVX
+    [InlineData("stack")]   // stack growth to RLIMIT_STACK, MAP_GROWSDOWN, PROT_GROWSDOWN, AT_MINSIGSTKSZ
+    [InlineData("execstack")] // PT_GNU_STACK with PF_X: nested-function trampolines on the stack
+    [InlineData("madvfork")]  // MADV_DONTFORK / MADV_WIPEONFORK and their undoing, across fork
+    [InlineData("mremapdup")] // mremap across mappings (EFAULT), old size 0 duplicates shared mappings
+    [InlineData("sigbus")]  // shared file mappings past EOF: SIGBUS, after ftruncate too, in a child too
+    [InlineData("privmap")] // private mappings of a tmpfs file: the file's pages until written (copy-on-write)
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

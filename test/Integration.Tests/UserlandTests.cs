@@ -560,6 +560,83 @@ public sealed class UserlandTests : IDisposable
         Assert.EndsWith("rc=4\n", sandboxed.Stdout);
     }
 
+    /// <summary>Compiles a C source on the host (the binary lands under out/userland-tmp, which
+    /// the sandbox sees through its root) and returns the output path.</summary>
+    private string CompileHere(string name, string source, params string[] gccArgs)
+    {
+        string src = Path.Combine(_work.FullName, name + ".c");
+        File.WriteAllText(src, source);
+        string output = Path.Combine(_work.FullName, name);
+        var gcc = Runner.Run(Need("/usr/bin/gcc", "gcc"), ["-O2", "-o", output, src, .. gccArgs]);
+        Expect.ExitCode(gcc, 0, "gcc " + name);
+        return output;
+    }
+
+    [Fact]
+    public void ExecutableStack_NestedFunctions_InTheProgramAndInLibraries()
+    {
+        // A nested function that uses a local variable is called through a trampoline GCC writes
+        // on the stack, so the program (PT_GNU_STACK with PF_X: exec makes the stack executable)
+        // or the library (ld.so makes it executable with mprotect(PROT_GROWSDOWN), which must
+        // reach the whole stack) needs an executable stack.
+        string tramp = CompileHere("tramp", """
+            #include <stdio.h>
+            static int apply(int (*f)(int), int x) { return f(x); }
+            int main(void) { int k = 5; int add(int x) { return x + k; } printf("%d\n", apply(add, 10)); return 0; }
+            """);
+        var run = SameAsNative(tramp, []);
+        Assert.Equal("15\n", run.Stdout);
+        const string library = """
+            // The trampoline is made 2 MiB down the stack, far from the page ld.so names.
+            int deep(int k, int depth) {
+                volatile char pad[1024];
+                pad[0] = 0;
+                if (depth > 0) return deep(k, depth - 1) + pad[0];
+                int add(int x) { return x + k; }
+                int (*volatile p)(int) = add;
+                return p(1);
+            }
+            int f(int k) { return deep(k, 2048); }
+            """;
+        string lib = CompileHere("libdeepstack.so", library, "-shared", "-fPIC");
+        string linked = CompileHere("linked", """
+            #include <stdio.h>
+            int f(int k);
+            int main(void) { printf("linked: %d\n", f(41)); return 0; }
+            """, lib, "-Wl,-rpath," + _work.FullName);
+        run = SameAsNative(linked, []);
+        Assert.Equal("linked: 42\n", run.Stdout);
+        string opened = CompileHere("opened", $$"""
+            #include <dlfcn.h>
+            #include <stdio.h>
+            int main(void) {
+                void *h = dlopen("{{lib}}", RTLD_NOW);
+                if (!h) { printf("dlopen: %s\n", dlerror()); return 1; }
+                int (*f)(int) = (int (*)(int))dlsym(h, "f");
+                printf("dlopen: %d\n", f(41));
+                return 0;
+            }
+            """, "-ldl");
+        run = SameAsNative(opened, []);
+        Assert.Equal("dlopen: 42\n", run.Stdout);
+    }
+
+    [Fact]
+    public void StackLimit_FromUlimit_LetsTheStackGrow()
+    {
+        // 40 MiB of recursion: fine with ulimit -s 65536 and unlimited, SIGSEGV with 8 MiB.
+        string deep = CompileHere("deep", """
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            int r(int n) { volatile char b[1024]; memset((char *)b, n, sizeof b); return n ? r(n - 1) + b[5] : 0; }
+            int main(int argc, char **argv) { printf("%d\n", r(atoi(argv[1])) != -1); return 0; }
+            """);
+        var run = BashSameAsNative(
+            "(ulimit -Ss 65536; \"$1\" 40000); (ulimit -Ss unlimited; \"$1\" 40000); (ulimit -Ss 8192; \"$1\" 40000); echo \"rc=$?\"", deep);
+        Assert.Equal("1\n1\nrc=139\n", run.Stdout);
+    }
+
     [Fact]
     public void Git_InitAddCommitLog_GivesTheSameHashes()
     {

@@ -207,6 +207,15 @@ public sealed class ElfImageTests
         Assert.Equal((ProgramHeader.PT_LOAD, 0x400000UL), (load.Type, load.Vaddr));
     }
 
+    [Fact]
+    public void PtGnuStack_WithPfX_AsksForAnExecutableStack()
+    {
+        var stack = new Phdr(ProgramHeader.PT_GNU_STACK, ProgramHeader.PF_R | ProgramHeader.PF_W, 0, 0, 0, 0);
+        Assert.False(ElfImage.Parse(MinimalElf(Load(), stack)).ExecutableStack);
+        Assert.True(ElfImage.Parse(MinimalElf(Load(), stack with { Flags = stack.Flags | ProgramHeader.PF_X })).ExecutableStack);
+        Assert.False(ElfImage.Parse(MinimalElf()).ExecutableStack); // no PT_GNU_STACK: not executable on x86-64
+    }
+
     // ---- fuzzing --------------------------------------------------------------------------
 
     private static void ParseOrReject(ReadOnlySpan<byte> file)

@@ -18,6 +18,11 @@ public sealed class FakeAddressSpace : IAddressSpace
 
     public bool Disposed { get; private set; }
 
+    /// <summary>What <see cref="CanChangeFromThisThread"/> answers (a test plays a foreign thread).</summary>
+    public bool Changeable { get; set; } = true;
+
+    public bool CanChangeFromThisThread => Changeable && !Disposed;
+
     public IContext MainContext => throw new NotSupportedException("no context in a fake address space");
 
     public IPendingThread NewThread() => throw new NotSupportedException("no threads in a fake address space");

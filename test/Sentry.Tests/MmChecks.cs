@@ -10,12 +10,14 @@ public static class MmChecks
 {
     private const ulong Page = Mm.PageSize;
 
-    /// <summary>Returns a description of the first broken invariant, or null.</summary>
-    public static string? Violation(MemoryManager mm, FakeAddressSpace space, MemoryFile file)
+    /// <summary>Returns a description of the first broken invariant, or null. Without
+    /// <paramref name="accounting"/> the MemoryFile may hold other address spaces' pages too.</summary>
+    public static string? Violation(MemoryManager mm, FakeAddressSpace space, MemoryFile file, bool accounting = true)
     {
         var vmas = mm.Vmas;
         ulong mapped = 0;
         var offsets = new HashSet<long>();
+        var objects = new HashSet<MemoryManager.SharedPages>(ReferenceEqualityComparer.Instance);
         var expected = new SortedDictionary<ulong, (long, int)>();
         for (int i = 0; i < vmas.Count; i++)
         {
@@ -25,15 +27,19 @@ public static class MmChecks
             if (v.Start >= v.End) return $"VMA {v} is empty";
             if (v.Start < MemoryManager.MinAddress || v.End > mm.MaxAddress) return $"VMA {v} outside the user range";
             if (i > 0 && vmas[i - 1].End > v.Start) return $"VMAs {vmas[i - 1]} and {v} are unsorted or overlap";
+            if (!v.Installed) continue; // no pages: nothing held, nothing installed
             if (v.FileOffset < 0 || v.FileOffset + (long)v.Length > file.Size) return $"VMA {v} outside the MemoryFile";
-            mapped += v.Length;
+            // A shared memory object holds all its pages while any piece maps some of them.
+            if (v.Shared && v.Backing is { } obj && objects.Add(obj)) mapped += (ulong)obj.Length;
             for (ulong a = v.Start; a < v.End; a += Page)
             {
-                if (!offsets.Add(v.OffsetOf(a))) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
-                expected[a] = (v.OffsetOf(a), v.Prot);
+                // Only shared pages (an mremap duplicate) and a file's may back two guest pages.
+                if (offsets.Add(v.OffsetOf(a))) mapped += v.Shared && v.Backing != null ? 0 : Page;
+                else if (!v.Shared && !v.FileOwned) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
+                expected[a] = (v.OffsetOf(a), v.InstalledProt);
             }
         }
-        if ((long)mapped != file.Allocated) return $"MemoryFile.Allocated {file.Allocated:x} != mapped bytes {mapped:x}";
+        if (accounting && (long)mapped != file.Allocated) return $"MemoryFile.Allocated {file.Allocated:x} != mapped bytes {mapped:x}";
         foreach (var (a, want) in expected)
         {
             if (!space.Pages.TryGetValue(a, out var got)) return $"page {a:x} is in a VMA but not installed";

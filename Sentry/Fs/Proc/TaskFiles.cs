@@ -85,7 +85,18 @@ internal static class TaskFiles
             Vma? v;
             try { v = vmas[i]; }
             catch (ArgumentOutOfRangeException) { break; }
-            if (v != null && v.End > v.Start) list.Add(new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name, v.MapOffset, v.MapInode));
+            if (v == null || v.End <= v.Start) continue;
+            var view = new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name, v.MapOffset, v.MapInode);
+            // Pieces of one mapping (a stack grown in steps, a heap or mapping whose pages are
+            // not contiguous in the MemoryFile) show as one, as Linux's one VMA would.
+            if (list.Count > 0 && list[^1] is var prev && prev.End == view.Start && prev.Prot == view.Prot
+                && prev.Shared == view.Shared && prev.Name == view.Name && prev.MapInode == view.MapInode
+                && (view.MapInode == 0 || prev.MapOffset + (long)prev.Length == view.MapOffset))
+            {
+                list[^1] = prev with { End = view.End };
+                continue;
+            }
+            list.Add(view);
         }
         return list;
     }

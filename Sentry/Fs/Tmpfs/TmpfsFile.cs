@@ -16,6 +16,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public override IMappablePages? SharedPages => this;
 
+    /// <summary>Address spaces with shared mappings of the pages (told when the file shrinks).</summary>
+    public Memory.FileMappings Mappings { get; } = new();
+
     // Pages are taken from the MemoryFile 64 KiB at a time: one allocator call per 16 pages
     // on the write path. (Called with _pages locked.)
     private const int PagesPerChunk = 16;
@@ -37,6 +40,13 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
 
     public long PinPage(long pageIndex)
     {
+        // A page that exists is found without the file's lock: memory managers pin under their
+        // own lock, which a write into this file takes while it holds the file's.
+        if (_pages.TryGetValue(pageIndex, out long found))
+        {
+            Volatile.Write(ref _pinned, true);
+            return found;
+        }
         lock (_pages)
         {
             _pinned = true;
@@ -49,7 +59,8 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     }
 
     private const long PageSize = (long)Mm.PageSize;
-    private readonly Dictionary<long, long> _pages = []; // page index → MemoryFile offset
+    // page index → MemoryFile offset; changed only under lock (_pages), read by PinPage without it
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _pages = new();
     private long _size;
 
     public TmpfsFile(TmpfsFileSystem fs, uint mode, uint uid, uint gid) : base(fs, (mode & 0xfff) | S_IFREG, uid, gid) { }
@@ -164,11 +175,13 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     public override long Truncate(long size)
     {
         if (size < 0) return -(long)Errno.EINVAL;
+        bool shrunk;
         lock (_pages)
         {
             if ((size < _size && (_seals & F_SEAL_SHRINK) != 0) || (size > _size && (_seals & F_SEAL_GROW) != 0))
                 return -(long)Errno.EPERM;
-            if (size < _size)
+            shrunk = size < _size;
+            if (shrunk)
             {
                 long firstDropped = (size + PageSize - 1) / PageSize;
                 foreach (long page in _pages.Keys.Where(p => p >= firstDropped).ToList()) DropPage(page);
@@ -178,6 +191,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             }
             _size = size;
         }
+        // Shared mappings lose the pages past the new end (an access there is SIGBUS); the
+        // pages themselves stay with the file (zeroed), as a stub may map them a little longer.
+        if (shrunk) Mappings.FileShrunk(this, size);
         TouchModified();
         return 0;
     }
@@ -192,7 +208,7 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         }
         Tmpfs.Memory.Free(_pages[page], PageSize);
         Tmpfs.Unreserve(PageSize);
-        _pages.Remove(page);
+        _pages.TryRemove(page, out _);
     }
 
     /// <summary>Copies file data at offset into dst; returns bytes read.</summary>
