@@ -36,6 +36,7 @@ public sealed partial class Task
         // Point of no return: other threads go, then the old address space.
         // Another thread's execve, or the process's exit, ends this thread instead.
         if (!KillOtherThreads()) return -(long)Errno.EINTR;
+        if (Tid != Group.Pid) BecomeLeader();
         IAddressSpace addressSpace;
         try
         {
@@ -209,6 +210,20 @@ public sealed partial class Task
         if (r < 0) return r;
         file = new LoadedFile(data, resolved, pos.Inode.Ino);
         return 0;
+    }
+
+    /// <summary>execve from a thread other than the leader, once the others are gone (the end
+    /// of Linux's de_thread): the old leader, already ended (its clear_child_tid and robust
+    /// futexes done, no status reported: the process lives on), is released silently, and
+    /// this thread takes its place, with the pid as its tid. Its own tid is freed. The
+    /// parent's view does not change: same pid, same thread group, status on the last exit.</summary>
+    private void BecomeLeader()
+    {
+        int oldTid = Tid;
+        Kernel.Log.Info($"[{oldTid}] exec: becomes the leader, tid {Group.Pid}");
+        Tid = Group.Pid;
+        Kernel.Tasks[Tid] = this;
+        Kernel.Tasks.TryRemove(new KeyValuePair<int, Task>(oldTid, this));
     }
 
     /// <summary>execve from a multi-threaded process: every other thread ends first. A thread

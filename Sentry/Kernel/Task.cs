@@ -29,7 +29,9 @@ public sealed partial class Task
     public static Task? Current => _current;
 
     public Kernel Kernel { get; }
-    public int Tid { get; }
+    /// <summary>Fixed for the task's life, except that a thread whose execve ends the others
+    /// takes the process's pid as its tid (<see cref="BecomeLeader"/>).</summary>
+    public int Tid { get; private set; }
     public ThreadGroup Group { get; private set; }
     /// <summary>Thread group id: the pid the guest sees.</summary>
     public int Pid => Group.Pid;

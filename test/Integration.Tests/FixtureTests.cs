@@ -21,6 +21,7 @@ public class FixtureTests
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     [InlineData("fifo")]    // FIFO opens pair up (or ENXIO/EINTR) in /tmp and /dev/shm; affinity and ioprio of other pids; CLONE_PIDFD
     [InlineData("exitthreads")] // 49 processes end (exit_group from any thread, exit(), signals, execve) with threads blocked every way
+    [InlineData("execthread")] // execve/execveat from a non-main thread (also of a vfork child): it takes the pid as its tid, one thread left, the parent waits as before
     [InlineData("signals2")] // temporary sigmasks, time left, delivery order, PDEATHSIG, no core flag, robust pending, alarm, AVX
     [InlineData("stack")]   // stack growth to RLIMIT_STACK, MAP_GROWSDOWN, PROT_GROWSDOWN, AT_MINSIGSTKSZ
     [InlineData("execstack")] // PT_GNU_STACK with PF_X: nested-function trampolines on the stack
