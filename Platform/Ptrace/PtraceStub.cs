@@ -17,7 +17,7 @@ public sealed unsafe class PtraceStub : IAddressSpace
     private const ulong StubThreadCloneFlags = 0x50F00; // VM|FS|FILES|SIGHAND|THREAD|SYSVSEM
 
     private readonly Dictionary<int, PtraceThread> _byTracer = [];
-    private bool _reaped;
+    private volatile bool _reaped;
 
     public int Pid { get; }
     public IContext MainContext { get; }
@@ -133,11 +133,32 @@ public sealed unsafe class PtraceStub : IAddressSpace
 
     internal void MarkReaped() => _reaped = true;
 
-    /// <summary>Kills the stub and reaps it, so no host process outlives the address space.</summary>
+    /// <summary>The stub's VmHWM: read while it lives, kept once it is gone. (wait4's ru_maxrss
+    /// would not do: a posix_spawned stub shared the Sentry's memory until its exec, and Linux
+    /// counts that peak too.)</summary>
+    public long PeakResidentKb
+    {
+        get
+        {
+            if (Pid <= 0 || _reaped) return _peakKb;
+            _statusPath ??= PtracePlatform.CString($"/proc/{Pid}/status");
+            long kb = ProcStat.Field(_statusPath, "VmHWM:"u8);
+            // Reaped meanwhile: the pid may be someone else's now; keep the last value.
+            if (kb > 0 && !_reaped) _peakKb = Math.Max(_peakKb, kb);
+            return _peakKb;
+        }
+    }
+
+    private long _peakKb;
+    private byte[]? _statusPath;
+
+    /// <summary>Kills the stub and reaps it, so no host process outlives the address space.
+    /// Its peak RSS is read first (one small /proc read per address space), for ru_maxrss.</summary>
     public void Dispose()
     {
         // Once reaped, the pid may belong to someone else: never signal it again.
         if (Pid <= 0 || _reaped) return;
+        _ = PeakResidentKb;
         Unistd.Kill(Pid, Signals.SIGKILL);
         int status;
         while (true)

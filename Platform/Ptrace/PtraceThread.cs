@@ -13,7 +13,7 @@ internal sealed unsafe class PtraceThread : IContext
 
     private readonly PtraceStub _stub;
     private readonly UserRegs _initial;
-    private bool _dead;
+    private volatile bool _dead;
     private bool _pendingInterrupt;
 
     public int Tid { get; }
@@ -189,20 +189,17 @@ internal sealed unsafe class PtraceThread : IContext
         if (_dead) return _lastCpu;
         // Linux refuses the CPU clock of a thread of another process (EINVAL), so the stub
         // thread's run time comes from the scheduler: the first field of schedstat, in ns.
-        try
-        {
-            string s = File.ReadAllText($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
-            int end = s.IndexOf(' ');
-            if (end > 0 && long.TryParse(s.AsSpan(0, end), out long ns)) _lastCpu = ns;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // The thread is gone: keep the last value.
-        }
+        // Read on demand (getrusage, CPU clocks and timers, the thread's exit), never on the
+        // syscall path.
+        _schedstatPath ??= PtracePlatform.CString($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
+        long ns = ProcStat.FirstNumber(_schedstatPath);
+        // Gone (killed from outside): keep the last value.
+        if (ns >= 0 && !_dead) _lastCpu = Math.Max(_lastCpu, ns);
         return _lastCpu;
     }
 
     private long _lastCpu;
+    private byte[]? _schedstatPath;
 
     /// <summary>Makes the stub thread exit (a guest thread ended; its process goes on).</summary>
     public void Exit()

@@ -89,6 +89,9 @@ public sealed partial class Task
         IPendingThread? pending = (flags & CLONE_VM) != 0 ? MemoryManager.AddressSpace.NewThread() : null;
         if (!thread && (flags & CLONE_VFORK) != 0) group.VforkParentWaiting = true;
 
+        // A new process's CPU time starts at 0: it gets its own RLIMIT_CPU watch.
+        if (!thread) ProcessTimers.WatchCpuLimit(group);
+
         byte[] childFp = fp.AsSpan(0, fpSize).ToArray();
         HostThreads.Start($"task-{tid}", () => child.Start(pending, childFp));
 
@@ -103,6 +106,7 @@ public sealed partial class Task
     /// <summary>The child's host thread: take over (or create) the platform context, then run.</summary>
     private void Start(IPendingThread? pending, byte[] fpState)
     {
+        StartCpuAccounting();
         try
         {
             if (pending != null)

@@ -59,10 +59,13 @@ public sealed partial class Task
         Kernel.Log.Info($"[{Tid}] exec: image loaded");
         var oldMm = MemoryManager;
         var oldContext = Context;
+        long oldCpu = oldContext.GuestCpuNanos();
         MemoryManager = mm;
         Context = addressSpace.MainContext;
+        BankGuestCpu(oldCpu);
         if (oldMm.RemoveUser()) oldMm.Dispose();
         else oldContext.Exit(); // a vfork parent still runs in the old address space
+        NotePeakRss(oldMm.AddressSpace);
         Kernel.Log.Info($"[{Tid}] exec: old address space released");
 
         Regs = Context.InitialRegisters;

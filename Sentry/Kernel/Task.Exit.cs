@@ -43,10 +43,12 @@ public sealed partial class Task
             Kernel.Futexes.Wake(this, ClearChildTid, 1, uint.MaxValue);
         }
         ReleaseRobustFutexes();
+        FreezeCpu();
         Exit = status;
         bool last = Group.Remove(this);
         if (Tid != Group.Pid) Kernel.Tasks.TryRemove(Tid, out _);
         ReleaseSharedState(last);
+        if (last) NotePeakRss(MemoryManager.AddressSpace); // before the parent can reap
         if (last) ProcessExited(status);
         if (Group.VforkParentWaiting && last) Group.VforkDone.Set();
     }

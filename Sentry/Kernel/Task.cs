@@ -149,6 +149,7 @@ public sealed partial class Task
     public ExitStatus Run()
     {
         _current = this;
+        StartCpuAccounting();
         Kernel.TaskStarted();
         try
         {

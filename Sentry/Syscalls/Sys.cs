@@ -1,5 +1,6 @@
 using System.Text;
 using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
 using Task = Sandbox.Sentry.Kernel.Task;
 
 namespace Sandbox.Sentry.Syscalls;
@@ -112,6 +113,7 @@ public static partial class Linux
             t.Fds.Limit = (int)Math.Min(next.Cur, NrOpen);
         }
         t.Limits.Set(resource, next);
+        if (resource == Rlimit.RLIMIT_CPU) ProcessTimers.WatchCpuLimit(t.Group);
         return 0;
     }
 }
