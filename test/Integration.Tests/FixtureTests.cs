@@ -18,6 +18,7 @@ public class FixtureTests
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
+    [InlineData("rusage")]  // CPU/RSS accounting of self, threads, reaped children; CPU clocks; RLIMIT_NPROC/CPU (root natively)
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));
