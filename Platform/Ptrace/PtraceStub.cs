@@ -109,8 +109,15 @@ public sealed unsafe class PtraceStub : IAddressSpace
     public long Inject(SyscallNumber nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0) =>
         Current.Inject(nr, StubElf.SyscallGadget, a0, a1, a2, a3, a4, a5);
 
+    /// <summary>Whether the stub has only ever had its main thread: its process CPU clock is
+    /// then that thread's.</summary>
+    internal bool SingleThreaded => Volatile.Read(ref _threadsStarted) == 0;
+
+    private int _threadsStarted;
+
     public IPendingThread NewThread()
     {
+        Interlocked.Increment(ref _threadsStarted);
         long tid = Current.Inject(SyscallNumber.clone, StubElf.CloneGadget, StubThreadCloneFlags);
         if (tid <= 0) throw new InvalidOperationException($"injected clone failed in the stub: errno {-tid}");
         return new PendingStubThread(this, (int)tid);

@@ -187,12 +187,23 @@ internal sealed unsafe class PtraceThread : IContext
     public long GuestCpuNanos()
     {
         if (_dead) return _lastCpu;
-        // Linux refuses the CPU clock of a thread of another process (EINVAL), so the stub
-        // thread's run time comes from the scheduler: the first field of schedstat, in ns.
         // Read on demand (getrusage, CPU clocks and timers, the thread's exit), never on the
-        // syscall path.
-        _schedstatPath ??= PtracePlatform.CString($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
-        long ns = ProcStat.FirstNumber(_schedstatPath);
+        // syscall path. Linux refuses the CPU clock of a thread of another process (EINVAL)
+        // but gives that of a whole process: for a stub that never had a second thread that
+        // is this thread's, one clock_gettime. Otherwise the thread's run time comes from the
+        // scheduler: the first field of schedstat, in ns (open, read, close).
+        long ns;
+        if (Tid == _stub.Pid && _stub.SingleThreaded)
+        {
+            Timespec ts;
+            ns = Time.ClockGetTime(Clocks.MakeProcessCpuClock(_stub.Pid, Clocks.CPUCLOCK_SCHED), &ts) == 0
+                ? ts.Sec * 1_000_000_000L + ts.Nsec : -1;
+        }
+        else
+        {
+            _schedstatPath ??= PtracePlatform.CString($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
+            ns = ProcStat.FirstNumber(_schedstatPath);
+        }
         // Gone (killed from outside): keep the last value.
         if (ns >= 0 && !_dead) _lastCpu = Math.Max(_lastCpu, ns);
         return _lastCpu;
