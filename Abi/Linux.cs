@@ -121,6 +121,18 @@ public static class Clocks
     public const int CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
     public const int CLOCK_REALTIME_ALARM = 8, CLOCK_BOOTTIME_ALARM = 9, CLOCK_TAI = 11;
     public const int TIMER_ABSTIME = 1;
+
+    /// <summary>CPU-time clock ids of a given process or thread (clock_getcpuclockid,
+    /// pthread_getcpuclockid): ((~pid) &lt;&lt; 3) | CPUCLOCK_PERTHREAD_MASK? | CPUCLOCK_PROF/VIRT/SCHED.</summary>
+    public const int CPUCLOCK_PROF = 0, CPUCLOCK_VIRT = 1, CPUCLOCK_SCHED = 2, CPUCLOCK_MAX = 3;
+    public const int CPUCLOCK_CLOCK_MASK = 3, CPUCLOCK_PERTHREAD_MASK = 4;
+
+    public static int MakeProcessCpuClock(int pid, int clock) => (int)(~(uint)pid << 3) | clock;
+
+    public static int MakeThreadCpuClock(int tid, int clock) => MakeProcessCpuClock(tid, clock | CPUCLOCK_PERTHREAD_MASK);
+
+    /// <summary>The pid or tid a CPU-time clock id names (0: the caller).</summary>
+    public static int CpuClockPid(int clock) => ~(clock >> 3);
 }
 
 /// <summary>arch_prctl(2) codes.</summary>

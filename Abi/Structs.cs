@@ -37,6 +37,14 @@ public struct Timeval
     public long Sec, Usec;
 }
 
+/// <summary>struct rusage (144 bytes) of getrusage(2) and wait4(2); ru_maxrss is in KiB.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct Rusage
+{
+    public Timeval Utime, Stime;
+    public long Maxrss, Ixrss, Idrss, Isrss, Minflt, Majflt, Nswap, Inblock, Oublock, Msgsnd, Msgrcv, Nsignals, Nvcsw, Nivcsw;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 public struct Iovec
 {

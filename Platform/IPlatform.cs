@@ -47,6 +47,10 @@ public interface IAddressSpace : IDisposable
     /// the parent's host thread; the child's host thread then calls
     /// <see cref="IPendingThread.Attach"/> to get its context.</summary>
     IPendingThread NewThread();
+
+    /// <summary>The most memory the address space has had resident on the host, in KiB
+    /// (the guest's ru_maxrss). Still known after the address space is disposed.</summary>
+    long PeakResidentKb => 0;
 }
 
 /// <summary>A thread created for a guest clone, waiting for its own host thread.</summary>

@@ -48,39 +48,51 @@ public static class SandboxRunner
         var config = kernel.Config;
         // What needs no file goes first, while the Gofer is still starting.
         IAddressSpace addressSpace = kernel.Platform.NewAddressSpace();
-        _ = kernel.Vdso;
-        kernel.Log.Info("boot: first address space and vDSO ready");
-        kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
-        var mounts = BuildMounts(kernel);
-        kernel.Log.Info("boot: mount tree ready");
-        var fds = new FdTable();
-        DonateStdio(fds);
-        var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
-        var creds = Credentials.For(config.Uid, config.Gid);
-        var fs = new FsContext(mounts.RootPos, mounts.RootPos);
-        var task = new Task(kernel, mm, fds, fs, mounts, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
-        if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
-            && cwdPos.Inode.IsDirectory)
-            fs.Cwd = cwdPos;
-        if (config.GoferFd != null) WriteEtcFiles(task, kernel.Hostname);
+        Task? task = null;
+        try
+        {
+            _ = kernel.Vdso;
+            kernel.Log.Info("boot: first address space and vDSO ready");
+            kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
+            var mounts = BuildMounts(kernel);
+            kernel.Log.Info("boot: mount tree ready");
+            var fds = new FdTable();
+            DonateStdio(fds);
+            var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
+            var creds = Credentials.For(config.Uid, config.Gid);
+            var fs = new FsContext(mounts.RootPos, mounts.RootPos);
+            task = new Task(kernel, mm, fds, fs, mounts, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
+            if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
+                && cwdPos.Inode.IsDirectory)
+                fs.Cwd = cwdPos;
+            if (config.GoferFd != null) WriteEtcFiles(task, kernel.Hostname);
 
-        if (config.GoferFd != null)
-        {
-            // The first program is started exactly as execve would: through the sandbox's own
-            // file tree, with #! scripts and dynamic executables handled the same way. A
-            // relative path starts at the working directory, as for execve.
-            long r = task.Execve(fs.Cwd, config.ExecutablePath, followFinal: true, [.. config.Argv], [.. config.Envp]);
-            if (r < 0) throw new ExecFailedException(config.ExecutablePath, (Errno)(-r), task.ExecFailureReason);
+            if (config.GoferFd != null)
+            {
+                // The first program is started exactly as execve would: through the sandbox's own
+                // file tree, with #! scripts and dynamic executables handled the same way. A
+                // relative path starts at the working directory, as for execve.
+                long r = task.Execve(fs.Cwd, config.ExecutablePath, followFinal: true, [.. config.Argv], [.. config.Envp]);
+                if (r < 0) throw new ExecFailedException(config.ExecutablePath, (Errno)(-r), task.ExecFailureReason);
+            }
+            else
+            {
+                byte[] file = ReadExecutable(task, config.ExecutablePath);
+                ElfImage elf = ElfImage.Parse(file);
+                var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
+                    new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid), task.ReadWholeFile,
+                    stackLimit: task.Limits.Get(Rlimit.RLIMIT_STACK).Cur);
+                task.Regs.Rip = load.Entry;
+                task.Regs.Rsp = load.StackPointer;
+            }
         }
-        else
+        catch
         {
-            byte[] file = ReadExecutable(task, config.ExecutablePath);
-            ElfImage elf = ElfImage.Parse(file);
-            var load = ElfLoader.Load(mm, file, elf, config.Argv, config.Envp, config.ExecutablePath,
-                new AuxCredentials(config.Uid, config.Uid, config.Gid, config.Gid), task.ReadWholeFile,
-                stackLimit: task.Limits.Get(Rlimit.RLIMIT_STACK).Cur);
-            task.Regs.Rip = load.Entry;
-            task.Regs.Rsp = load.StackPointer;
+            // No program to run: kill and reap the first stub (that of the image execve
+            // loaded, if it got that far), or it would outlive runsc as a zombie.
+            if (task != null) task.MemoryManager.Dispose();
+            else addressSpace.Dispose();
+            throw;
         }
         kernel.Init = task.Group;
         kernel.Log.Info($"[{task.Tid}] starting {config.ExecutablePath} entry=0x{task.Regs.Rip:x} sp=0x{task.Regs.Rsp:x}");

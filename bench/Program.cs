@@ -6,7 +6,7 @@
 // --quick  fewer runs and iterations (a smoke test of the harness, not numbers to quote).
 // --only   run only these sandboxes: native, gvisor, gvisor-pinned, ours.
 // --bench  run only these sections (core, tasks, files, userland) or benchmarks (getppid,
-//          start, fork, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, find, untar,
+//          start, fork, fork-heap, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, find, untar,
 //          cat-small, python-start, python-sum, clock, python-subprocess, gcc, git-add).
 // --no-hyperfine  time start-to-exit with a Stopwatch even when hyperfine is installed.
 //
@@ -36,7 +36,7 @@ var total = Stopwatch.StartNew();
 string loadAtStart = TryRead("/proc/loadavg") ?? "?";
 
 string? fixtureError = Fixtures.Ensure(root, guestDir,
-    ["bench_getppid", "bench_true", "bench_fork", "bench_pipe", "bench_thread", "bench_clock", "bench_fileio"]);
+    ["bench_getppid", "bench_true", "bench_fork", "bench_forkheap", "bench_pipe", "bench_thread", "bench_clock", "bench_fileio"]);
 if (fixtureError is not null)
 {
     Console.Error.WriteLine("bench: " + fixtureError);
@@ -181,7 +181,7 @@ internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, Ha
 
     private static readonly string[] BenchNames =
     [
-        "core", "tasks", "files", "userland", "getppid", "start", "fork", "pipe", "thread", "busybox-loop",
+        "core", "tasks", "files", "userland", "getppid", "start", "fork", "fork-heap", "pipe", "thread", "busybox-loop",
         "fileio-tmpfs", "fileio-root", "find", "untar", "cat-small", "python-start", "python-sum", "clock",
         "python-subprocess", "gcc", "git-add",
     ];

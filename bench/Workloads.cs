@@ -19,7 +19,9 @@ public sealed class Workloads(string root, string guestDir, BenchData data, bool
         "fork, pipe and thread: the fixture's own figure (CLOCK_MONOTONIC around the loop, after a warm-up, " +
         "start-up excluded): `bench_fork` forks a child that `_exit(0)`s and `waitpid`s it; `bench_pipe` " +
         "bounces one byte parent → child → parent over two pipes; `bench_thread` does `pthread_create` + " +
-        "`pthread_join` of a thread that returns at once. busybox loop: wall time of the whole " +
+        "`pthread_join` of a thread that returns at once; `bench_forkheap` does the same fork + exit + wait with " +
+        "a 64 MiB, then a 256 MiB written private heap (every page dirty): what our eager copy of the address " +
+        "space at fork costs against Linux's and gVisor's copy-on-write. busybox loop: wall time of the whole " +
         "`/bin/busybox sh -c 'for i in $(seq 1 300); do /bin/busybox true; done'` process " +
         "(`seq` is Debian's dynamic coreutils one, found on PATH), sandbox start-up included.");
 
@@ -68,6 +70,7 @@ public sealed class Workloads(string root, string guestDir, BenchData data, bool
             native: 50_000, sandboxed: 5_000, runs: 5));
         list.Add(Fixture("thread", Tasks, "thread create + join (ns/iter, median)", "bench_thread", "ns_per_iter",
             native: 10_000, sandboxed: 1_000, runs: 5));
+        list.Add(ForkHeap());
         string busybox = File.Exists("/bin/busybox") ? "/bin/busybox" : "busybox";
         list.Add(Wall("busybox-loop", Tasks, "busybox sh: 300 × `busybox true` (ms, median)",
             [busybox, "sh", "-c", $"for i in $(seq 1 300); do {busybox} true; done"],
@@ -151,6 +154,29 @@ public sealed class Workloads(string root, string guestDir, BenchData data, bool
                 int n = s.Key == "native" ? native : sandboxed;
                 return Benchmarks.FixtureFigures(s, [bin, n.ToString(CultureInfo.InvariantCulture)], [figure], runs, Short, root,
                     $"{runs} runs × {n:N0} iterations");
+            });
+    }
+
+    /// <summary>
+    /// fork + exit + wait with a 64 MiB and then a 256 MiB dirty heap: two rows from one
+    /// bench_forkheap run. The sandboxes copy (ours) or share (gVisor, Linux) that memory at
+    /// each fork, so they get fewer iterations.
+    /// </summary>
+    private Workload ForkHeap()
+    {
+        int[] sizes = [64, 256];
+        BenchmarkKind[] kinds = [.. sizes.Select(mib => new BenchmarkKind($"fork-heap-{mib}", Tasks,
+            $"fork + exit + wait, {mib} MiB dirty heap (µs/iter, median)", "µs", Goal.NotSlowerThanGVisor))];
+        string bin = Path.Combine(guestDir, "bench_forkheap");
+        int native = quick ? 10 : 50, sandboxed = quick ? 2 : 8, runs = quick ? 2 : 3;
+        return new Workload("fork-heap", kinds,
+            $"bench_forkheap, {runs} runs ({native} forks per size natively, {sandboxed} sandboxed)",
+            s =>
+            {
+                int n = s.Key == "native" ? native : sandboxed;
+                return Benchmarks.FixtureFigures(s,
+                    [bin, n.ToString(CultureInfo.InvariantCulture), .. sizes.Select(m => m.ToString(CultureInfo.InvariantCulture))],
+                    [.. sizes.Select(m => $"us_per_fork_{m}")], runs, Long, root, $"{runs} runs × {n} forks per size");
             });
     }
 

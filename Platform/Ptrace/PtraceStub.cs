@@ -19,7 +19,7 @@ public sealed unsafe class PtraceStub : IAddressSpace
     private readonly Dictionary<int, PtraceThread> _byTracer = [];
     /// <summary>Stub threads (the main one included) whose exit nobody has reaped yet.</summary>
     private readonly HashSet<int> _unreaped = [];
-    private bool _reaped;
+    private volatile bool _reaped;
 
     public int Pid { get; }
     public IContext MainContext { get; }
@@ -120,8 +120,15 @@ public sealed unsafe class PtraceStub : IAddressSpace
     public long Inject(SyscallNumber nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0) =>
         Current.Inject(nr, StubElf.SyscallGadget, a0, a1, a2, a3, a4, a5);
 
+    /// <summary>Whether the stub has only ever had its main thread: its process CPU clock is
+    /// then that thread's.</summary>
+    internal bool SingleThreaded => Volatile.Read(ref _threadsStarted) == 0;
+
+    private int _threadsStarted;
+
     public IPendingThread NewThread()
     {
+        Interlocked.Increment(ref _threadsStarted);
         long tid = Current.Inject(SyscallNumber.clone, StubElf.CloneGadget, StubThreadCloneFlags);
         if (tid <= 0) throw new InvalidOperationException($"injected clone failed in the stub: errno {-tid}");
         lock (_byTracer) _unreaped.Add((int)tid);
@@ -154,13 +161,34 @@ public sealed unsafe class PtraceStub : IAddressSpace
         }
     }
 
+    /// <summary>The stub's VmHWM: read while it lives, kept once it is gone. (wait4's ru_maxrss
+    /// would not do: a posix_spawned stub shared the Sentry's memory until its exec, and Linux
+    /// counts that peak too.)</summary>
+    public long PeakResidentKb
+    {
+        get
+        {
+            if (Pid <= 0 || _reaped) return _peakKb;
+            _statusPath ??= PtracePlatform.CString($"/proc/{Pid}/status");
+            long kb = ProcStat.Field(_statusPath, "VmHWM:"u8);
+            // Reaped meanwhile: the pid may be someone else's now; keep the last value.
+            if (kb > 0 && !_reaped) _peakKb = Math.Max(_peakKb, kb);
+            return _peakKb;
+        }
+    }
+
+    private long _peakKb;
+    private byte[]? _statusPath;
+
     /// <summary>Kills the stub and reaps it, so no host process outlives the address space.
+    /// Its peak RSS is read first (one small /proc read per address space), for ru_maxrss.
     /// Normally every other thread has exited already (the Sentry disposes an address space
     /// when its last task has left); any left over, e.g. after the stub was killed from
     /// outside, is reaped first: Linux reports a thread group leader's exit only once every
     /// thread of its group has been reaped, and a traced thread is reaped only by a wait.</summary>
     public void Dispose()
     {
+        _ = PeakResidentKb;
         int[] others;
         lock (_byTracer)
         {

@@ -13,7 +13,7 @@ internal sealed unsafe class PtraceThread : IContext
 
     private readonly PtraceStub _stub;
     private readonly UserRegs _initial;
-    private bool _dead;
+    private volatile bool _dead;
     private bool _pendingInterrupt;
 
     public int Tid { get; }
@@ -186,22 +186,30 @@ internal sealed unsafe class PtraceThread : IContext
     public long GuestCpuNanos()
     {
         if (_dead) return _lastCpu;
-        // Linux refuses the CPU clock of a thread of another process (EINVAL), so the stub
-        // thread's run time comes from the scheduler: the first field of schedstat, in ns.
-        try
+        // Read on demand (getrusage, CPU clocks and timers, the thread's exit), never on the
+        // syscall path. Linux refuses the CPU clock of a thread of another process (EINVAL)
+        // but gives that of a whole process: for a stub that never had a second thread that
+        // is this thread's, one clock_gettime. Otherwise the thread's run time comes from the
+        // scheduler: the first field of schedstat, in ns (open, read, close).
+        long ns;
+        if (Tid == _stub.Pid && _stub.SingleThreaded)
         {
-            string s = File.ReadAllText($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
-            int end = s.IndexOf(' ');
-            if (end > 0 && long.TryParse(s.AsSpan(0, end), out long ns)) _lastCpu = ns;
+            Timespec ts;
+            ns = Time.ClockGetTime(Clocks.MakeProcessCpuClock(_stub.Pid, Clocks.CPUCLOCK_SCHED), &ts) == 0
+                ? ts.Sec * 1_000_000_000L + ts.Nsec : -1;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        else
         {
-            // The thread is gone: keep the last value.
+            _schedstatPath ??= PtracePlatform.CString($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
+            ns = ProcStat.FirstNumber(_schedstatPath);
         }
+        // Gone (killed from outside): keep the last value.
+        if (ns >= 0 && !_dead) _lastCpu = Math.Max(_lastCpu, ns);
         return _lastCpu;
     }
 
     private long _lastCpu;
+    private byte[]? _schedstatPath;
 
     /// <summary>Makes the stub thread exit (a guest thread ended; its process goes on).</summary>
     public void Exit()

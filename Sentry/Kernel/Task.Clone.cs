@@ -33,8 +33,7 @@ public sealed partial class Task
         // a thread would only die at once, and a child process would outlive it.
         if (ExitRequested) return -(long)Errno.EINTR;
         bool thread = (flags & CLONE_THREAD) != 0;
-        if (!thread && Creds.RealUid != 0 && CountProcesses(Creds.RealUid) >= (long)Math.Min(Limits.Get(Rlimit.RLIMIT_NPROC).Cur, int.MaxValue))
-            return -(long)Errno.EAGAIN;
+        if (AtProcessLimit()) return -(long)Errno.EAGAIN;
 
         int tid = Kernel.AllocatePid();
         ThreadGroup group;
@@ -100,6 +99,9 @@ public sealed partial class Task
             group.VforkParent = this;
         }
 
+        // A new process's CPU time starts at 0: it gets its own RLIMIT_CPU watch.
+        if (!thread) ProcessTimers.WatchCpuLimit(group);
+
         byte[] childFp = fp.AsSpan(0, fpSize).ToArray();
         HostThreads.Start($"task-{tid}", () => child.Start(pending, childFp));
 
@@ -121,6 +123,7 @@ public sealed partial class Task
     /// <summary>The child's host thread: take over (or create) the platform context, then run.</summary>
     private void Start(IPendingThread? pending, byte[] fpState)
     {
+        StartCpuAccounting();
         try
         {
             if (pending != null)
@@ -153,11 +156,20 @@ public sealed partial class Task
         Run();
     }
 
-    private int CountProcesses(uint uid)
+    /// <summary>RLIMIT_NPROC, as Linux counts it: every task of the caller's real uid, threads
+    /// included, and zombies until they are reaped; root and holders of CAP_SYS_RESOURCE or
+    /// CAP_SYS_ADMIN are exempt.</summary>
+    private bool AtProcessLimit()
     {
-        var seen = new HashSet<ThreadGroup>();
+        ulong limit = Limits.Get(Rlimit.RLIMIT_NPROC).Cur;
+        if (limit == Rlimit.RLIM_INFINITY || Creds.RealUid == 0
+            || Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_RESOURCE)
+            || Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_ADMIN)) return false;
+        if (limit == 0) return true;
+        uint uid = Creds.RealUid;
+        ulong count = 0;
         foreach (var t in Kernel.Tasks.Values)
-            if (t.Creds.RealUid == uid && !t.Group.Zombie) seen.Add(t.Group);
-        return seen.Count;
+            if (t.Creds.RealUid == uid && ++count >= limit) return true;
+        return false;
     }
 }

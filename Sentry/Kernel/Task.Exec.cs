@@ -66,13 +66,16 @@ public sealed partial class Task
         Kernel.Log.Info($"[{Tid}] exec: image loaded");
         var oldMm = MemoryManager;
         var oldContext = Context;
+        long oldCpu = oldContext.GuestCpuNanos();
         MemoryManager = mm;
         Context = addressSpace.MainContext;
+        BankGuestCpu(oldCpu);
         // Our old platform thread goes first: whoever releases the old address space last
         // disposes it, and a stub process is only reaped once all its threads have been.
         // (A vfork parent, or threads still on their way out, may still use it.)
         oldContext.Exit();
         if (oldMm.RemoveUser()) oldMm.Dispose();
+        NotePeakRss(oldMm.AddressSpace);
         Kernel.Log.Info($"[{Tid}] exec: old address space released");
 
         Regs = Context.InitialRegisters;

@@ -43,6 +43,7 @@ public sealed partial class Task
             Kernel.Futexes.Wake(this, ClearChildTid, 1, uint.MaxValue);
         }
         ReleaseRobustFutexes();
+        FreezeCpu();
         Exit = status;
         bool last = Group.Remove(this);
         if (Tid != Group.Pid) Kernel.Tasks.TryRemove(Tid, out _);
@@ -57,6 +58,7 @@ public sealed partial class Task
             // The parent must hear of the exit all the same.
             Kernel.Log.Warning($"[{Tid}] releasing the task's resources failed: {e}");
         }
+        if (last) NotePeakRss(MemoryManager.AddressSpace); // before the parent can reap
         if (last) ProcessExited(status);
         SendParentDeathSignals();
         if (Group.VforkParentWaiting && last) Group.SignalVforkDone();

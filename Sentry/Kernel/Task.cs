@@ -163,6 +163,7 @@ public sealed partial class Task
     public ExitStatus Run()
     {
         _current = this;
+        StartCpuAccounting();
         Kernel.TaskStarted();
         try
         {

@@ -4,7 +4,7 @@ namespace Sandbox.Sentry.Kernel;
 
 /// <summary>A process: the threads sharing a pid, its place in the process tree, its signal
 /// handlers and shared pending signals, limits, and how it ended.</summary>
-public sealed class ThreadGroup
+public sealed partial class ThreadGroup
 {
     private readonly List<Task> _tasks = [];
 
@@ -88,9 +88,6 @@ public sealed class ThreadGroup
     public bool ChildSubreaper { get; set; }
     public bool Dumpable { get; set; } = true;
 
-    /// <summary>CPU time of finished threads, for getrusage and times.</summary>
-    public long UserTicks, SystemTicks, ChildUserTicks, ChildSystemTicks;
-
     public Task? Leader
     {
         get { lock (_tasks) return _tasks.Find(t => t.Tid == Pid) ?? (_tasks.Count > 0 ? _tasks[0] : null); }
@@ -106,12 +103,18 @@ public sealed class ThreadGroup
         lock (_tasks) _tasks.Add(t);
     }
 
-    /// <summary>Removes an exited thread; true when it was the last one.</summary>
+    /// <summary>Removes an exited thread, adding its CPU time to the group's; true when it
+    /// was the last one.</summary>
     public bool Remove(Task t)
     {
+        var (user, system) = t.CpuTime();
         lock (_tasks)
         {
-            _tasks.Remove(t);
+            if (_tasks.Remove(t))
+            {
+                UserNanos += user;
+                SystemNanos += system;
+            }
             return _tasks.Count == 0;
         }
     }

@@ -75,16 +75,21 @@ public sealed class IntervalTimer
     /// <param name="expired">Called with the expiration count; must not throw.</param>
     /// <param name="cpuClock">Null for a wall-time timer; else the CPU clock to sample (polled).</param>
     /// <param name="alive">False once the owner is gone: the timer is then disarmed unfired.</param>
-    public IntervalTimer(Action<long> expired, Func<long>? cpuClock = null, Func<bool>? alive = null)
+    /// <param name="cpuPollNanos">How often a CPU clock is sampled (0: every 10 ms, about a tick).</param>
+    public IntervalTimer(Action<long> expired, Func<long>? cpuClock = null, Func<bool>? alive = null, long cpuPollNanos = 0)
     {
         _expired = expired;
         _clock = cpuClock ?? Ktime.Monotonic;
         IsCpuClock = cpuClock != null;
         _alive = alive;
+        CpuPollNanos = cpuPollNanos > 0 ? cpuPollNanos : TimerService.CpuPollNanos;
     }
 
     /// <summary>CPU clocks cannot be waited for; the service samples them periodically.</summary>
     public bool IsCpuClock { get; }
+
+    /// <summary>The longest time between two samples of a CPU clock.</summary>
+    public long CpuPollNanos { get; }
 
     /// <summary>The timer's clock now.</summary>
     public long Now() => _clock();
@@ -167,8 +172,8 @@ public sealed class IntervalTimer
 /// Each timer's owner (its process, its file) decides what an expiry does.</summary>
 public static class TimerService
 {
-    /// <summary>How often CPU-time clocks are sampled (Linux checks them at each tick).</summary>
-    private const long CpuPollNanos = 10 * Ktime.NanosPerMilli;
+    /// <summary>How often CPU-time clocks are sampled by default (Linux checks them at each tick).</summary>
+    internal const long CpuPollNanos = 10 * Ktime.NanosPerMilli;
 
     /// <summary>The longest sleep: armed timers of dead owners are dropped at least this often.</summary>
     private const long MaxWaitNanos = Ktime.NanosPerSecond;
@@ -231,7 +236,7 @@ public static class TimerService
                     System.Diagnostics.Debug.Fail($"timer expiry failed: {e}");
                     left = CpuPollNanos;
                 }
-                if (timer.IsCpuClock) left = Math.Min(left, CpuPollNanos);
+                if (timer.IsCpuClock) left = Math.Min(left, timer.CpuPollNanos);
                 wait = Math.Min(wait, left);
             }
             int ms = (int)Math.Clamp((wait + Ktime.NanosPerMilli - 1) / Ktime.NanosPerMilli, 1, MaxWaitNanos / Ktime.NanosPerMilli);
@@ -347,8 +352,6 @@ public sealed class ProcessTimers
     /// <summary>POSIX timers per process, beyond which timer_create says EAGAIN.</summary>
     public const int MaxPosixTimers = 1 << 15;
 
-    private const long NanosPerTick = 10_000_000; // CLK_TCK = 100, as the group's finished-thread ticks
-
     private static readonly ConditionalWeakTable<ThreadGroup, ProcessTimers> ByGroup = new();
 
     private readonly ThreadGroup _group;
@@ -364,7 +367,7 @@ public sealed class ProcessTimers
         _itimers =
         [
             new IntervalTimer(_ => SignalProcess(group, Signals.SIGALRM), null, Alive),
-            new IntervalTimer(_ => SignalProcess(group, Signals.SIGVTALRM), () => CpuNanos(group), Alive),
+            new IntervalTimer(_ => SignalProcess(group, Signals.SIGVTALRM), () => group.CpuTime().User, Alive),
             new IntervalTimer(_ => SignalProcess(group, Signals.SIGPROF), () => CpuNanos(group), Alive),
         ];
     }
@@ -381,18 +384,21 @@ public sealed class ProcessTimers
     /// <summary>Whether the process can still take signals.</summary>
     public static bool IsAlive(ThreadGroup g) => g.ExitStatus == null && !g.Zombie;
 
-    /// <summary>The process's CPU time as the platform measures it (what its guest threads ran
-    /// on the host, plus what finished threads left), for ITIMER_VIRTUAL, ITIMER_PROF and
-    /// CLOCK_PROCESS_CPUTIME_ID timers. The same value whichever thread samples it.</summary>
+    /// <summary>The process's CPU time, user and system (see <see cref="ThreadGroup.CpuTime"/>),
+    /// for ITIMER_PROF, CLOCK_PROCESS_CPUTIME_ID timers and RLIMIT_CPU. The same value
+    /// whichever thread samples it.</summary>
     public static long CpuNanos(ThreadGroup g)
     {
-        long n = (g.UserTicks + g.SystemTicks) * NanosPerTick;
-        foreach (var t in g.Tasks) n += t.Context?.GuestCpuNanos() ?? 0;
-        return n;
+        var (user, system) = g.CpuTime();
+        return user + system;
     }
 
-    /// <summary>A thread's CPU time as the platform measures it (CLOCK_THREAD_CPUTIME_ID timers).</summary>
-    public static long CpuNanos(Task t) => t.Context?.GuestCpuNanos() ?? 0;
+    /// <summary>A thread's CPU time, user and system (CLOCK_THREAD_CPUTIME_ID timers).</summary>
+    public static long CpuNanos(Task t)
+    {
+        var (user, system) = t.CpuTime();
+        return user + system;
+    }
 
     private static void SignalProcess(ThreadGroup g, int sig)
     {
@@ -401,6 +407,63 @@ public sealed class ProcessTimers
 
     /// <summary>ITIMER_REAL, ITIMER_VIRTUAL or ITIMER_PROF.</summary>
     public IntervalTimer Itimer(int which) => _itimers[which];
+
+    /// <summary>RLIMIT_CPU is checked this often (Linux: at each tick; its unit is a second).</summary>
+    private const long CpuLimitPollNanos = 100 * Ktime.NanosPerMilli;
+
+    private IntervalTimer? _cpuLimit;
+
+    /// <summary>Arms (or re-arms, after setrlimit) the process's RLIMIT_CPU watch: SIGXCPU when
+    /// its CPU time reaches the soft limit, then every second after (the soft limit moves up
+    /// by one each time, as on Linux), SIGKILL at the hard limit. Does nothing for a process
+    /// without a limit that never had one.</summary>
+    public static void WatchCpuLimit(ThreadGroup g)
+    {
+        if (g.Limits.Get(Rlimit.RLIMIT_CPU).Cur == Rlimit.RLIM_INFINITY && !ByGroup.TryGetValue(g, out _)) return;
+        ByGroup.GetValue(g, x => new ProcessTimers(x)).ArmCpuLimit();
+    }
+
+    private void ArmCpuLimit()
+    {
+        IntervalTimer timer;
+        lock (_itimers)
+        {
+            timer = _cpuLimit ??= new IntervalTimer(_ => CpuLimitReached(), () => CpuNanos(_group), () => IsAlive(_group),
+                CpuLimitPollNanos);
+        }
+        long next = NextCpuLimit(_group.Limits.Get(Rlimit.RLIMIT_CPU));
+        timer.Set(next != long.MaxValue, next, 0, absolute: true);
+    }
+
+    /// <summary>The CPU time (ns) of the next RLIMIT_CPU action, or long.MaxValue for none.</summary>
+    private static long NextCpuLimit(RLimit limit) =>
+        Math.Min(LimitNanos(limit.Cur), LimitNanos(limit.Max));
+
+    private static long LimitNanos(ulong seconds) =>
+        seconds >= long.MaxValue / Ktime.NanosPerSecond ? long.MaxValue : (long)seconds * Ktime.NanosPerSecond;
+
+    /// <summary>On the timer thread, under the watch's lock: Linux's check_process_timers for RLIMIT_CPU.</summary>
+    private void CpuLimitReached()
+    {
+        long used = CpuNanos(_group);
+        var limit = _group.Limits.Get(Rlimit.RLIMIT_CPU);
+        if (used >= LimitNanos(limit.Max))
+        {
+            if (IsAlive(_group)) Task.SendToGroup(_group, new SigInfo { Signo = Signals.SIGKILL, Code = SigCodes.SI_KERNEL });
+            return;
+        }
+        if (used >= LimitNanos(limit.Cur))
+        {
+            SignalProcess(_group, Signals.SIGXCPU);
+            if (limit.Cur < limit.Max)
+            {
+                limit.Cur++;
+                _group.Limits.Set(Rlimit.RLIMIT_CPU, limit);
+            }
+        }
+        long next = NextCpuLimit(limit);
+        if (next != long.MaxValue) _cpuLimit!.Set(true, next, 0, absolute: true);
+    }
 
     private void ForgetOldImage(MemoryManager mm)
     {

@@ -174,9 +174,8 @@ public static partial class Linux
                     result = new WaitResult(c, code, st.Signal == 0 ? st.Code : st.Signal, st.WaitStatus);
                     if ((options & WNOWAIT) == 0)
                     {
+                        g.AddReapedChild(c);
                         Task.Reap(c);
-                        Interlocked.Add(ref g.ChildUserTicks, c.UserTicks + c.ChildUserTicks);
-                        Interlocked.Add(ref g.ChildSystemTicks, c.SystemTicks + c.ChildSystemTicks);
                     }
                     return c.Pid;
                 }

@@ -1,5 +1,6 @@
 using System.Text;
 using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
 using Task = Sandbox.Sentry.Kernel.Task;
 
 namespace Sandbox.Sentry.Syscalls;
@@ -114,6 +115,7 @@ public static partial class Linux
         // How far the stack may grow from now on (the layout stays the one exec chose).
         if (resource == Rlimit.RLIMIT_STACK) t.MemoryManager.StackLimit = next.Cur;
         t.Limits.Set(resource, next);
+        if (resource == Rlimit.RLIMIT_CPU) ProcessTimers.WatchCpuLimit(t.Group);
         return 0;
     }
 }

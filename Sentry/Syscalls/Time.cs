@@ -1,4 +1,5 @@
 using Sandbox.Abi;
+using Sandbox.Sentry.Kernel;
 using static Sandbox.Abi.Clocks;
 using HostTime = Sandbox.Abi.Host.Time;
 using Task = Sandbox.Sentry.Kernel.Task;
@@ -10,34 +11,82 @@ public static partial class Linux
 {
     private const long NanosPerSecond = 1_000_000_000;
 
-    /// <summary>Maps a guest clock id to the host clock that answers it; -1 if invalid.
-    /// CPU-time clocks use the Sentry thread that runs the task (it accounts the guest's
-    /// syscall work; the guest's own user time is in the stub and not yet added).</summary>
+    /// <summary>Maps a guest wall clock id to the host clock that answers it; -1 if it is
+    /// not one (CPU-time clocks are the guest's own: see <see cref="ReadCpuClock"/>).</summary>
     private static int HostClock(int clock) => clock switch
     {
         CLOCK_REALTIME or CLOCK_MONOTONIC or CLOCK_MONOTONIC_RAW or CLOCK_REALTIME_COARSE
             or CLOCK_MONOTONIC_COARSE or CLOCK_BOOTTIME or CLOCK_TAI => clock,
         CLOCK_REALTIME_ALARM => CLOCK_REALTIME,
         CLOCK_BOOTTIME_ALARM => CLOCK_BOOTTIME,
-        CLOCK_PROCESS_CPUTIME_ID or CLOCK_THREAD_CPUTIME_ID => CLOCK_THREAD_CPUTIME_ID,
         _ => -1,
     };
+
+    /// <summary>Reads a CPU-time clock (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID, or
+    /// one clock_getcpuclockid/pthread_getcpuclockid made): the guest's CPU time in ns, as
+    /// Linux's posix_cpu_clock_get: a thread clock names a thread of the caller's process, a
+    /// process clock any process by its pid; VIRT counts user time only. Returns 0, or
+    /// -EINVAL when the clock or its target does not exist; which is the CPUCLOCK_* kind.</summary>
+    private static long ReadCpuClock(Task t, int clock, bool sample, out long nanos, out int which)
+    {
+        nanos = 0;
+        which = Clocks.CPUCLOCK_SCHED;
+        if (clock == CLOCK_PROCESS_CPUTIME_ID) clock = Clocks.MakeProcessCpuClock(0, Clocks.CPUCLOCK_SCHED);
+        else if (clock == CLOCK_THREAD_CPUTIME_ID) clock = Clocks.MakeThreadCpuClock(0, Clocks.CPUCLOCK_SCHED);
+        if (clock >= 0 || (clock & Clocks.CPUCLOCK_CLOCK_MASK) >= Clocks.CPUCLOCK_MAX) return -(long)Errno.EINVAL;
+        which = clock & Clocks.CPUCLOCK_CLOCK_MASK;
+        int id = Clocks.CpuClockPid(clock);
+        (long User, long System) cpu;
+        if ((clock & Clocks.CPUCLOCK_PERTHREAD_MASK) != 0)
+        {
+            Task? thread = id == 0 ? t : t.Kernel.Tasks.GetValueOrDefault(id);
+            if (thread == null || thread.Group != t.Group) return -(long)Errno.EINVAL;
+            if (!sample) return 0;
+            cpu = thread.CpuTime();
+        }
+        else
+        {
+            ThreadGroup? g = id == 0 ? t.Group : t.Kernel.FindGroup(id);
+            if (g == null || (id != 0 && g.Pid != id)) return -(long)Errno.EINVAL;
+            if (!sample) return 0;
+            cpu = g.CpuTime();
+        }
+        nanos = which == Clocks.CPUCLOCK_VIRT ? cpu.User : cpu.User + cpu.System;
+        return 0;
+    }
 
     /// <summary>Implements Linux syscall clock_gettime(2).</summary>
     public static unsafe long ClockGettime(Task t, in SyscallArgs a)
     {
-        int host = HostClock((int)a.A0);
-        if (host < 0) return -(long)Errno.EINVAL;
+        int clock = (int)a.A0;
         Timespec ts;
-        HostTime.ClockGetTime(host, &ts);
+        int host = HostClock(clock);
+        if (host >= 0)
+        {
+            HostTime.ClockGetTime(host, &ts);
+        }
+        else
+        {
+            long r = ReadCpuClock(t, clock, sample: true, out long nanos, out _);
+            if (r < 0) return r;
+            ts = Ktime.ToTimespec(nanos);
+        }
         return t.MemoryManager.CopyOut(a.A1, ts);
     }
 
-    /// <summary>Implements Linux syscall clock_getres(2).</summary>
+    /// <summary>Implements Linux syscall clock_getres(2). CPU-time clocks: 1 ns for the
+    /// scheduler's clock (CLOCK_*_CPUTIME_ID), a tick for the PROF and VIRT ones.</summary>
     public static unsafe long ClockGetres(Task t, in SyscallArgs a)
     {
-        int host = HostClock((int)a.A0);
-        if (host < 0) return -(long)Errno.EINVAL;
+        int clock = (int)a.A0;
+        int host = HostClock(clock);
+        if (host < 0)
+        {
+            long r = ReadCpuClock(t, clock, sample: false, out _, out int which);
+            if (r < 0) return r;
+            // The host's own process clock of the same kind has the same resolution.
+            host = Clocks.MakeProcessCpuClock(0, which);
+        }
         if (a.A1 == 0) return 0;
         Timespec ts;
         HostTime.ClockGetRes(host, &ts);

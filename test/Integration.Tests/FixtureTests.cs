@@ -29,6 +29,7 @@ public class FixtureTests
     [InlineData("mremapdup")] // mremap across mappings (EFAULT), old size 0 duplicates shared mappings
     [InlineData("sigbus")]  // shared file mappings past EOF: SIGBUS, after ftruncate too, in a child too
     [InlineData("privmap")] // private mappings of a tmpfs file: the file's pages until written (copy-on-write)
+    [InlineData("rusage")]  // CPU/RSS accounting of self, threads, reaped children; CPU clocks; RLIMIT_NPROC/CPU (root natively)
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

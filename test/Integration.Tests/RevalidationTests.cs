@@ -13,6 +13,7 @@ public class RevalidationTests
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "f"), "one\n");
         File.WriteAllText(Path.Combine(dir, "gone"), "x\n");
+        Leftovers.Run? run = null;
         try
         {
             string[] runsc = Repo.RunscCommand;
@@ -20,7 +21,7 @@ public class RevalidationTests
             foreach (string a in runsc[1..]) psi.ArgumentList.Add(a);
             string script = $"cat {dir}/f; ls {dir}; sleep 2; cat {dir}/f; ls {dir}";
             foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", script }) psi.ArgumentList.Add(a);
-            using var process = Process.Start(psi)!;
+            using var process = Runner.StartWatched(psi, out run);
             // Change the host's tree once the guest has read it the first time.
             Assert.Equal("one", process.StandardOutput.ReadLine());
             Assert.Equal("f", process.StandardOutput.ReadLine());
@@ -30,10 +31,13 @@ public class RevalidationTests
             File.Delete(Path.Combine(dir, "gone"));
             string rest = process.StandardOutput.ReadToEnd();
             Assert.True(process.WaitForExit(60_000), "the sandbox did not finish");
+            string? leak = run is null ? null : Leftovers.Check(run);
+            Assert.True(leak is null, leak);
             Assert.Equal("two, longer\nf\nnew\n", rest);
         }
         finally
         {
+            if (run is not null) Leftovers.End(run);
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -45,6 +49,7 @@ public class RevalidationTests
         // creates afterwards must still show up, and a file created inside at once.
         string dir = Path.Combine(Path.GetTempPath(), $"reval-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
+        Leftovers.Run? run = null;
         try
         {
             string[] runsc = Repo.RunscCommand;
@@ -53,7 +58,7 @@ public class RevalidationTests
             string script = $"cat {dir}/late 2>/dev/null || echo missing; cat {dir}/inside 2>/dev/null || echo missing too; " +
                 $"echo made > {dir}/inside; cat {dir}/inside; echo ready; sleep 2; cat {dir}/late";
             foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", script }) psi.ArgumentList.Add(a);
-            using var process = Process.Start(psi)!;
+            using var process = Runner.StartWatched(psi, out run);
             Assert.Equal("missing", process.StandardOutput.ReadLine());
             Assert.Equal("missing too", process.StandardOutput.ReadLine());
             Assert.Equal("made", process.StandardOutput.ReadLine());
@@ -61,11 +66,14 @@ public class RevalidationTests
             File.WriteAllText(Path.Combine(dir, "late"), "created on the host\n");
             string rest = process.StandardOutput.ReadToEnd();
             Assert.True(process.WaitForExit(60_000), "the sandbox did not finish");
+            string? leak = run is null ? null : Leftovers.Check(run);
+            Assert.True(leak is null, leak);
             Assert.Equal("created on the host\n", rest);
             Assert.False(File.Exists(Path.Combine(dir, "inside")), "a write inside the sandbox reached the host");
         }
         finally
         {
+            if (run is not null) Leftovers.End(run);
             Directory.Delete(dir, recursive: true);
         }
     }

@@ -85,7 +85,37 @@ public static class Runner
 
         string commandLine = string.Join(' ', [program, .. psi.ArgumentList]);
         var clock = Stopwatch.StartNew();
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {commandLine}");
+        using var process = StartWatched(psi, out Leftovers.Run? run);
+        try
+        {
+            var result = WaitForResult(process, commandLine, clock);
+            // Every run of runsc must leave nothing behind: no stub, gofer or runsc, alive or zombie.
+            string? leak = run is null ? null : Leftovers.Check(run);
+            run = null;
+            Assert.True(leak is null, $"{leak}\nthe run: {result}");
+            return result;
+        }
+        finally
+        {
+            if (run is not null) Leftovers.End(run);
+        }
+    }
+
+    /// <summary>Starts a process; one that runs our runsc (directly or through sh or script)
+    /// is watched (<paramref name="run"/>) so that <see cref="Leftovers.Check"/> can tell
+    /// what it left behind.</summary>
+    public static Process StartWatched(ProcessStartInfo psi, out Leftovers.Run? run)
+    {
+        string commandLine = string.Join(' ', [psi.FileName, .. psi.ArgumentList]);
+        bool watch = Leftovers.RunsRunsc(commandLine);
+        long start = watch ? Leftovers.Now() : 0;
+        var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {commandLine}");
+        run = watch ? Leftovers.Begin(process.Id, start, commandLine) : null;
+        return process;
+    }
+
+    private static RunResult WaitForResult(Process process, string commandLine, Stopwatch clock)
+    {
         process.StandardInput.Close();
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();

@@ -158,7 +158,7 @@ public class SandboxTests
         var psi = new ProcessStartInfo(runsc[0]) { UseShellExecute = false, RedirectStandardOutput = true };
         foreach (string a in runsc[1..]) psi.ArgumentList.Add(a);
         foreach (string a in new[] { "do", Repo.Busybox, "sleep", "30" }) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
+        using var process = Runner.StartWatched(psi, out var run);
         try
         {
             int stub = WaitFor(() => Stubs.Of(process.Id).FirstOrDefault(), TimeSpan.FromSeconds(20));
@@ -167,9 +167,15 @@ public class SandboxTests
             process.WaitForExit();
             Assert.True(WaitFor(() => Stubs.IsDead(stub) ? 1 : 0, TimeSpan.FromSeconds(10)) == 1,
                 $"stub {stub} outlived its runsc");
+            // Killed, runsc could not reap its children: they are the test host's (their
+            // subreaper's) to reap. Nothing may be left alive.
+            string? leak = run is null ? null : Leftovers.Check(run, killed: true);
+            run = null;
+            Assert.True(leak is null, leak);
         }
         finally
         {
+            if (run is not null) Leftovers.End(run);
             if (!process.HasExited) process.Kill(entireProcessTree: true);
         }
     }

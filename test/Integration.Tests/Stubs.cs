@@ -46,6 +46,13 @@ public static partial class Stubs
     /// <summary>The stubs whose parent is <paramref name="parent"/>.</summary>
     public static IEnumerable<int> Of(int parent) => All().Where(pid => Parent(pid) == parent);
 
+    [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+    private static partial int WaitPid(int pid, nint status, int options);
+
+    /// <summary>Reaps a zombie child of the test host that no Process object tracks (a stub
+    /// re-parented here); true if it was reaped.</summary>
+    public static bool Reap(int pid) => WaitPid(pid, 0, 1 /* WNOHANG */) == pid;
+
     /// <summary>Whether the process is gone or a zombie (dead, not yet reaped).</summary>
     public static bool IsDead(int pid)
     {
