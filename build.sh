@@ -88,7 +88,7 @@ case $cmd in
             2>&1 | tee "$OUT/test.log" || status=$?
         if [ "$status" -ne 0 ]; then
             log "tests FAILED (exit $status); the failures, from $OUT/test.log:"
-            grep -E -A25 '^\s*Failed [A-Za-z]|Test host process crashed|aborted' "$OUT/test.log" | head -300 || true
+            grep -E -A25 '^\s*Failed [A-Za-z]|Test host process crashed|aborted|error CS[0-9]+' "$OUT/test.log" | head -300 || true
             exit "$status"
         fi
         ;;

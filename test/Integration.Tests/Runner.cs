@@ -88,7 +88,7 @@ public static class Runner
         using var process = StartWatched(psi, out Leftovers.Run? run);
         try
         {
-            var result = WaitForResult(process, commandLine, clock);
+            var result = WaitForResult(process, commandLine, clock, limit);
             // Every run of runsc must leave nothing behind: no stub, gofer or runsc, alive or zombie.
             string? leak = run is null ? null : Leftovers.Check(run);
             run = null;
@@ -114,7 +114,7 @@ public static class Runner
         return process;
     }
 
-    private static RunResult WaitForResult(Process process, string commandLine, Stopwatch clock)
+    private static RunResult WaitForResult(Process process, string commandLine, Stopwatch clock, TimeSpan limit)
     {
         process.StandardInput.Close();
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
