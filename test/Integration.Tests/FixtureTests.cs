@@ -18,6 +18,7 @@ public class FixtureTests
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
+    [InlineData("unix")]    // AF_UNIX: pairs, named/abstract listeners, SCM_RIGHTS/CREDENTIALS, EPIPE, poll, options
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));
