@@ -72,6 +72,9 @@ public sealed class Kernel : IDisposable
     public Memory.FileCache FileCache => LazyInitializer.EnsureInitialized(ref _fileCache, () => new Memory.FileCache(Platform.MemoryFile));
     private Memory.FileCache? _fileCache;
 
+    /// <summary>AF_UNIX names in the abstract namespace (one per sandbox).</summary>
+    public Socket.Unix.UnixAbstractNamespace UnixAbstract { get; } = new();
+
     /// <summary>The futex table shared by all processes.</summary>
     public FutexTable Futexes { get; } = new();
 

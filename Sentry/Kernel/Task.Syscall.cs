@@ -15,7 +15,7 @@ public sealed partial class Task
         (long)N.read, (long)N.write, (long)N.readv, (long)N.writev, (long)N.pread64, (long)N.pwrite64,
         (long)N.preadv, (long)N.pwritev, (long)N.ioctl, (long)N.open, (long)N.openat, (long)N.openat2,
         (long)N.creat, (long)N.wait4, (long)N.waitid, (long)N.flock, (long)N.fcntl, (long)N.futex, (long)N.accept, (long)N.accept4,
-        (long)N.connect, (long)N.recvfrom, (long)N.recvmsg, (long)N.sendto, (long)N.sendmsg, (long)N.getrandom,
+        (long)N.connect, (long)N.recvfrom, (long)N.recvmsg, (long)N.recvmmsg, (long)N.sendto, (long)N.sendmsg, (long)N.getrandom,
         (long)N.sendfile, (long)N.splice, (long)N.tee, (long)N.copy_file_range,
     ];
 
@@ -45,8 +45,19 @@ public sealed partial class Task
         Regs.Rax = (ulong)result;
     }
 
+    /// <summary>Set by a handler that has already decided about SIGPIPE for its EPIPE
+    /// (MSG_NOSIGNAL, or a socket type that never raises it); cleared for every call.</summary>
+    public bool SuppressSigpipe { get; set; }
+
+    /// <summary>Set by a handler whose EINTR must reach the guest even without a handler or
+    /// with SA_RESTART (a socket call with SO_RCVTIMEO/SO_SNDTIMEO, as Linux's
+    /// sock_intr_errno); cleared for every call.</summary>
+    public bool NoRestart { get; set; }
+
     private void HandleSyscall()
     {
+        SuppressSigpipe = false;
+        NoRestart = false;
         long nr = (long)Regs.OrigRax;
         var args = new SyscallArgs(Regs.Rdi, Regs.Rsi, Regs.Rdx, Regs.R10, Regs.R8, Regs.R9);
         SyscallEntry entry = SyscallTable.Lookup(nr);
@@ -77,13 +88,13 @@ public sealed partial class Task
         }
         if (strace) Kernel.Log.Line(Strace.Strace.Format(this, entry, args, result, System.Diagnostics.Stopwatch.GetElapsedTime(started)));
         // Writing to a pipe or socket nobody reads raises SIGPIPE as well as failing with EPIPE
-        // (pwritev2 can ask not to, with RWF_NOSIGNAL).
-        if (result == -(long)Errno.EPIPE && (nr is (long)N.write or (long)N.writev or (long)N.pwrite64 or (long)N.pwritev
-            or (long)N.sendto or (long)N.sendmsg or (long)N.splice or (long)N.sendfile or (long)N.tee
-            || (nr == (long)N.pwritev2 && ((int)args.A5 & Rwf.RWF_NOSIGNAL) == 0)))
+        // (pwritev2 can ask not to, with RWF_NOSIGNAL; sockets with MSG_NOSIGNAL).
+        if (result == -(long)Errno.EPIPE && !SuppressSigpipe && (nr is (long)N.write or (long)N.writev or (long)N.pwrite64
+            or (long)N.pwritev or (long)N.sendto or (long)N.sendmsg or (long)N.sendmmsg or (long)N.splice or (long)N.sendfile
+            or (long)N.tee || (nr == (long)N.pwritev2 && ((int)args.A5 & Rwf.RWF_NOSIGNAL) == 0)))
             SendToThread(this, new SigInfo { Signo = Signals.SIGPIPE, Code = SigCodes.SI_USER, Pid = Pid, Uid = (int)Creds.RealUid });
         // rt_sigreturn "returns" the interrupted context's rax, which may itself be -EINTR.
-        if (result == -(long)Errno.EINTR && nr != (long)N.rt_sigreturn && !NeverRestarted.Contains(nr))
+        if (result == -(long)Errno.EINTR && nr != (long)N.rt_sigreturn && !NeverRestarted.Contains(nr) && !NoRestart)
         {
             _interruptedSyscall = nr;
             _restartWithSaRestart = RestartedBySaRestart.Contains(nr);

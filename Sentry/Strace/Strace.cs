@@ -23,6 +23,24 @@ public enum ArgKind : byte
     Timespec,
     /// <summary>A file mode, in octal.</summary>
     Oct,
+    /// <summary>A socket address the guest passes in; its length is the next argument.</summary>
+    SockAddr,
+    /// <summary>A socket address the kernel fills; the next argument points to its length.</summary>
+    SockAddrOut,
+    /// <summary>An address family (AF_UNIX, ...).</summary>
+    SockFamily,
+    /// <summary>A socket type with SOCK_NONBLOCK/SOCK_CLOEXEC (also accept4's flags).</summary>
+    SockType,
+    /// <summary>send/recv MSG_* flags.</summary>
+    MsgFlags,
+    /// <summary>A struct msghdr: its address, iovecs and ancillary length.</summary>
+    MsgHdr,
+    /// <summary>A socket option level (SOL_SOCKET); the option name follows.</summary>
+    SockOptLevel,
+    /// <summary>A socket option name, named for SOL_SOCKET (the previous argument).</summary>
+    SockOptName,
+    /// <summary>shutdown(2)'s SHUT_RD / SHUT_WR / SHUT_RDWR.</summary>
+    ShutdownHow,
 }
 
 /// <summary>Formats syscalls like strace: <c>[   1] write(1, "hi\n", 3) = 3</c>.</summary>
@@ -84,8 +102,39 @@ public static class Strace
                 if (t.MemoryManager.CopyIn(v, out Abi.Timespec ts) == 0) sb.Append($"{{tv_sec={ts.Sec}, tv_nsec={ts.Nsec}}}");
                 else AppendHex(sb, v);
                 break;
+            case ArgKind.SockAddr:
+                AppendSockAddr(sb, t, v, (long)a[i + 1]);
+                break;
+            case ArgKind.SockAddrOut:
+                if (result is >= 0 && v != 0 && t.MemoryManager.CopyIn(a[i + 1], out int length) == 0) AppendSockAddr(sb, t, v, length);
+                else AppendHex(sb, v);
+                break;
+            case ArgKind.SockFamily: sb.Append(SocketNames.Family((int)v)); break;
+            case ArgKind.SockType: sb.Append(SocketNames.Type((int)v)); break;
+            case ArgKind.MsgFlags: sb.Append(SocketNames.MsgFlags((int)v)); break;
+            case ArgKind.MsgHdr:
+                if (t.MemoryManager.CopyIn(v, out Abi.MsgHdr msg) < 0) { AppendHex(sb, v); break; }
+                sb.Append("{msg_name=");
+                if (msg.Name != 0 && msg.NameLen > 0) AppendSockAddr(sb, t, msg.Name, msg.NameLen);
+                else sb.Append("NULL");
+                sb.Append(", msg_namelen=").Append(msg.NameLen).Append(", msg_iov=");
+                AppendIovecs(sb, t, msg.Iov, msg.IovLen);
+                sb.Append(", msg_iovlen=").Append(msg.IovLen).Append(", msg_controllen=").Append(msg.ControlLen)
+                    .Append(", msg_flags=").Append(SocketNames.MsgFlags(msg.Flags)).Append('}');
+                break;
+            case ArgKind.SockOptLevel: sb.Append(SocketNames.Level((int)v)); break;
+            case ArgKind.SockOptName: sb.Append(SocketNames.Option(i > 0 ? (int)a[i - 1] : -1, (int)v)); break;
+            case ArgKind.ShutdownHow: sb.Append(SocketNames.Shutdown((int)v)); break;
             default: AppendHex(sb, v); break;
         }
+    }
+
+    private static void AppendSockAddr(StringBuilder sb, Task t, ulong addr, long length)
+    {
+        Span<byte> buf = stackalloc byte[SocketAbi.SockaddrStorageSize];
+        int n = (int)Math.Clamp(length, 0, buf.Length);
+        if (addr == 0 || t.MemoryManager.CopyIn(addr, buf[..n]) < 0) { AppendHex(sb, addr); return; }
+        sb.Append(SocketNames.Address(buf[..n]));
     }
 
     private static void AppendHex(StringBuilder sb, ulong v) => sb.Append("0x").Append(v.ToString("x"));

@@ -154,6 +154,26 @@ public static class SyscallTable
         Add(N.eventfd, Linux.Eventfd, Int);
         Add(N.eventfd2, Linux.Eventfd2, Int, Hex);
 
+        // Sockets (Socket.cs).
+        Add(N.socket, Linux.Socket, SockFamily, SockType, Int);
+        Add(N.socketpair, Linux.Socketpair, SockFamily, SockType, Int, Hex);
+        Add(N.bind, Linux.Bind, Fd, SockAddr, Int);
+        Add(N.listen, Linux.Listen, Fd, Int);
+        Add(N.accept, Linux.Accept, Fd, SockAddrOut, Hex);
+        Add(N.accept4, Linux.Accept4, Fd, SockAddrOut, Hex, SockType);
+        Add(N.connect, Linux.Connect, Fd, SockAddr, Int);
+        Add(N.shutdown, Linux.Shutdown, Fd, ShutdownHow);
+        Add(N.getsockname, Linux.Getsockname, Fd, SockAddrOut, Hex);
+        Add(N.getpeername, Linux.Getpeername, Fd, SockAddrOut, Hex);
+        Add(N.sendto, Linux.Sendto, Fd, InBuf, Int, ArgKind.MsgFlags, SockAddr, Int);
+        Add(N.recvfrom, Linux.Recvfrom, Fd, OutBuf, Int, ArgKind.MsgFlags, SockAddrOut, Hex);
+        Add(N.sendmsg, Linux.Sendmsg, Fd, ArgKind.MsgHdr, ArgKind.MsgFlags);
+        Add(N.recvmsg, Linux.Recvmsg, Fd, ArgKind.MsgHdr, ArgKind.MsgFlags);
+        Add(N.sendmmsg, Linux.Sendmmsg, Fd, Hex, Int, ArgKind.MsgFlags);
+        Add(N.recvmmsg, Linux.Recvmmsg, Fd, Hex, Int, ArgKind.MsgFlags, Hex);
+        Add(N.getsockopt, Linux.Getsockopt, Fd, SockOptLevel, SockOptName, Hex, Hex);
+        Add(N.setsockopt, Linux.Setsockopt, Fd, SockOptLevel, SockOptName, Hex, Int);
+
         // Memory (Mmap.cs).
         AddHex(N.brk, Linux.Brk, Hex);
         AddHex(N.mmap, Linux.Mmap, Hex, Int, Hex, Hex, Fd, Hex);

@@ -45,6 +45,10 @@ public abstract class Inode
     public virtual uint Gid { get => _gid; set => _gid = value; }
     public virtual uint Nlink { get => _nlink; set => _nlink = value; }
     public ulong Rdev { get; set; }
+
+    /// <summary>The AF_UNIX socket bound to this socket inode's name, while it is open (a
+    /// connect or sendto to the path reaches it). Null for every other inode.</summary>
+    public virtual Socket.Unix.UnixSocket? BoundSocket { get; set; }
     public Timespec Atime, Mtime, Ctime, Btime;
 
     private FileLocks? _recordLocks, _flockLocks;

@@ -30,6 +30,7 @@ public class FixtureTests
     [InlineData("sigbus")]  // shared file mappings past EOF: SIGBUS, after ftruncate too, in a child too
     [InlineData("privmap")] // private mappings of a tmpfs file: the file's pages until written (copy-on-write)
     [InlineData("rusage")]  // CPU/RSS accounting of self, threads, reaped children; CPU clocks; RLIMIT_NPROC/CPU (root natively)
+    [InlineData("unix")]    // AF_UNIX: pairs, named/abstract listeners, SCM_RIGHTS/CREDENTIALS, EPIPE, poll, options
     public void Fixture_PassesItsChecks_LikeNative(string name)
     {
         var native = Runner.Native(Repo.Guest(name));

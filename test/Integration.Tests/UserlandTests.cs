@@ -330,6 +330,119 @@ public sealed class UserlandTests : IDisposable
     }
 
     [Fact]
+    public void Python_AsyncioRun_WorksOverItsSocketpair()
+    {
+        // The event loop's self-pipe is a socketpair; unix servers and connections, and a
+        // subprocess's pipes, all go through it.
+        PythonSameAsNative("import asyncio; print(asyncio.run(asyncio.sleep(0,42)))");
+        const string program = """
+            import asyncio, os, tempfile
+            async def handle(reader, writer):
+                while line := await reader.readline():
+                    writer.write(line.upper())
+                    await writer.drain()
+                writer.close()
+            async def main(path):
+                server = await asyncio.start_unix_server(handle, path)
+                reader, writer = await asyncio.open_unix_connection(path)
+                for word in ("alpha", "beta", "x" * 50000):
+                    writer.write(word.encode() + b"\n")
+                    await writer.drain()
+                    line = await reader.readline()
+                    print(line[:20], len(line))
+                writer.write_eof()
+                print(await reader.read())
+                writer.close()
+                server.close()
+                await server.wait_closed()
+                proc = await asyncio.create_subprocess_exec("/bin/echo", "from a subprocess", stdout=asyncio.subprocess.PIPE)
+                print(await proc.communicate(), proc.returncode)
+                r1, r2 = await asyncio.gather(asyncio.sleep(0.05, "a"), asyncio.sleep(0.01, "b"))
+                print(r1, r2)
+            with tempfile.TemporaryDirectory() as d:
+                asyncio.run(main(os.path.join(d, "sock")))
+            """;
+        PythonSameAsNative(program);
+    }
+
+    [Fact]
+    public void Python_MultiprocessingManager_ServesOverANamedUnixSocket()
+    {
+        // The manager listens on a socket in a temporary directory; its forked server process
+        // authenticates the connection and serves it on a thread. (A manager shut down while
+        // server threads are still blocked on clients can hang without fix-exit's "a process
+        // whose threads are blocked finishes dying"; here the proxy is gone by then.)
+        PythonSameAsNative("import multiprocessing as m; print(m.Manager().list([1,2]))");
+    }
+
+    [Fact]
+    public void Python_PassesDescriptorsOverUnixSockets()
+    {
+        // SCM_RIGHTS between processes: multiprocessing.reduction directly, and the forkserver,
+        // which receives its children's descriptors that way.
+        const string program = """
+            import multiprocessing as mp, os, socket
+            from multiprocessing import reduction
+            if __name__ == "__main__":
+                a, b = socket.socketpair()
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    a.close()
+                    fd = reduction.recv_handle(b)
+                    os._exit(0 if os.read(fd, 100) == b"through the socket" else 1)
+                b.close()
+                reduction.send_handle(a, r, pid)
+                os.close(r)
+                os.write(w, b"through the socket")
+                print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+                ctx = mp.get_context("forkserver")
+                with ctx.Pool(2) as pool:
+                    print(pool.map(abs, range(-4, 4)))
+                s1, s2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                s2.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                s1.send(b"who")
+                msg, anc, flags, addr = s2.recvmsg(10, socket.CMSG_SPACE(12))
+                import struct
+                pid_, uid, gid = struct.unpack("iII", anc[0][2])
+                print(msg, pid_ == os.getpid(), uid == os.getuid(), gid == os.getgid())
+            """;
+        PythonSameAsNative(program);
+    }
+
+    [Fact]
+    public void Python_OtherSocketFamilies_FailCleanly_AndGetaddrinfoReadsEtcHosts()
+    {
+        // Only AF_UNIX exists in the sandbox for now: other families give EAFNOSUPPORT, which
+        // Python reports as an OSError; name lookups of localhost need no socket.
+        const string program = """
+            import socket
+            for family, kind in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_DGRAM),
+                                 (socket.AF_NETLINK, socket.SOCK_RAW), (socket.AF_PACKET, socket.SOCK_RAW)):
+                try:
+                    socket.socket(family, kind).close()
+                    print(family.name, "created")
+                except OSError as e:
+                    print(family.name, e.errno, e.strerror)
+            """;
+        var sandboxed = Runner.Sandboxed(Need(Python, "python3"), ["-c", program]);
+        Expect.ExitCode(sandboxed, 0, "sandboxed");
+        Assert.Equal(
+            "AF_INET 97 Address family not supported by protocol\n" +
+            "AF_INET6 97 Address family not supported by protocol\n" +
+            "AF_NETLINK 97 Address family not supported by protocol\n" +
+            "AF_PACKET 97 Address family not supported by protocol\n",
+            sandboxed.Stdout);
+        // The sandbox writes its own /etc/hosts (with ::1), so only what the host's surely
+        // has too is compared.
+        PythonSameAsNative("""
+            import socket
+            print("127.0.0.1" in {a[4][0] for a in socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)})
+            print(socket.gethostbyname("localhost"))
+            """);
+    }
+
+    [Fact]
     public void Python_ListdirTempfileCopytree()
     {
         const string program = """

@@ -72,6 +72,8 @@ public sealed class OverlayInode : Inode
     /// <summary>Merged directories report 1 (unknown), as overlayfs does.</summary>
     public override uint Nlink { get => IsDirectory && Upper != null && Lower != null ? 1 : Backing.Nlink; set { } }
     public override long Size => Backing.Size;
+    /// <summary>Sockets are bound on the upper layer's inode, where bind created the name.</summary>
+    public override Socket.Unix.UnixSocket? BoundSocket { get => Backing.BoundSocket; set => Backing.BoundSocket = value; }
 
     public override long Stat(out Stat st)
     {
