@@ -50,6 +50,25 @@ public sealed class GoferFileSystem : FileSystem
         }
     }
 
+    /// <summary>Regular files whose lookup fid was kept for an open that usually follows
+    /// (openat, exec, dlopen), oldest first. Bounded, so the Gofer holds at most this many
+    /// descriptors for files looked up but not opened.</summary>
+    private readonly Queue<GoferInode> _spares = new();
+    private const int MaxSpares = 32;
+
+    /// <summary>Records that <paramref name="inode"/> keeps a spare fid; past the bound the oldest
+    /// spare is given back.</summary>
+    internal void AddSpare(GoferInode inode)
+    {
+        GoferInode? evict = null;
+        lock (_spares)
+        {
+            _spares.Enqueue(inode);
+            if (_spares.Count > MaxSpares) evict = _spares.Dequeue();
+        }
+        evict?.DropSpare();
+    }
+
     /// <summary>Takes bytes from the page-cache budget; false when the cache is full.</summary>
     internal bool ReserveCache(long bytes) => Interlocked.Add(ref _cacheBudget, -bytes) >= 0 || Undo(bytes);
 
@@ -146,17 +165,14 @@ public sealed class GoferInode : Inode
     public override bool Revalidate()
     {
         if (_parent == null || Environment.TickCount64 - _validatedAt < RevalidateAfterMs) return true;
-        uint fid = Client.AllocateFid();
-        if (Client.Walk(_parent._dirFid, fid, [_name], out _) != 0)
-        {
-            Client.ReleaseFid(fid);
-            return false;
-        }
-        int err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
-        Clunk(fid);
+        // One round trip that installs no fid (nothing to clunk).
+        int err = Client.WalkGetAttr(_parent._dirFid, P9Protocol.NoFid, [_name], out P9Attr attr);
         if (err != 0 || attr.Qid.Path != Ino || (attr.Mode & S_IFMT) != Type) return false;
         if ((long)attr.Size != Size || (long)attr.MtimeSec != Mtime.Sec || (long)attr.MtimeNsec != Mtime.Nsec)
             lock (_chunks) _chunks.Clear();
+        // A symlink's target never changes in place; a changed ctime means the inode number
+        // was reused for another link.
+        if ((long)attr.CtimeSec != Ctime.Sec || (long)attr.CtimeNsec != Ctime.Nsec) _linkTarget = null;
         Apply(attr);
         _validatedAt = Environment.TickCount64;
         return true;
@@ -196,11 +212,9 @@ public sealed class GoferInode : Inode
         return -err;
     }
 
-    private void Clunk(uint fid)
-    {
-        Client.Clunk(fid);
-        Client.ReleaseFid(fid);
-    }
+    /// <summary>Clunks without waiting for the reply (nothing here would act on its outcome);
+    /// the fid number is reused only once the Gofer has answered.</summary>
+    private void Clunk(uint fid) => Client.ClunkAndRelease(fid);
 
     /// <summary>Names the Gofer said do not exist here, with when (negative dentries): asked
     /// again only after <see cref="RevalidateAfterMs"/>, as found names are revalidated. Names
@@ -234,7 +248,8 @@ public sealed class GoferInode : Inode
             generation = _namesAdded;
         }
         uint fid = Client.AllocateFid();
-        int err = Client.Walk(_dirFid, fid, [name], out _);
+        // Twalkgetattr: the walk and the attributes in one round trip.
+        int err = Client.WalkGetAttr(_dirFid, fid, [name], out P9Attr attr);
         if (err == (int)Errno.ENOENT)
         {
             lock (_absent)
@@ -244,19 +259,28 @@ public sealed class GoferInode : Inode
             }
         }
         if (err != 0) { Client.ReleaseFid(fid); return -err; }
-        err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
-        if (err != 0) { Clunk(fid); return -err; }
-        if ((attr.Mode & S_IFMT) == S_IFDIR)
+        var node = new GoferInode(_fs, this, name, attr);
+        switch (attr.Mode & S_IFMT)
         {
-            var dir = new GoferInode(_fs, this, name, attr);
-            dir.SetDirFid(fid);
-            child = dir;
+            case S_IFDIR:
+                node.SetDirFid(fid);
+                break;
+            case S_IFLNK:
+                // A path walk reads the link next: read it now, while the fid is there.
+                if (Client.Readlink(fid, out string target) == 0) node._linkTarget = target;
+                Clunk(fid);
+                break;
+            case S_IFREG:
+                // Kept for the open that usually follows the lookup (saves its walk).
+                node._spareFid = fid;
+                node._spareAt = Environment.TickCount64;
+                _fs.AddSpare(node);
+                break;
+            default:
+                Clunk(fid);
+                break;
         }
-        else
-        {
-            Clunk(fid);
-            child = new GoferInode(_fs, this, name, attr);
-        }
+        child = node;
         return 0;
     }
 
@@ -290,15 +314,59 @@ public sealed class GoferInode : Inode
         }
     }
 
+    /// <summary>A symlink's target, read once (at lookup) and kept while the inode is valid: a
+    /// target never changes in place, and revalidation drops it if the inode was reused. (Paths
+    /// through /lib, /bin and /sbin of a merged-/usr system each follow a link.)</summary>
+    private volatile string? _linkTarget;
+
     public override long ReadLink(out string target)
     {
         target = "";
         if (!IsSymlink) return -(long)Errno.EINVAL;
+        if (_linkTarget is { } cached)
+        {
+            target = cached;
+            return 0;
+        }
         long r = WalkHere(out uint fid);
         if (r < 0) return r;
         int err = Client.Readlink(fid, out target);
         Clunk(fid);
+        if (err == 0) _linkTarget = target;
         return -err;
+    }
+
+    /// <summary>The fid of the lookup that made this inode (regular files), until an open takes
+    /// it or <see cref="GoferFileSystem.AddSpare"/> evicts it; 0 when there is none. Under _chunks.</summary>
+    private uint _spareFid;
+    private long _spareAt;
+
+    /// <summary>Gives the spare fid back (evicted).</summary>
+    internal void DropSpare()
+    {
+        lock (_chunks)
+        {
+            if (_spareFid == 0) return;
+            Clunk(_spareFid);
+            _spareFid = 0;
+        }
+    }
+
+    /// <summary>A fid of this file: the spare one if it is recent (it names the object this
+    /// inode describes, which is trusted for the revalidation period), else a new walk.</summary>
+    private long TakeFid(out uint fid)
+    {
+        lock (_chunks)
+        {
+            fid = _spareFid;
+            if (fid != 0)
+            {
+                _spareFid = 0;
+                if (Environment.TickCount64 - _spareAt < RevalidateAfterMs) return 0;
+                Clunk(fid);
+            }
+        }
+        return WalkHere(out fid);
     }
 
     /// <summary>A fid opened for reading, shared by every reader of this file, and the host
@@ -312,7 +380,7 @@ public sealed class GoferInode : Inode
             fid = _readFid;
             if (fid == 0)
             {
-                long r = WalkHere(out fid);
+                long r = TakeFid(out fid);
                 if (r < 0) return r;
                 int err = Client.Lopen(fid, OpenFlags.O_RDONLY, out _, out _, out int hostFd);
                 if (err != 0) { Clunk(fid); return -err; }
@@ -352,13 +420,50 @@ public sealed class GoferInode : Inode
         }
         finally
         {
-            hostFile?.DangerousRelease();
-            // Reads for the Sentry itself (exec, copy-up) keep the fid only with a donated
-            // descriptor (the file cache reads a program in pieces; each piece would otherwise
-            // cost a walk, an open and a clunk); the next close of the file gives both back.
-            lock (_chunks)
-                if (_openFiles == 0 && _readFid != 0 && _hostFile == null) DropReadFid();
+            ReadDone(hostFile);
         }
+    }
+
+    /// <summary>Reads file data straight into a reader's buffers: with a donated descriptor, a
+    /// pread into guest memory; else through a pooled buffer.</summary>
+    internal long ReadTo(IoBuffers dst, long offset)
+    {
+        if (IsDirectory) return -(long)Errno.EISDIR;
+        if (offset < 0) return -(long)Errno.EINVAL;
+        if (dst.Length == 0) return 0;
+        long r = ReadFid(out uint fid, out SafeFileHandle? hostFile);
+        if (r < 0) return r;
+        try
+        {
+            if (hostFile != null) return dst.CopyOutFromFile(0, (int)hostFile.DangerousGetHandle(), offset, dst.Length);
+            int length = (int)Math.Min(dst.Length, 1 << 20);
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                long n = ReadThrough(fid, offset, buffer.AsSpan(0, length));
+                if (n <= 0) return n;
+                int copied = dst.CopyOut(0, buffer.AsSpan(0, (int)n));
+                return copied == 0 ? -(long)Errno.EFAULT : copied;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        finally
+        {
+            ReadDone(hostFile);
+        }
+    }
+
+    private void ReadDone(SafeFileHandle? hostFile)
+    {
+        hostFile?.DangerousRelease();
+        // Reads for the Sentry itself (exec, copy-up) keep the fid only with a donated
+        // descriptor (the file cache reads a program in pieces; each piece would otherwise
+        // cost a walk, an open and a clunk); the next close of the file gives both back.
+        lock (_chunks)
+            if (_openFiles == 0 && _readFid != 0 && _hostFile == null) DropReadFid();
     }
 
     /// <summary>Reads through the donated host descriptor: the host's page cache serves it, and
@@ -553,7 +658,7 @@ public sealed class GoferInode : Inode
     /// <summary>A fid opened with the given flags, for a writing description.</summary>
     internal long OpenFid(int flags, out uint fid)
     {
-        long r = WalkHere(out fid);
+        long r = TakeFid(out fid);
         if (r < 0) return r;
         int err = Client.Lopen(fid, (uint)(flags & (OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_TRUNC)), out _, out _);
         if (err == 0) return 0;
@@ -588,32 +693,29 @@ public sealed class GoferFile : InodeFile
         inode.OpenRef();
     }
 
+    /// <summary>Reads into guest memory directly (a pread there when the Gofer donated a
+    /// descriptor): no buffer of the Sentry's own.</summary>
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
     {
         var dst = new IoBuffers(task.MemoryManager, iovecs);
-        var buffer = new byte[(int)Math.Min(dst.Length, 1 << 20)];
-        if (offset >= 0) return CopyOut(dst, buffer, _inode.ReadData(offset, buffer));
+        if (offset >= 0) return _inode.ReadTo(dst, offset);
         lock (OffsetLock)
         {
-            long n = CopyOut(dst, buffer, _inode.ReadData(Offset, buffer));
+            long n = _inode.ReadTo(dst, Offset);
             if (n > 0) Offset += n;
             return n;
         }
     }
 
-    private static long CopyOut(IoBuffers dst, byte[] buffer, long n)
-    {
-        if (n <= 0) return n;
-        int copied = dst.CopyOut(0, buffer.AsSpan(0, (int)n));
-        return copied == 0 ? -(long)Errno.EFAULT : copied;
-    }
-
     public override long ReadKernel(Span<byte> dst, long offset)
     {
-        var buffer = new byte[dst.Length];
-        long n = AtOffset(offset, at => _inode.ReadData(at, buffer));
-        if (n > 0) buffer.AsSpan(0, (int)n).CopyTo(dst);
-        return n;
+        if (offset >= 0) return _inode.ReadData(offset, dst);
+        lock (OffsetLock)
+        {
+            long n = _inode.ReadData(Offset, dst);
+            if (n > 0) Offset += n;
+            return n;
+        }
     }
 
     public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
