@@ -15,7 +15,10 @@ internal sealed partial class P9Session
     private readonly P9Server _server;
     private readonly FdTransport _conn;
     private readonly Node _root;
-    private readonly Dictionary<uint, Fid> _fids = [];
+    /// <summary>Fids by number. Keyed by long, not uint: the framework ships precompiled code for
+    /// Dictionary&lt;long, T&gt; but not for Dictionary&lt;uint, T&gt;, which the JIT then compiled in
+    /// every Gofer, on the path of the first requests.</summary>
+    private readonly Dictionary<long, Fid> _fids = [];
     private readonly object _sendLock = new();
     private readonly SemaphoreSlim _permits;
     private readonly Stack<WorkItem> _workItems = new();
