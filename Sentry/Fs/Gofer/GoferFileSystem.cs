@@ -69,6 +69,27 @@ public sealed class GoferFileSystem : FileSystem
         evict?.DropSpare();
     }
 
+    /// <summary>Files and directories of a read-only mount that nobody has open but that keep
+    /// their opened fid (and donated descriptor) for the next open, oldest first: the same
+    /// program, library or module opened again (every exec of a shell loop, every import of
+    /// a second Python) then costs no walk and no Tlopen. Bounded, so the Gofer holds at most
+    /// this many descriptors for files no description uses.</summary>
+    private readonly Queue<GoferInode> _idle = new();
+    private const int MaxIdle = 64;
+
+    /// <summary>Queues an inode that just became idle; past the bound the oldest one is closed
+    /// (unless it was opened again meanwhile).</summary>
+    internal void AddIdle(GoferInode inode)
+    {
+        GoferInode? evict = null;
+        lock (_idle)
+        {
+            _idle.Enqueue(inode);
+            if (_idle.Count > MaxIdle) evict = _idle.Dequeue();
+        }
+        evict?.EvictIdle();
+    }
+
     /// <summary>Takes bytes from the page-cache budget; false when the cache is full.</summary>
     internal bool ReserveCache(long bytes) => Interlocked.Add(ref _cacheBudget, -bytes) >= 0 || Undo(bytes);
 
@@ -125,16 +146,48 @@ public sealed class GoferInode : Inode
         lock (_chunks) _openFiles++;
     }
 
-    /// <summary>The last description closed: give the Gofer its descriptor back, so that
-    /// reading many files does not hold one host fd per file in the Gofer.</summary>
+    /// <summary>The last description closed: on a read-only mount the read fid waits in the
+    /// file system's idle queue for the next open (the content it reads is the host file's,
+    /// live; the name was revalidated by the path walk that opens it again); elsewhere it goes
+    /// back to the Gofer at once.</summary>
     internal void CloseRef()
     {
         lock (_chunks)
         {
             if (--_openFiles > 0 || _readFid == 0) return;
-            DropReadFid();
+            if (!_fs.ReadOnly)
+            {
+                DropReadFid();
+                return;
+            }
+            if (_idleQueued) return;
+            _idleQueued = true;
+        }
+        _fs.AddIdle(this);
+    }
+
+    /// <summary>In the file system's idle queue. Under _chunks.</summary>
+    private bool _idleQueued;
+
+    /// <summary>Out of the idle queue: closes what no open description uses.</summary>
+    internal void EvictIdle()
+    {
+        lock (_chunks)
+        {
+            _idleQueued = false;
+            if (_openFiles == 0 && _readFid != 0) DropReadFid();
+            if (_listFid != 0)
+            {
+                Clunk(_listFid);
+                _listFid = 0;
+            }
         }
     }
+
+    /// <summary>A directory's fid opened for Treaddir, kept (read-only mounts) while the
+    /// directory is in the idle queue: each Treaddir names its offset, so a listing from 0 on
+    /// it reads the host directory as it is now. Under _chunks (held for the whole listing).</summary>
+    private uint _listFid;
 
     internal GoferInode(GoferFileSystem fs, uint dirFid, P9Attr attr) : this(fs, null, "", attr)
     {
@@ -170,8 +223,9 @@ public sealed class GoferInode : Inode
         if (err != 0 || attr.Qid.Path != Ino || (attr.Mode & S_IFMT) != Type) return false;
         if ((long)attr.Size != Size || (long)attr.MtimeSec != Mtime.Sec || (long)attr.MtimeNsec != Mtime.Nsec)
             lock (_chunks) _chunks.Clear();
-        // A symlink's target never changes in place; a changed ctime means the inode number
-        // was reused for another link.
+        // A symlink's target never changes in place; a changed ctime means the inode number was
+        // reused for another link. (Fids kept open for the next open need no such check: an
+        // open fid pins its inode on the host, so its number cannot go to another object.)
         if ((long)attr.CtimeSec != Ctime.Sec || (long)attr.CtimeNsec != Ctime.Nsec) _linkTarget = null;
         Apply(attr);
         _validatedAt = Environment.TickCount64;
@@ -289,28 +343,61 @@ public sealed class GoferInode : Inode
     public override long ReadDir(List<DirEntry> entries)
     {
         if (!IsDirectory) return -(long)Errno.ENOTDIR;
-        long r = WalkHere(out uint fid);
-        if (r < 0) return r;
-        try
+        if (!_fs.ReadOnly)
         {
-            int err = Client.Lopen(fid, (uint)(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY), out _, out _);
-            if (err != 0) return -err;
-            var batch = new List<P9Dirent>();
-            ulong offset = 0;
-            while (true)
-            {
-                batch.Clear();
-                err = Client.Readdir(fid, offset, Client.MSize, batch);
-                if (err != 0) return -err;
-                if (batch.Count == 0) return 0;
-                foreach (var d in batch)
-                    if (d.Name is not "." and not "..") entries.Add(new DirEntry(d.Name, d.Qid.Path, d.Type));
-                offset = batch[^1].Offset;
-            }
-        }
-        finally
-        {
+            long r = OpenDirFid(out uint fid);
+            if (r < 0) return r;
+            r = List(fid, entries);
             Clunk(fid);
+            return r;
+        }
+        lock (_chunks)
+        {
+            if (_listFid == 0)
+            {
+                long r = OpenDirFid(out _listFid);
+                if (r < 0) return r;
+            }
+            long l = List(_listFid, entries);
+            if (l < 0)
+            {
+                Clunk(_listFid);
+                _listFid = 0;
+                return l;
+            }
+            if (_idleQueued) return 0;
+            _idleQueued = true; // the opened fid waits in the idle queue for the next listing
+        }
+        _fs.AddIdle(this);
+        return 0;
+    }
+
+    private long OpenDirFid(out uint fid)
+    {
+        long r = WalkHere(out fid);
+        if (r < 0) return r;
+        int err = Client.Lopen(fid, (uint)(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY), out _, out _);
+        if (err == 0) return 0;
+        Clunk(fid);
+        fid = 0;
+        return -err;
+    }
+
+    /// <summary>Every entry of an opened directory fid, from offset 0 (each Treaddir names its
+    /// offset, so the host directory is read as it is now).</summary>
+    private long List(uint fid, List<DirEntry> entries)
+    {
+        var batch = new List<P9Dirent>();
+        ulong offset = 0;
+        while (true)
+        {
+            batch.Clear();
+            int err = Client.Readdir(fid, offset, Client.MSize, batch);
+            if (err != 0) return -err;
+            if (batch.Count == 0) return 0;
+            foreach (var d in batch)
+                if (d.Name is not "." and not "..") entries.Add(new DirEntry(d.Name, d.Qid.Path, d.Type));
+            offset = batch[^1].Offset;
         }
     }
 
@@ -463,7 +550,17 @@ public sealed class GoferInode : Inode
         // descriptor (the file cache reads a program in pieces; each piece would otherwise
         // cost a walk, an open and a clunk); the next close of the file gives both back.
         lock (_chunks)
-            if (_openFiles == 0 && _readFid != 0 && _hostFile == null) DropReadFid();
+        {
+            if (_openFiles != 0 || _readFid == 0) return;
+            if (_hostFile == null || !_fs.ReadOnly)
+            {
+                DropReadFid();
+                return;
+            }
+            if (_idleQueued) return;
+            _idleQueued = true; // bounded like closed files
+        }
+        _fs.AddIdle(this);
     }
 
     /// <summary>Reads through the donated host descriptor: the host's page cache serves it, and
