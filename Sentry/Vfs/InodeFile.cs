@@ -17,7 +17,8 @@ public abstract class InodeFile : FileDescription
         Flags = flags;
     }
 
-    public Inode Inode => Path!.Value.Inode;
+    // A pattern, not Path!.Value: the getter of Nullable<PathPos>.Value has no precompiled copy.
+    public Inode Inode => Path is { } p ? p.Inode : throw new InvalidOperationException("a file description without a path");
 
     public override long Sync() => 0;
 
@@ -115,7 +116,7 @@ public sealed class DirectoryFile : InodeFile
             if (_entries == null)
             {
                 var entries = new List<DirEntry>();
-                var pos = Path!.Value;
+                if (Path is not { } pos) return -(long)Errno.ENOTDIR;
                 var parent = pos.Dentry.Parent ?? pos.Dentry;
                 entries.Add(new DirEntry(".", pos.Inode.Ino, DirentType.DT_DIR));
                 entries.Add(new DirEntry("..", parent.Inode.Ino, DirentType.DT_DIR));

@@ -276,6 +276,8 @@ public sealed class GoferInode : Inode
     /// compilers' include paths probe many names that are not there.)</summary>
     private readonly Dictionary<string, long> _absent = [];
     private const int MaxAbsent = 4096;
+    /// <summary>_absent's size, kept here: Dictionary&lt;string, long&gt;.Count has no precompiled copy.</summary>
+    private int _absentCount;
 
     /// <summary>Bumped by every name this client adds here: a lookup that raced with it does
     /// not record its (stale) ENOENT.</summary>
@@ -286,7 +288,7 @@ public sealed class GoferInode : Inode
         lock (_absent)
         {
             _namesAdded++;
-            _absent.Remove(name);
+            if (_absent.Remove(name)) _absentCount--;
         }
     }
 
@@ -308,8 +310,16 @@ public sealed class GoferInode : Inode
         {
             lock (_absent)
             {
-                if (_absent.Count >= MaxAbsent) _absent.Clear();
-                if (generation == _namesAdded) _absent[name] = Environment.TickCount64;
+                if (_absentCount >= MaxAbsent)
+                {
+                    _absent.Clear();
+                    _absentCount = 0;
+                }
+                if (generation == _namesAdded)
+                {
+                    if (!_absent.TryGetValue(name, out _)) _absentCount++;
+                    _absent[name] = Environment.TickCount64;
+                }
             }
         }
         if (err != 0) { Client.ReleaseFid(fid); return -err; }
