@@ -16,6 +16,7 @@ public sealed class BenchData
     public const int SmallFileCount = 10_000;
     public const int GeneratedCLines = 2_000;
     public const int GitFileCount = 1_000;
+    public const int LowerFileMiB = 256;
 
     /// <summary>An uncompressed tarball of ~50 MiB of /usr/share (whole files, in path order).</summary>
     public string? Tarball { get; private set; }
@@ -32,6 +33,10 @@ public sealed class BenchData
     /// <summary>A fresh git repository (git init, nothing added) holding 1,000 files, copied per run.</summary>
     public string? GitTemplate { get; private set; }
 
+    /// <summary>A 256 MiB file in bench_fileio's pattern, read by `bench_fileio -r` through the
+    /// sandboxes' lower layer (the host root their gofers serve), never written there.</summary>
+    public string? LowerFile { get; private set; }
+
     public Dictionary<string, string> Errors { get; } = [];
 
     public static BenchData Prepare(string scratch)
@@ -41,7 +46,45 @@ public sealed class BenchData
         data.PrepareSmallFiles(scratch);
         data.PrepareGeneratedC(scratch);
         data.PrepareGitTemplate(scratch);
+        data.PrepareLowerFile(scratch);
         return data;
+    }
+
+    private void PrepareLowerFile(string scratch)
+    {
+        string file = Path.Combine(scratch, $"lower-{LowerFileMiB}M.bin");
+        string done = file + ".done";
+        if (File.Exists(done) && File.Exists(file) && new FileInfo(file).Length == (long)LowerFileMiB << 20)
+        {
+            LowerFile = file;
+            return;
+        }
+        Console.Error.WriteLine($"== creating {file} ({LowerFileMiB} MiB)");
+        try
+        {
+            File.Delete(done);
+            // What bench_fileio writes: block b holds (byte)(i * 7 + 1) at offset i, except
+            // byte 0, which is (byte)b; `bench_fileio -r` checks every block against it.
+            var block = new byte[1 << 20];
+            for (int i = 0; i < block.Length; i++)
+            {
+                block[i] = unchecked((byte)(i * 7 + 1));
+            }
+            using (var f = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                for (int b = 0; b < LowerFileMiB; b++)
+                {
+                    block[0] = unchecked((byte)b);
+                    f.Write(block);
+                }
+            }
+            File.WriteAllText(done, "");
+            LowerFile = file;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Errors["lower"] = "cannot create the file: " + e.Message;
+        }
     }
 
     private void PrepareTarball(string scratch)

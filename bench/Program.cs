@@ -6,7 +6,7 @@
 // --quick  fewer runs and iterations (a smoke test of the harness, not numbers to quote).
 // --only   run only these sandboxes: native, gvisor, gvisor-pinned, ours.
 // --bench  run only these sections (core, tasks, files, userland) or benchmarks (getppid,
-//          start, fork, fork-heap, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, find, untar,
+//          start, fork, fork-heap, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, fileio-lower, find, untar,
 //          cat-small, python-start, python-sum, clock, python-subprocess, gcc, git-add).
 // --no-hyperfine  time start-to-exit with a Stopwatch even when hyperfine is installed.
 //
@@ -182,7 +182,7 @@ internal sealed record Options(string RepoRoot, bool Quick, bool NoHyperfine, Ha
     private static readonly string[] BenchNames =
     [
         "core", "tasks", "files", "userland", "getppid", "start", "fork", "fork-heap", "pipe", "thread", "busybox-loop",
-        "fileio-tmpfs", "fileio-root", "find", "untar", "cat-small", "python-start", "python-sum", "clock",
+        "fileio-tmpfs", "fileio-root", "fileio-lower", "find", "untar", "cat-small", "python-start", "python-sum", "clock",
         "python-subprocess", "gcc", "git-add",
     ];
 

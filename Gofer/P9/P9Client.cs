@@ -12,7 +12,7 @@ namespace Sandbox.Gofer.P9;
 /// connection gives EIO, never an exception.</summary>
 public sealed class P9Client : IDisposable
 {
-    private const int EIO = 5, EINVAL = 22, ENOENT = 2, ENAMETOOLONG = 36, EPROTONOSUPPORT = 93;
+    private const int EIO = 5, EINVAL = 22, ENOENT = 2, ENAMETOOLONG = 36, EPROTONOSUPPORT = 93, EOPNOTSUPP = 95;
 
     private readonly P9Transport _transport;
     private readonly object _sendLock = new();
@@ -21,7 +21,11 @@ public sealed class P9Client : IDisposable
     private readonly Stack<Slot> _freeSlots = new();
     private readonly Slot _versionSlot = new(P9Protocol.NoTag);
     private readonly object _versionLock = new();
-    private readonly Stack<uint> _freeFids = new();
+    /// <summary>Fid numbers given back, a stack in an array (Stack&lt;uint&gt; would be compiled by
+    /// the JIT in each new process: the framework has no precompiled copy of it).</summary>
+    private readonly object _fidLock = new();
+    private uint[] _freeFids = new uint[64];
+    private int _freeFidCount;
     private bool _readerActive;
     private uint _nextFid = 1;
     private volatile uint _msize = P9Protocol.DefaultMSize;
@@ -63,6 +67,27 @@ public sealed class P9Client : IDisposable
         public int ReplyLength;
         /// <summary>A host descriptor the server attached to the reply, or -1.</summary>
         public int ReplyFd = -1;
+        /// <summary>Nobody waits for the reply (an asynchronous Tclunk): whoever reads it frees
+        /// the slot and gives <see cref="DiscardFid"/> back.</summary>
+        public bool Discard;
+        public uint DiscardFid;
+    }
+
+    /// <summary>Replies outstanding that nobody waits for; past <see cref="MaxDiscarding"/> a
+    /// clunk waits for its reply, so the server never blocks on a reply the client leaves unread.</summary>
+    private int _discarding;
+    private const int MaxDiscarding = 256;
+
+    /// <summary>A reply for a discarding slot arrived (or the connection died): frees the slot
+    /// and the fid number. Under _lock.</summary>
+    private void FinishDiscard(Slot slot)
+    {
+        slot.InFlight = false;
+        slot.Discard = false;
+        _discarding--;
+        ReleaseFid(slot.DiscardFid);
+        _freeSlots.Push(slot);
+        Monitor.Pulse(_lock);
     }
 
     private Slot RentSlot()
@@ -102,11 +127,11 @@ public sealed class P9Client : IDisposable
     /// <summary>A fid number not in use by this client.</summary>
     public uint AllocateFid()
     {
-        lock (_freeFids)
+        lock (_fidLock)
         {
-            if (_freeFids.TryPop(out uint fid))
+            if (_freeFidCount > 0)
             {
-                return fid;
+                return _freeFids[--_freeFidCount];
             }
             if (_nextFid == P9Protocol.NoFid)
             {
@@ -119,9 +144,15 @@ public sealed class P9Client : IDisposable
     /// <summary>Returns a fid number for reuse (after it has been clunked or removed).</summary>
     public void ReleaseFid(uint fid)
     {
-        lock (_freeFids)
+        lock (_fidLock)
         {
-            _freeFids.Push(fid);
+            if (_freeFidCount == _freeFids.Length)
+            {
+                var larger = new uint[_freeFids.Length * 2];
+                Array.Copy(_freeFids, larger, _freeFidCount);
+                _freeFids = larger;
+            }
+            _freeFids[_freeFidCount++] = fid;
         }
     }
 
@@ -174,7 +205,11 @@ public sealed class P9Client : IDisposable
                 lock (_lock)
                 {
                     var slot = tag == P9Protocol.NoTag ? _versionSlot : tag < _slots.Count ? _slots[tag] : null;
-                    if (slot is { InFlight: true, Reply: null })
+                    if (slot is { InFlight: true, Reply: null, Discard: true })
+                    {
+                        FinishDiscard(slot);
+                    }
+                    else if (slot is { InFlight: true, Reply: null })
                     {
                         slot.Reply = buf;
                         slot.ReplyLength = size;
@@ -203,7 +238,7 @@ public sealed class P9Client : IDisposable
                 _readerActive = false;
                 foreach (var other in _slots)
                 {
-                    if (other != mine && other.InFlight && other.Reply is null)
+                    if (other != mine && other.InFlight && other.Reply is null && !other.Discard)
                     {
                         other.Done.Set(); // wakes it to take over reading
                         break;
@@ -224,7 +259,11 @@ public sealed class P9Client : IDisposable
             _dead = true;
             foreach (var slot in _slots)
             {
-                if (slot.InFlight)
+                if (slot.InFlight && slot.Discard)
+                {
+                    FinishDiscard(slot);
+                }
+                else if (slot.InFlight)
                 {
                     slot.Done.Set();
                 }
@@ -500,6 +539,57 @@ public sealed class P9Client : IDisposable
         return err;
     }
 
+    /// <summary>0: the server answers Twalkgetattr; 1: it does not (Twalk + Tgetattr instead);
+    /// -1: not known yet.</summary>
+    private volatile int _walkGetAttr = -1;
+
+    /// <summary>Walks all of <paramref name="names"/> (at most 16) from <paramref name="fid"/> to
+    /// <paramref name="newFid"/> and returns the attributes of the object reached, in one round
+    /// trip (Twalkgetattr). newFid may be <see cref="P9Protocol.NoFid"/>: nothing is installed
+    /// then, which saves the Tclunk of a walk made only to look. A walk that does not reach the
+    /// last name fails (ENOENT, ENOTDIR, ...) and installs nothing. Against a server without the
+    /// extension it falls back to Twalk and Tgetattr.</summary>
+    public int WalkGetAttr(uint fid, uint newFid, string[] names, out P9Attr attr)
+    {
+        attr = default;
+        if (names.Length > P9Protocol.MaxWalkElements)
+        {
+            return EINVAL;
+        }
+        if (_walkGetAttr != 1)
+        {
+            int err = Call(new Twalkgetattr(fid, newFid, names), out Rwalkgetattr rep);
+            if (err == 0 && rep.Qids.Length != names.Length)
+            {
+                // A reply that does not account for every name is not this protocol.
+                if (newFid != P9Protocol.NoFid) Clunk(newFid);
+                return EIO;
+            }
+            if (err != EOPNOTSUPP || _walkGetAttr == 0)
+            {
+                if (err == 0) _walkGetAttr = 0;
+                attr = rep.Attr;
+                return err;
+            }
+            _walkGetAttr = 1;
+        }
+        uint target = newFid == P9Protocol.NoFid ? AllocateFid() : newFid;
+        int werr = WalkOnce(fid, target, names, 0, names.Length, out _);
+        if (werr == 0)
+        {
+            werr = GetAttr(target, P9Protocol.GetAttrBasic, out attr);
+            if (werr != 0 || newFid == P9Protocol.NoFid)
+            {
+                Clunk(target);
+            }
+        }
+        if (newFid == P9Protocol.NoFid)
+        {
+            ReleaseFid(target);
+        }
+        return werr;
+    }
+
     public int SetAttr(uint fid, in P9SetAttr attr) => Call(new Tsetattr(fid, attr), out Rsetattr _);
 
     public int Lopen(uint fid, uint flags, out Qid qid, out uint iounit)
@@ -695,6 +785,65 @@ public sealed class P9Client : IDisposable
     }
 
     public int Clunk(uint fid) => Call(new Tclunk(fid), out Rclunk _);
+
+    /// <summary>Clunks <paramref name="fid"/> without waiting for the reply, then gives the fid
+    /// number back for reuse (<see cref="ReleaseFid"/>) once the reply has come, so a new walk
+    /// never reuses it early. For callers that would ignore the outcome anyway (a clunk of a
+    /// valid fid cannot fail); the server reads every later request after this one.</summary>
+    public void ClunkAndRelease(uint fid)
+    {
+        bool wait = _dead;
+        lock (_lock)
+        {
+            if (_discarding >= MaxDiscarding)
+            {
+                wait = true;
+            }
+        }
+        if (wait)
+        {
+            Clunk(fid);
+            ReleaseFid(fid);
+            return;
+        }
+        var req = new Tclunk(fid);
+        int size = P9Codec.FrameSize(req);
+        byte[] frame = ArrayPool<byte>.Shared.Rent(size);
+        var slot = RentSlot();
+        try
+        {
+            P9Codec.Encode(frame, slot.Tag, req);
+            lock (_lock)
+            {
+                if (_dead)
+                {
+                    _freeSlots.Push(slot);
+                    Monitor.Pulse(_lock);
+                    ReleaseFid(fid);
+                    return;
+                }
+                slot.Reply = null;
+                slot.ReplyFd = -1;
+                slot.InFlight = true;
+                slot.Discard = true;
+                slot.DiscardFid = fid;
+                _discarding++;
+            }
+            bool sent;
+            lock (_sendLock)
+            {
+                sent = _transport.SendAll(frame.AsSpan(0, size));
+            }
+            if (!sent)
+            {
+                MarkDead();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
 
     /// <summary>Removes the file of <paramref name="fid"/>; the fid is clunked whatever the outcome.</summary>
     public int Remove(uint fid) => Call(new Tremove(fid), out Rremove _);

@@ -61,6 +61,12 @@ public enum P9MessageType : byte
     Rclunk = 121,
     Tremove = 122,
     Rremove = 123,
+
+    // Extensions of this implementation (numbered as gVisor's p9 numbers its own).
+
+    /// <summary>Twalk and Tgetattr of the last object in one round trip.</summary>
+    Twalkgetattr = 128,
+    Rwalkgetattr = 129,
 }
 
 /// <summary>Protocol constants of 9P2000.L.</summary>

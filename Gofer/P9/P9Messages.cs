@@ -188,6 +188,44 @@ public readonly record struct Rwalk(Qid[] Qids) : IP9Message<Rwalk>
     }
 }
 
+/// <summary>Twalkgetattr (an extension, as in gVisor's p9): Twalk's body. The walk must reach
+/// every name; the reply carries the attributes of the object reached (basic set). newfid may be
+/// NOFID: then nothing is installed, the reply only reports what is there (a lookup or a
+/// revalidation that needs no fid saves its Tclunk).</summary>
+public readonly record struct Twalkgetattr(uint Fid, uint NewFid, string[] Names) : IP9Message<Twalkgetattr>
+{
+    public static P9MessageType Type => P9MessageType.Twalkgetattr;
+
+    public int BodySize => new Twalk(Fid, NewFid, Names).BodySize;
+
+    public void Encode(ref P9Writer w) => new Twalk(Fid, NewFid, Names).Encode(ref w);
+
+    public static Twalkgetattr Decode(ref P9Reader r)
+    {
+        var m = Twalk.Decode(ref r);
+        return new Twalkgetattr(m.Fid, m.NewFid, m.Names);
+    }
+}
+
+/// <summary>Rwalkgetattr: the attribute block of the object reached, then Rwalk's qids (one per name).</summary>
+public readonly record struct Rwalkgetattr(P9Attr Attr, Qid[] Qids) : IP9Message<Rwalkgetattr>
+{
+    public static P9MessageType Type => P9MessageType.Rwalkgetattr;
+    public int BodySize => P9Attr.EncodedSize + new Rwalk(Qids).BodySize;
+
+    public void Encode(ref P9Writer w)
+    {
+        Attr.Encode(ref w);
+        new Rwalk(Qids).Encode(ref w);
+    }
+
+    public static Rwalkgetattr Decode(ref P9Reader r)
+    {
+        var attr = P9Attr.Decode(ref r);
+        return new Rwalkgetattr(attr, Rwalk.Decode(ref r).Qids);
+    }
+}
+
 /// <summary>Tlopen: fid[4] flags[4] (Linux open flags).</summary>
 public readonly record struct Tlopen(uint Fid, uint Flags) : IP9Message<Tlopen>
 {

@@ -102,8 +102,9 @@ public record struct P9SetAttr
 
 /// <summary>One directory entry of Rreaddir: qid[13] offset[8] type[1] name[s]. <see cref="Offset"/>
 /// is the cookie to pass to the next Treaddir to continue after this entry; <see cref="Type"/> is
-/// a Linux DT_* value.</summary>
-public readonly record struct P9Dirent(Qid Qid, ulong Offset, byte Type, string Name)
+/// a Linux DT_* value. A class, so that List&lt;P9Dirent&gt; runs the framework's precompiled shared
+/// code instead of being compiled by the JIT in each new process.</summary>
+public sealed record P9Dirent(Qid Qid, ulong Offset, byte Type, string Name)
 {
     /// <summary>Encoded size without the name's bytes.</summary>
     public const int FixedSize = Qid.Size + 8 + 1 + 2;

@@ -24,6 +24,7 @@ internal sealed partial class P9Session
     {
         P9MessageType.Tattach => Attach(tag, P9Codec.DecodeBody<Tattach>(body)),
         P9MessageType.Twalk => Walk(tag, P9Codec.DecodeBody<Twalk>(body)),
+        P9MessageType.Twalkgetattr => WalkGetAttr(tag, P9Codec.DecodeBody<Twalkgetattr>(body)),
         P9MessageType.Tgetattr => GetAttr(tag, P9Codec.DecodeBody<Tgetattr>(body)),
         P9MessageType.Tsetattr => SetAttr(tag, P9Codec.DecodeBody<Tsetattr>(body)),
         P9MessageType.Tlopen => Lopen(tag, P9Codec.DecodeBody<Tlopen>(body)),
@@ -99,7 +100,35 @@ internal sealed partial class P9Session
 
     private int Walk(ushort tag, Twalk m)
     {
-        var fid = Acquire(m.Fid);
+        int err = WalkFid(m.Fid, m.NewFid, m.Names, partial: true, out var qids, out _);
+        if (err == 0)
+        {
+            Reply(tag, new Rwalk(qids));
+        }
+        return err;
+    }
+
+    /// <summary>Twalkgetattr: the whole walk or an error, with the attributes of the object
+    /// reached; newfid NOFID installs nothing.</summary>
+    private int WalkGetAttr(ushort tag, Twalkgetattr m)
+    {
+        int err = WalkFid(m.Fid, m.NewFid, m.Names, partial: false, out var qids, out var st);
+        if (err == 0)
+        {
+            Reply(tag, new Rwalkgetattr(ToAttr(st), qids));
+        }
+        return err;
+    }
+
+    /// <summary>Walks <paramref name="names"/> from fid to newFid (which may be fid, or NOFID for
+    /// none). 0 with the qids of the names walked and the status of the object reached; with
+    /// <paramref name="partial"/>, a walk that resolved some names but not all succeeds with
+    /// fewer qids and installs nothing (Twalk's rule), else its failure is the error.</summary>
+    private int WalkFid(uint fidId, uint newFidId, string[] names, bool partial, out Qid[] qids, out StatxBuf last)
+    {
+        qids = [];
+        last = default;
+        var fid = Acquire(fidId);
         if (fid is null)
         {
             return EBADF;
@@ -110,14 +139,20 @@ internal sealed partial class P9Session
             {
                 return EINVAL;
             }
-            if (m.NewFid != m.Fid && FidInUse(m.NewFid))
+            bool install = newFidId != P9Protocol.NoFid;
+            if (!install && partial)
+            {
+                return EINVAL; // Twalk always makes newfid
+            }
+            if (install && newFidId != fidId && FidInUse(newFidId))
             {
                 return EEXIST;
             }
             var cur = fid.AcquireNode();
-            var qids = new Qid[m.Names.Length];
+            var walked = new Qid[names.Length];
             int done = 0, err = 0;
-            foreach (string name in m.Names)
+            bool haveLast = false;
+            foreach (string name in names)
             {
                 if (!cur.IsDir)
                 {
@@ -155,7 +190,9 @@ internal sealed partial class P9Session
                         break;
                     }
                     cur = NewNode(fd, cur, name, cst); // cur's reference becomes the child's parent reference
-                    qids[done++] = HostCalls.ToQid(cst);
+                    walked[done++] = HostCalls.ToQid(cst);
+                    last = cst;
+                    haveLast = true;
                     continue;
                 }
                 if (HostCalls.Stat(cur.Fd, out var st) is int sr and < 0)
@@ -163,24 +200,37 @@ internal sealed partial class P9Session
                     err = -sr;
                     break;
                 }
-                qids[done++] = HostCalls.ToQid(st);
+                walked[done++] = HostCalls.ToQid(st);
+                last = st;
+                haveLast = true;
             }
-            if (done < m.Names.Length)
+            if (done < names.Length)
             {
                 cur.Release();
-                if (done == 0)
+                if (done == 0 || !partial)
                 {
                     return err;
                 }
-                Reply(tag, new Rwalk(qids[..done]));
+                qids = walked[..done];
                 return 0;
             }
-            if (m.NewFid == m.Fid)
+            if (!haveLast && !partial && HostCalls.Stat(cur.Fd, out last) is int lr and < 0)
+            {
+                cur.Release(); // Twalkgetattr of no names: the status of fid's own object
+                return -lr;
+            }
+            qids = walked;
+            if (!install)
+            {
+                cur.Release();
+                return 0;
+            }
+            if (newFidId == fidId)
             {
                 Node old;
                 lock (fid.Lock)
                 {
-                    if (fid.OpenFd >= 0 && m.Names.Length > 0)
+                    if (fid.OpenFd >= 0 && names.Length > 0)
                     {
                         cur.Release();
                         return HostCalls.EBUSY;
@@ -193,13 +243,12 @@ internal sealed partial class P9Session
             else
             {
                 var nf = new Fid(cur, fid.Uid);
-                if (Install(m.NewFid, nf) is int ie and not 0)
+                if (Install(newFidId, nf) is int ie and not 0)
                 {
                     nf.Release();
                     return ie;
                 }
             }
-            Reply(tag, new Rwalk(qids));
             return 0;
         }
         finally
@@ -207,6 +256,29 @@ internal sealed partial class P9Session
             fid.Release();
         }
     }
+
+    /// <summary>Rgetattr's block for a host status.</summary>
+    private static P9Attr ToAttr(in StatxBuf st) => new()
+    {
+        Valid = P9Protocol.GetAttrBasic | ((st.Mask & Files.STATX_BTIME) != 0 ? P9Protocol.GetAttrBtime : 0),
+        Qid = HostCalls.ToQid(st),
+        Mode = st.Mode,
+        Uid = st.Uid,
+        Gid = st.Gid,
+        Nlink = st.Nlink,
+        Rdev = Files.MakeDev(st.RdevMajor, st.RdevMinor),
+        Size = st.Size,
+        BlkSize = st.Blksize,
+        Blocks = st.Blocks,
+        AtimeSec = (ulong)st.Atime.Sec,
+        AtimeNsec = st.Atime.Nsec,
+        MtimeSec = (ulong)st.Mtime.Sec,
+        MtimeNsec = st.Mtime.Nsec,
+        CtimeSec = (ulong)st.Ctime.Sec,
+        CtimeNsec = st.Ctime.Nsec,
+        BtimeSec = (ulong)st.Btime.Sec,
+        BtimeNsec = st.Btime.Nsec,
+    };
 
     private int GetAttr(ushort tag, Tgetattr m)
     {
@@ -222,27 +294,7 @@ internal sealed partial class P9Session
             {
                 return -r;
             }
-            var attr = new P9Attr
-            {
-                Valid = P9Protocol.GetAttrBasic | ((st.Mask & Files.STATX_BTIME) != 0 ? P9Protocol.GetAttrBtime : 0),
-                Qid = HostCalls.ToQid(st),
-                Mode = st.Mode,
-                Uid = st.Uid,
-                Gid = st.Gid,
-                Nlink = st.Nlink,
-                Rdev = Files.MakeDev(st.RdevMajor, st.RdevMinor),
-                Size = st.Size,
-                BlkSize = st.Blksize,
-                Blocks = st.Blocks,
-                AtimeSec = (ulong)st.Atime.Sec,
-                AtimeNsec = st.Atime.Nsec,
-                MtimeSec = (ulong)st.Mtime.Sec,
-                MtimeNsec = st.Mtime.Nsec,
-                CtimeSec = (ulong)st.Ctime.Sec,
-                CtimeNsec = st.Ctime.Nsec,
-                BtimeSec = (ulong)st.Btime.Sec,
-                BtimeNsec = st.Btime.Nsec,
-            };
+            var attr = ToAttr(st);
             Reply(tag, new Rgetattr(attr));
             return 0;
         }

@@ -154,7 +154,7 @@ public sealed class FdTable
             old = _entries[fd];
             _entries[fd] = null;
         }
-        old!.Value.File.DecRef();
+        if (old is { } closed) closed.File.DecRef(); // not old!.Value: Nullable<T>.Value of a struct of ours is JIT-compiled
         return 0;
     }
 

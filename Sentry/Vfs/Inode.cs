@@ -4,8 +4,10 @@ using static Sandbox.Abi.StatMode;
 
 namespace Sandbox.Sentry.Vfs;
 
-/// <summary>One name in a directory listing.</summary>
-public readonly record struct DirEntry(string Name, ulong Ino, byte Type);
+/// <summary>One name in a directory listing. A class, not a struct: List&lt;DirEntry&gt; then runs
+/// the framework's shared, precompiled code, where a list of a struct of ours would be compiled
+/// by the JIT in every new sandbox (milliseconds at the first getdents).</summary>
+public sealed record DirEntry(string Name, ulong Ino, byte Type);
 
 /// <summary>What setattr may change; a null field is left alone.</summary>
 public struct SetAttrRequest

@@ -17,7 +17,8 @@ public abstract class InodeFile : FileDescription
         Flags = flags;
     }
 
-    public Inode Inode => Path!.Value.Inode;
+    // A pattern, not Path!.Value: the getter of Nullable<PathPos>.Value has no precompiled copy.
+    public Inode Inode => Path is { } p ? p.Inode : throw new InvalidOperationException("a file description without a path");
 
     public override long Sync() => 0;
 
@@ -115,7 +116,7 @@ public sealed class DirectoryFile : InodeFile
             if (_entries == null)
             {
                 var entries = new List<DirEntry>();
-                var pos = Path!.Value;
+                if (Path is not { } pos) return -(long)Errno.ENOTDIR;
                 var parent = pos.Dentry.Parent ?? pos.Dentry;
                 entries.Add(new DirEntry(".", pos.Inode.Ino, DirentType.DT_DIR));
                 entries.Add(new DirEntry("..", parent.Inode.Ino, DirentType.DT_DIR));
@@ -123,25 +124,52 @@ public sealed class DirectoryFile : InodeFile
                 if (r < 0) return r;
                 _entries = entries;
             }
-            Span<byte> buf = stackalloc byte[512];
-            int written = 0;
-            while (Offset < _entries.Count)
+            // Records are packed in a pooled buffer and copied out in pieces of up to 64 KiB,
+            // not one copy per entry; the offset moves past the entries of each piece copied.
+            byte[] pack = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Clamp(count, 512, 1 << 16));
+            try
             {
-                var e = _entries[(int)Offset];
-                int len = EncodeDirent(buf, e, Offset + 1, is64);
-                if (written + len > count)
+                int written = 0, packed = 0;
+                long next = Offset;
+                while (next < _entries.Count)
                 {
-                    if (written == 0) return -(long)Errno.EINVAL;
-                    break;
+                    var e = _entries[(int)next];
+                    int len = DirentSize(e, is64);
+                    if (written + packed + len > count)
+                    {
+                        if (written + packed == 0) return -(long)Errno.EINVAL;
+                        break;
+                    }
+                    if (packed + len > pack.Length)
+                    {
+                        long r = task.MemoryManager.CopyOut(addr + (ulong)written, pack.AsSpan(0, packed));
+                        if (r < 0) return written > 0 ? written : r;
+                        written += packed;
+                        packed = 0;
+                        Offset = next;
+                    }
+                    EncodeDirent(pack.AsSpan(packed, len), e, next + 1, is64);
+                    packed += len;
+                    next++;
                 }
-                long r = task.MemoryManager.CopyOut(addr + (ulong)written, buf[..len]);
-                if (r < 0) return r;
-                written += len;
-                Offset++;
+                if (packed > 0)
+                {
+                    long r = task.MemoryManager.CopyOut(addr + (ulong)written, pack.AsSpan(0, packed));
+                    if (r < 0) return written > 0 ? written : r;
+                    written += packed;
+                    Offset = next;
+                }
+                return written;
             }
-            return written;
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(pack);
+            }
         }
     }
+
+    private static int DirentSize(DirEntry e, bool is64) =>
+        ((is64 ? 19 : 18) + System.Text.Encoding.UTF8.GetByteCount(e.Name) + 1 + (is64 ? 0 : 1) + 7) & ~7;
 
     /// <summary>linux_dirent64: ino[8] off[8] reclen[2] type[1] name NUL, padded to 8.
     /// linux_dirent: ino[8] off[8] reclen[2] name NUL, type in the last byte.</summary>

@@ -91,6 +91,60 @@ public readonly ref struct IoBuffers
         return done;
     }
 
+    /// <summary>Fills the buffers from pos with up to length bytes of a host file at fileOffset,
+    /// read with pread straight into guest memory (no bounce buffer). Returns the bytes read
+    /// (short at the end of the file or at the first inaccessible guest byte), -EFAULT when not
+    /// one guest byte is writable, or -errno when the first pread fails.</summary>
+    public unsafe long CopyOutFromFile(long pos, int fd, long fileOffset, long length)
+    {
+        length = Math.Min(length, Length - pos);
+        if (length <= 0) return 0;
+        if (_mm == null)
+        {
+            fixed (byte* p = _kernel.Slice((int)pos, (int)length)) return PreadAll(fd, p, (int)length, fileOffset);
+        }
+        long done = 0;
+        long skip = pos;
+        foreach (var v in _iovecs)
+        {
+            if (done == length) break;
+            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
+            long chunk = Math.Min(length - done, (long)v.Len - skip);
+            long copied = 0;
+            while (copied < chunk)
+            {
+                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)copied, (ulong)(chunk - copied), true, out byte* p, out ulong n))
+                    return done + copied > 0 ? done + copied : -(long)Errno.EFAULT;
+                int want = (int)Math.Min(n, 1UL << 30);
+                long got = PreadAll(fd, p, want, fileOffset + done + copied);
+                if (got < 0) return done + copied > 0 ? done + copied : got;
+                copied += got;
+                if (got < want) return done + copied; // the end of the file
+            }
+            done += copied;
+            skip = 0;
+        }
+        return done;
+    }
+
+    private static unsafe long PreadAll(int fd, byte* p, int length, long offset)
+    {
+        int done = 0;
+        while (done < length)
+        {
+            nint n = Sandbox.Abi.Host.Unistd.Pread(fd, p + done, (nuint)(length - done), offset + done);
+            if (n < 0)
+            {
+                int errno = Sandbox.Abi.Host.HostError.Last;
+                if (errno == (int)Errno.EINTR) continue;
+                return done > 0 ? done : -errno;
+            }
+            if (n == 0) break;
+            done += (int)n;
+        }
+        return done;
+    }
+
     private static unsafe int PwriteAll(int fd, byte* p, int length, long offset)
     {
         int done = 0;

@@ -98,6 +98,12 @@ public class CodecTests
         Assert.Equal(["a", "bé", "..", ""], walk.Names);
         Assert.Empty(RoundTrip(new Twalk(1, 2, [])).Names);
         Assert.Equal([Q1, Q2], RoundTrip(new Rwalk([Q1, Q2])).Qids);
+        var wga = RoundTrip(new Twalkgetattr(1, P9Protocol.NoFid, ["a", "b"]));
+        Assert.Equal((1u, P9Protocol.NoFid), (wga.Fid, wga.NewFid));
+        Assert.Equal(["a", "b"], wga.Names);
+        var rwga = RoundTrip(new Rwalkgetattr(SampleAttr(), [Q1, Q2]));
+        Assert.Equal(SampleAttr(), rwga.Attr);
+        Assert.Equal([Q1, Q2], rwga.Qids);
 
         Assert.Equal(new Tlopen(3, 0x8002), RoundTrip(new Tlopen(3, 0x8002)));
         Assert.Equal(new Rlopen(Q1, 8192), RoundTrip(new Rlopen(Q1, 8192)));

@@ -64,6 +64,86 @@ public class ServerTests
     }
 
     [Fact]
+    public void WalkGetAttr_WalksAndStatsInOneRequest()
+    {
+        using var m = new Mount(populate: Populate);
+        var c = m.Client;
+        uint f = c.AllocateFid();
+        Assert.Equal(0, c.WalkGetAttr(m.RootFid, f, ["sub", "inner.txt"], out var attr));
+        Assert.Equal(5ul, attr.Size);
+        Assert.Equal(StatMode.S_IFREG, attr.Mode & StatMode.S_IFMT);
+        Assert.True((attr.Valid & P9Protocol.GetAttrBasic) == P9Protocol.GetAttrBasic);
+        Assert.Equal(0, c.GetAttr(f, P9Protocol.GetAttrBasic, out var again));
+        Assert.Equal(attr.Qid, again.Qid);
+        Assert.Equal(0, c.Clunk(f));
+
+        // NOFID: the attributes only, nothing installed.
+        Assert.Equal(0, c.WalkGetAttr(m.RootFid, P9Protocol.NoFid, ["sub"], out attr));
+        Assert.Equal(StatMode.S_IFDIR, attr.Mode & StatMode.S_IFMT);
+        Assert.Equal(0, c.WalkGetAttr(m.RootFid, P9Protocol.NoFid, [], out var root));
+        Assert.Equal(StatMode.S_IFDIR, root.Mode & StatMode.S_IFMT);
+        Assert.Equal(0, c.WalkGetAttr(m.RootFid, P9Protocol.NoFid, ["sub", ".."], out var up));
+        Assert.Equal(root.Qid, up.Qid);
+
+        // A walk that stops short is an error (not Twalk's partial success) and installs nothing.
+        uint g = c.AllocateFid();
+        Assert.Equal(ENOENT, c.WalkGetAttr(m.RootFid, g, ["sub", "missing"], out _));
+        Assert.Equal(EBADF, c.GetAttr(g, P9Protocol.GetAttrBasic, out _));
+        Assert.Equal(ENOTDIR, c.WalkGetAttr(m.RootFid, g, ["hello.txt", "x"], out _));
+        Assert.Equal(EBADF, c.Clunk(g));
+        uint h = c.AllocateFid();
+        Assert.Equal(0, c.Walk(m.RootFid, h, [], out _));
+        Assert.Equal(EEXIST, c.WalkGetAttr(m.RootFid, h, ["sub"], out _));
+        Assert.Equal(EBADF, c.WalkGetAttr(999, P9Protocol.NoFid, ["sub"], out _));
+        // Plain Twalk still refuses NOFID.
+        Assert.Equal(EINVAL, c.Walk(m.RootFid, P9Protocol.NoFid, ["sub"], out _));
+    }
+
+    [Fact]
+    public void ClunkAndRelease_DoesNotWait_AndReusesTheFidOnlyAfterTheReply()
+    {
+        using var m = new Mount(populate: Populate);
+        var c = m.Client;
+        var clunked = new List<uint>();
+        for (int i = 0; i < 100; i++)
+        {
+            uint f = c.AllocateFid();
+            Assert.Equal(0, c.Walk(m.RootFid, f, ["hello.txt"], out _));
+            clunked.Add(f);
+        }
+        foreach (uint f in clunked)
+        {
+            c.ClunkAndRelease(f);
+        }
+        // No reply has been read yet (nobody waited): none of those numbers comes back.
+        var fresh = Enumerable.Range(0, 100).Select(_ => c.AllocateFid()).ToList();
+        Assert.Empty(fresh.Intersect(clunked));
+        foreach (uint f in fresh)
+        {
+            c.ReleaseFid(f);
+        }
+        // The next request reads the outstanding replies: every clunk was served, and the
+        // numbers are free again.
+        foreach (uint f in clunked)
+        {
+            Assert.Equal(EBADF, c.GetAttr(f, P9Protocol.GetAttrBasic, out _));
+        }
+        var reused = Enumerable.Range(0, 200).Select(_ => c.AllocateFid()).ToList();
+        Assert.Equal(100, reused.Intersect(clunked).Count());
+
+        // Many more than the outstanding bound still all get served.
+        for (int i = 0; i < 1000; i++)
+        {
+            uint f = c.AllocateFid();
+            Assert.Equal(0, c.Walk(m.RootFid, f, [], out _));
+            c.ClunkAndRelease(f);
+        }
+        uint last = c.AllocateFid();
+        Assert.Equal(0, c.WalkGetAttr(m.RootFid, last, ["sub"], out _));
+        Assert.Equal(0, c.Clunk(last));
+    }
+
+    [Fact]
     public void LongWalks_AreSplitAt16Names()
     {
         using var m = new Mount();

@@ -77,4 +77,41 @@ public class RevalidationTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void FilesAndDirectoriesReplacedOnTheHost_AreReadAnew()
+    {
+        // Files and listings a process closed stay open in the Gofer for the next open; once
+        // the revalidation period is over, objects the host replaced are seen as they are now.
+        string dir = Path.Combine(Path.GetTempPath(), $"reval-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        File.WriteAllText(Path.Combine(dir, "sub", "old"), "x\n");
+        File.WriteAllText(Path.Combine(dir, "f"), "first\n");
+        try
+        {
+            string[] runsc = Repo.RunscCommand;
+            var psi = new ProcessStartInfo(runsc[0]) { UseShellExecute = false, RedirectStandardOutput = true };
+            foreach (string a in runsc[1..]) psi.ArgumentList.Add(a);
+            string script = $"ls {dir}/sub; cat {dir}/f; echo ready; sleep 2; ls {dir}/sub; cat {dir}/f";
+            foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", script }) psi.ArgumentList.Add(a);
+            using var process = Process.Start(psi)!;
+            Assert.Equal("old", process.StandardOutput.ReadLine());
+            Assert.Equal("first", process.StandardOutput.ReadLine());
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            // (Without a sandbox holding them, ext4 would hand the new ones the old inode numbers
+            // in this order; the Gofer's open fids pin the old inodes, so it cannot.)
+            File.Delete(Path.Combine(dir, "f"));
+            File.WriteAllText(Path.Combine(dir, "f"), "second\n");
+            Directory.Delete(Path.Combine(dir, "sub"), recursive: true);
+            Directory.CreateDirectory(Path.Combine(dir, "sub"));
+            File.WriteAllText(Path.Combine(dir, "sub", "new"), "y\n");
+            string rest = process.StandardOutput.ReadToEnd();
+            Assert.True(process.WaitForExit(60_000), "the sandbox did not finish");
+            Assert.Equal("new\nsecond\n", rest);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

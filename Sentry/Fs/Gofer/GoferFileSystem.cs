@@ -50,6 +50,46 @@ public sealed class GoferFileSystem : FileSystem
         }
     }
 
+    /// <summary>Regular files whose lookup fid was kept for an open that usually follows
+    /// (openat, exec, dlopen), oldest first. Bounded, so the Gofer holds at most this many
+    /// descriptors for files looked up but not opened.</summary>
+    private readonly Queue<GoferInode> _spares = new();
+    private const int MaxSpares = 32;
+
+    /// <summary>Records that <paramref name="inode"/> keeps a spare fid; past the bound the oldest
+    /// spare is given back.</summary>
+    internal void AddSpare(GoferInode inode)
+    {
+        GoferInode? evict = null;
+        lock (_spares)
+        {
+            _spares.Enqueue(inode);
+            if (_spares.Count > MaxSpares) evict = _spares.Dequeue();
+        }
+        evict?.DropSpare();
+    }
+
+    /// <summary>Files and directories of a read-only mount that nobody has open but that keep
+    /// their opened fid (and donated descriptor) for the next open, oldest first: the same
+    /// program, library or module opened again (every exec of a shell loop, every import of
+    /// a second Python) then costs no walk and no Tlopen. Bounded, so the Gofer holds at most
+    /// this many descriptors for files no description uses.</summary>
+    private readonly Queue<GoferInode> _idle = new();
+    private const int MaxIdle = 64;
+
+    /// <summary>Queues an inode that just became idle; past the bound the oldest one is closed
+    /// (unless it was opened again meanwhile).</summary>
+    internal void AddIdle(GoferInode inode)
+    {
+        GoferInode? evict = null;
+        lock (_idle)
+        {
+            _idle.Enqueue(inode);
+            if (_idle.Count > MaxIdle) evict = _idle.Dequeue();
+        }
+        evict?.EvictIdle();
+    }
+
     /// <summary>Takes bytes from the page-cache budget; false when the cache is full.</summary>
     internal bool ReserveCache(long bytes) => Interlocked.Add(ref _cacheBudget, -bytes) >= 0 || Undo(bytes);
 
@@ -106,16 +146,48 @@ public sealed class GoferInode : Inode
         lock (_chunks) _openFiles++;
     }
 
-    /// <summary>The last description closed: give the Gofer its descriptor back, so that
-    /// reading many files does not hold one host fd per file in the Gofer.</summary>
+    /// <summary>The last description closed: on a read-only mount the read fid waits in the
+    /// file system's idle queue for the next open (the content it reads is the host file's,
+    /// live; the name was revalidated by the path walk that opens it again); elsewhere it goes
+    /// back to the Gofer at once.</summary>
     internal void CloseRef()
     {
         lock (_chunks)
         {
             if (--_openFiles > 0 || _readFid == 0) return;
-            DropReadFid();
+            if (!_fs.ReadOnly)
+            {
+                DropReadFid();
+                return;
+            }
+            if (_idleQueued) return;
+            _idleQueued = true;
+        }
+        _fs.AddIdle(this);
+    }
+
+    /// <summary>In the file system's idle queue. Under _chunks.</summary>
+    private bool _idleQueued;
+
+    /// <summary>Out of the idle queue: closes what no open description uses.</summary>
+    internal void EvictIdle()
+    {
+        lock (_chunks)
+        {
+            _idleQueued = false;
+            if (_openFiles == 0 && _readFid != 0) DropReadFid();
+            if (_listFid != 0)
+            {
+                Clunk(_listFid);
+                _listFid = 0;
+            }
         }
     }
+
+    /// <summary>A directory's fid opened for Treaddir, kept (read-only mounts) while the
+    /// directory is in the idle queue: each Treaddir names its offset, so a listing from 0 on
+    /// it reads the host directory as it is now. Under _chunks (held for the whole listing).</summary>
+    private uint _listFid;
 
     internal GoferInode(GoferFileSystem fs, uint dirFid, P9Attr attr) : this(fs, null, "", attr)
     {
@@ -146,17 +218,15 @@ public sealed class GoferInode : Inode
     public override bool Revalidate()
     {
         if (_parent == null || Environment.TickCount64 - _validatedAt < RevalidateAfterMs) return true;
-        uint fid = Client.AllocateFid();
-        if (Client.Walk(_parent._dirFid, fid, [_name], out _) != 0)
-        {
-            Client.ReleaseFid(fid);
-            return false;
-        }
-        int err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
-        Clunk(fid);
+        // One round trip that installs no fid (nothing to clunk).
+        int err = Client.WalkGetAttr(_parent._dirFid, P9Protocol.NoFid, [_name], out P9Attr attr);
         if (err != 0 || attr.Qid.Path != Ino || (attr.Mode & S_IFMT) != Type) return false;
         if ((long)attr.Size != Size || (long)attr.MtimeSec != Mtime.Sec || (long)attr.MtimeNsec != Mtime.Nsec)
             lock (_chunks) _chunks.Clear();
+        // A symlink's target never changes in place; a changed ctime means the inode number was
+        // reused for another link. (Fids kept open for the next open need no such check: an
+        // open fid pins its inode on the host, so its number cannot go to another object.)
+        if ((long)attr.CtimeSec != Ctime.Sec || (long)attr.CtimeNsec != Ctime.Nsec) _linkTarget = null;
         Apply(attr);
         _validatedAt = Environment.TickCount64;
         return true;
@@ -196,11 +266,9 @@ public sealed class GoferInode : Inode
         return -err;
     }
 
-    private void Clunk(uint fid)
-    {
-        Client.Clunk(fid);
-        Client.ReleaseFid(fid);
-    }
+    /// <summary>Clunks without waiting for the reply (nothing here would act on its outcome);
+    /// the fid number is reused only once the Gofer has answered.</summary>
+    private void Clunk(uint fid) => Client.ClunkAndRelease(fid);
 
     /// <summary>Names the Gofer said do not exist here, with when (negative dentries): asked
     /// again only after <see cref="RevalidateAfterMs"/>, as found names are revalidated. Names
@@ -208,6 +276,8 @@ public sealed class GoferInode : Inode
     /// compilers' include paths probe many names that are not there.)</summary>
     private readonly Dictionary<string, long> _absent = [];
     private const int MaxAbsent = 4096;
+    /// <summary>_absent's size, kept here: Dictionary&lt;string, long&gt;.Count has no precompiled copy.</summary>
+    private int _absentCount;
 
     /// <summary>Bumped by every name this client adds here: a lookup that raced with it does
     /// not record its (stale) ENOENT.</summary>
@@ -218,7 +288,7 @@ public sealed class GoferInode : Inode
         lock (_absent)
         {
             _namesAdded++;
-            _absent.Remove(name);
+            if (_absent.Remove(name)) _absentCount--;
         }
     }
 
@@ -234,29 +304,47 @@ public sealed class GoferInode : Inode
             generation = _namesAdded;
         }
         uint fid = Client.AllocateFid();
-        int err = Client.Walk(_dirFid, fid, [name], out _);
+        // Twalkgetattr: the walk and the attributes in one round trip.
+        int err = Client.WalkGetAttr(_dirFid, fid, [name], out P9Attr attr);
         if (err == (int)Errno.ENOENT)
         {
             lock (_absent)
             {
-                if (_absent.Count >= MaxAbsent) _absent.Clear();
-                if (generation == _namesAdded) _absent[name] = Environment.TickCount64;
+                if (_absentCount >= MaxAbsent)
+                {
+                    _absent.Clear();
+                    _absentCount = 0;
+                }
+                if (generation == _namesAdded)
+                {
+                    if (!_absent.TryGetValue(name, out _)) _absentCount++;
+                    _absent[name] = Environment.TickCount64;
+                }
             }
         }
         if (err != 0) { Client.ReleaseFid(fid); return -err; }
-        err = Client.GetAttr(fid, GoferFileSystem.AttrMask, out P9Attr attr);
-        if (err != 0) { Clunk(fid); return -err; }
-        if ((attr.Mode & S_IFMT) == S_IFDIR)
+        var node = new GoferInode(_fs, this, name, attr);
+        switch (attr.Mode & S_IFMT)
         {
-            var dir = new GoferInode(_fs, this, name, attr);
-            dir.SetDirFid(fid);
-            child = dir;
+            case S_IFDIR:
+                node.SetDirFid(fid);
+                break;
+            case S_IFLNK:
+                // A path walk reads the link next: read it now, while the fid is there.
+                if (Client.Readlink(fid, out string target) == 0) node._linkTarget = target;
+                Clunk(fid);
+                break;
+            case S_IFREG:
+                // Kept for the open that usually follows the lookup (saves its walk).
+                node._spareFid = fid;
+                node._spareAt = Environment.TickCount64;
+                _fs.AddSpare(node);
+                break;
+            default:
+                Clunk(fid);
+                break;
         }
-        else
-        {
-            Clunk(fid);
-            child = new GoferInode(_fs, this, name, attr);
-        }
+        child = node;
         return 0;
     }
 
@@ -265,40 +353,117 @@ public sealed class GoferInode : Inode
     public override long ReadDir(List<DirEntry> entries)
     {
         if (!IsDirectory) return -(long)Errno.ENOTDIR;
-        long r = WalkHere(out uint fid);
-        if (r < 0) return r;
-        try
+        if (!_fs.ReadOnly)
         {
-            int err = Client.Lopen(fid, (uint)(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY), out _, out _);
-            if (err != 0) return -err;
-            var batch = new List<P9Dirent>();
-            ulong offset = 0;
-            while (true)
-            {
-                batch.Clear();
-                err = Client.Readdir(fid, offset, Client.MSize, batch);
-                if (err != 0) return -err;
-                if (batch.Count == 0) return 0;
-                foreach (var d in batch)
-                    if (d.Name is not "." and not "..") entries.Add(new DirEntry(d.Name, d.Qid.Path, d.Type));
-                offset = batch[^1].Offset;
-            }
-        }
-        finally
-        {
+            long r = OpenDirFid(out uint fid);
+            if (r < 0) return r;
+            r = List(fid, entries);
             Clunk(fid);
+            return r;
+        }
+        lock (_chunks)
+        {
+            if (_listFid == 0)
+            {
+                long r = OpenDirFid(out _listFid);
+                if (r < 0) return r;
+            }
+            long l = List(_listFid, entries);
+            if (l < 0)
+            {
+                Clunk(_listFid);
+                _listFid = 0;
+                return l;
+            }
+            if (_idleQueued) return 0;
+            _idleQueued = true; // the opened fid waits in the idle queue for the next listing
+        }
+        _fs.AddIdle(this);
+        return 0;
+    }
+
+    private long OpenDirFid(out uint fid)
+    {
+        long r = WalkHere(out fid);
+        if (r < 0) return r;
+        int err = Client.Lopen(fid, (uint)(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY), out _, out _);
+        if (err == 0) return 0;
+        Clunk(fid);
+        fid = 0;
+        return -err;
+    }
+
+    /// <summary>Every entry of an opened directory fid, from offset 0 (each Treaddir names its
+    /// offset, so the host directory is read as it is now).</summary>
+    private long List(uint fid, List<DirEntry> entries)
+    {
+        var batch = new List<P9Dirent>();
+        ulong offset = 0;
+        while (true)
+        {
+            batch.Clear();
+            int err = Client.Readdir(fid, offset, Client.MSize, batch);
+            if (err != 0) return -err;
+            if (batch.Count == 0) return 0;
+            foreach (var d in batch)
+                if (d.Name is not "." and not "..") entries.Add(new DirEntry(d.Name, d.Qid.Path, d.Type));
+            offset = batch[^1].Offset;
         }
     }
+
+    /// <summary>A symlink's target, read once (at lookup) and kept while the inode is valid: a
+    /// target never changes in place, and revalidation drops it if the inode was reused. (Paths
+    /// through /lib, /bin and /sbin of a merged-/usr system each follow a link.)</summary>
+    private volatile string? _linkTarget;
 
     public override long ReadLink(out string target)
     {
         target = "";
         if (!IsSymlink) return -(long)Errno.EINVAL;
+        if (_linkTarget is { } cached)
+        {
+            target = cached;
+            return 0;
+        }
         long r = WalkHere(out uint fid);
         if (r < 0) return r;
         int err = Client.Readlink(fid, out target);
         Clunk(fid);
+        if (err == 0) _linkTarget = target;
         return -err;
+    }
+
+    /// <summary>The fid of the lookup that made this inode (regular files), until an open takes
+    /// it or <see cref="GoferFileSystem.AddSpare"/> evicts it; 0 when there is none. Under _chunks.</summary>
+    private uint _spareFid;
+    private long _spareAt;
+
+    /// <summary>Gives the spare fid back (evicted).</summary>
+    internal void DropSpare()
+    {
+        lock (_chunks)
+        {
+            if (_spareFid == 0) return;
+            Clunk(_spareFid);
+            _spareFid = 0;
+        }
+    }
+
+    /// <summary>A fid of this file: the spare one if it is recent (it names the object this
+    /// inode describes, which is trusted for the revalidation period), else a new walk.</summary>
+    private long TakeFid(out uint fid)
+    {
+        lock (_chunks)
+        {
+            fid = _spareFid;
+            if (fid != 0)
+            {
+                _spareFid = 0;
+                if (Environment.TickCount64 - _spareAt < RevalidateAfterMs) return 0;
+                Clunk(fid);
+            }
+        }
+        return WalkHere(out fid);
     }
 
     /// <summary>A fid opened for reading, shared by every reader of this file, and the host
@@ -312,7 +477,7 @@ public sealed class GoferInode : Inode
             fid = _readFid;
             if (fid == 0)
             {
-                long r = WalkHere(out fid);
+                long r = TakeFid(out fid);
                 if (r < 0) return r;
                 int err = Client.Lopen(fid, OpenFlags.O_RDONLY, out _, out _, out int hostFd);
                 if (err != 0) { Clunk(fid); return -err; }
@@ -352,13 +517,60 @@ public sealed class GoferInode : Inode
         }
         finally
         {
-            hostFile?.DangerousRelease();
-            // Reads for the Sentry itself (exec, copy-up) keep the fid only with a donated
-            // descriptor (the file cache reads a program in pieces; each piece would otherwise
-            // cost a walk, an open and a clunk); the next close of the file gives both back.
-            lock (_chunks)
-                if (_openFiles == 0 && _readFid != 0 && _hostFile == null) DropReadFid();
+            ReadDone(hostFile);
         }
+    }
+
+    /// <summary>Reads file data straight into a reader's buffers: with a donated descriptor, a
+    /// pread into guest memory; else through a pooled buffer.</summary>
+    internal long ReadTo(IoBuffers dst, long offset)
+    {
+        if (IsDirectory) return -(long)Errno.EISDIR;
+        if (offset < 0) return -(long)Errno.EINVAL;
+        if (dst.Length == 0) return 0;
+        long r = ReadFid(out uint fid, out SafeFileHandle? hostFile);
+        if (r < 0) return r;
+        try
+        {
+            if (hostFile != null) return dst.CopyOutFromFile(0, (int)hostFile.DangerousGetHandle(), offset, dst.Length);
+            int length = (int)Math.Min(dst.Length, 1 << 20);
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                long n = ReadThrough(fid, offset, buffer.AsSpan(0, length));
+                if (n <= 0) return n;
+                int copied = dst.CopyOut(0, buffer.AsSpan(0, (int)n));
+                return copied == 0 ? -(long)Errno.EFAULT : copied;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        finally
+        {
+            ReadDone(hostFile);
+        }
+    }
+
+    private void ReadDone(SafeFileHandle? hostFile)
+    {
+        hostFile?.DangerousRelease();
+        // Reads for the Sentry itself (exec, copy-up) keep the fid only with a donated
+        // descriptor (the file cache reads a program in pieces; each piece would otherwise
+        // cost a walk, an open and a clunk); the next close of the file gives both back.
+        lock (_chunks)
+        {
+            if (_openFiles != 0 || _readFid == 0) return;
+            if (_hostFile == null || !_fs.ReadOnly)
+            {
+                DropReadFid();
+                return;
+            }
+            if (_idleQueued) return;
+            _idleQueued = true; // bounded like closed files
+        }
+        _fs.AddIdle(this);
     }
 
     /// <summary>Reads through the donated host descriptor: the host's page cache serves it, and
@@ -553,7 +765,7 @@ public sealed class GoferInode : Inode
     /// <summary>A fid opened with the given flags, for a writing description.</summary>
     internal long OpenFid(int flags, out uint fid)
     {
-        long r = WalkHere(out fid);
+        long r = TakeFid(out fid);
         if (r < 0) return r;
         int err = Client.Lopen(fid, (uint)(flags & (OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_TRUNC)), out _, out _);
         if (err == 0) return 0;
@@ -588,32 +800,29 @@ public sealed class GoferFile : InodeFile
         inode.OpenRef();
     }
 
+    /// <summary>Reads into guest memory directly (a pread there when the Gofer donated a
+    /// descriptor): no buffer of the Sentry's own.</summary>
     public override long Read(Task task, ReadOnlySpan<Iovec> iovecs, long offset)
     {
         var dst = new IoBuffers(task.MemoryManager, iovecs);
-        var buffer = new byte[(int)Math.Min(dst.Length, 1 << 20)];
-        if (offset >= 0) return CopyOut(dst, buffer, _inode.ReadData(offset, buffer));
+        if (offset >= 0) return _inode.ReadTo(dst, offset);
         lock (OffsetLock)
         {
-            long n = CopyOut(dst, buffer, _inode.ReadData(Offset, buffer));
+            long n = _inode.ReadTo(dst, Offset);
             if (n > 0) Offset += n;
             return n;
         }
     }
 
-    private static long CopyOut(IoBuffers dst, byte[] buffer, long n)
-    {
-        if (n <= 0) return n;
-        int copied = dst.CopyOut(0, buffer.AsSpan(0, (int)n));
-        return copied == 0 ? -(long)Errno.EFAULT : copied;
-    }
-
     public override long ReadKernel(Span<byte> dst, long offset)
     {
-        var buffer = new byte[dst.Length];
-        long n = AtOffset(offset, at => _inode.ReadData(at, buffer));
-        if (n > 0) buffer.AsSpan(0, (int)n).CopyTo(dst);
-        return n;
+        if (offset >= 0) return _inode.ReadData(offset, dst);
+        lock (OffsetLock)
+        {
+            long n = _inode.ReadData(Offset, dst);
+            if (n > 0) Offset += n;
+            return n;
+        }
     }
 
     public override long Write(Task task, ReadOnlySpan<Iovec> iovecs, long offset) =>
