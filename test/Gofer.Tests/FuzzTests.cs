@@ -37,7 +37,10 @@ internal sealed unsafe class RawSession : IDisposable
                 {
                     break;
                 }
-                _received.Write(buf, 0, (int)n);
+                lock (_received)
+                {
+                    _received.Write(buf, 0, (int)n);
+                }
             }
         })
         { IsBackground = true };
@@ -58,6 +61,31 @@ internal sealed unsafe class RawSession : IDisposable
                 }
                 off += (int)n;
             }
+        }
+    }
+
+    /// <summary>Waits until the server has sent at least <paramref name="frames"/> whole replies: as a
+    /// real client waits for Rlopen before it reads, since the server may serve requests concurrently.</summary>
+    public void AwaitReplies(int frames)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            int count = 0;
+            lock (_received)
+            {
+                byte[] bytes = _received.ToArray();
+                for (int pos = 0; bytes.Length - pos >= 4;)
+                {
+                    uint size = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(pos));
+                    if (size < 4 || size > bytes.Length - pos) break;
+                    pos += (int)size;
+                    count++;
+                }
+            }
+            if (count >= frames) return;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"only {count} of {frames} replies came");
+            Thread.Sleep(2);
         }
     }
 
@@ -262,6 +290,7 @@ public class FuzzTests
             s.Send(Prefix[1]);
             s.Send(Prefix[2]);
             s.Send(Prefix[3]);
+            s.AwaitReplies(4); // the file is open before it is read
             s.Send(Frame(5, new Tread(2, 0, uint.MaxValue)));         // huge count: clamped to msize
             s.Send(Frame(6, new Tread(77, 0, 10)));                   // unknown fid
             s.Send([7, 0, 0, 0, 0, 8, 0]);                           // unknown type 0
