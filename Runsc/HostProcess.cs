@@ -51,6 +51,33 @@ public static unsafe class HostProcess
         }
     }
 
+    /// <summary>Starts the program image (a static ELF generated in memory) from a memfd, with
+    /// argv [argv0] and an empty environment; fds as for <see cref="Start"/>. Returns the pid.</summary>
+    public static int StartImage(string argv0, byte[] image, params (int From, int To)[] fds)
+    {
+        int fd = HostError.Check(Mman.MemfdCreate(argv0, (uint)Sandbox.Abi.Mm.MFD_CLOEXEC), "memfd_create");
+        try
+        {
+            fixed (byte* p = image)
+            {
+                for (int done = 0; done < image.Length;)
+                {
+                    nint n = Unistd.Write(fd, p + done, (nuint)(image.Length - done));
+                    if (n < 0 && HostError.Last == 4) continue;
+                    if (n <= 0) throw new HostException("write(memfd)", HostError.Last);
+                    done += (int)n;
+                }
+            }
+            // Exec through /proc/self/fd: the descriptor is close-on-exec, so the program does
+            // not inherit it (posix_spawn returns once the exec happened).
+            return Start($"/proc/self/fd/{fd}", [argv0], [], fds);
+        }
+        finally
+        {
+            Unistd.Close(fd);
+        }
+    }
+
     /// <summary>Waits for a child started by <see cref="Start"/>; returns its wait status.</summary>
     public static int Wait(int pid)
     {

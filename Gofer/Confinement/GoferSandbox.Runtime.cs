@@ -1,6 +1,7 @@
 using Sandbox.Abi.Host;
 using static Sandbox.Abi.Host.Namespaces;
 using OpenFlags = Sandbox.Abi.OpenFlags;
+using Sys = Sandbox.Abi.SyscallNumber;
 
 namespace Sandbox.Gofer.Confinement;
 
@@ -93,11 +94,11 @@ internal sealed record RuntimeFiles(List<string> Directories, List<string> Paths
 
 public static partial class GoferSandbox
 {
-    /// <summary>Makes host path resolvable in the scaffold exactly as on the host: every
-    /// symlink on the way is recreated (and its target exposed in turn), directories are
-    /// created, and the final file is bind-mounted read-only. Parts already inside a
-    /// bound directory are only walked, to follow links that leave it.</summary>
-    private static void Expose(int scaffold, string path, Func<string, bool> covered, int depth)
+    /// <summary>Steps that make host path resolvable in the scaffold exactly as on the host:
+    /// every symlink on the way is recreated (and its target exposed in turn), directories are
+    /// created, and the final file is bind-mounted read-only. Parts already inside a bound
+    /// directory are only walked, to follow links that leave it. The host is looked at now.</summary>
+    private static void Expose(ConfinementPlan p, int scaffold, string path, Func<string, bool> covered, int depth)
     {
         if (depth > 40) throw new ConfinementException($"too many symlinks exposing {path}");
         string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
@@ -109,10 +110,13 @@ public static partial class GoferSandbox
             var info = new FileInfo(next);
             if (info.LinkTarget is string target)
             {
-                if (!covered(next)) Symlinkat(target, scaffold, next.TrimStart('/')).IgnoreExists($"symlink {next}");
+                if (!covered(next))
+                {
+                    p.CallIgnoring(Abi.Errno.EEXIST, Sys.symlinkat, $"symlink {next}", p.Str(target), Slot(scaffold), p.Str(next.TrimStart('/')));
+                }
                 string rest = string.Join('/', parts[(i + 1)..]);
                 string resolved = Normalize((target.StartsWith('/') ? target : $"{current}/{target}") + (rest.Length > 0 ? "/" + rest : ""));
-                Expose(scaffold, resolved, covered, depth + 1);
+                Expose(p, scaffold, resolved, covered, depth + 1);
                 return;
             }
             if (covered(next))
@@ -122,17 +126,17 @@ public static partial class GoferSandbox
             }
             if (Directory.Exists(next))
             {
-                Mkdirat(scaffold, next.TrimStart('/'), 0x1ed).IgnoreExists($"mkdir {next} in the scaffold");
+                p.CallIgnoring(Abi.Errno.EEXIST, Sys.mkdirat, $"mkdir {next} in the scaffold", Slot(scaffold), p.Str(next.TrimStart('/')), 0x1ed);
             }
             else if (last && info.Exists)
             {
-                int tree = Check(OpenTree(-100, next, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), $"open_tree({next})");
-                SetAttr(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, next);
-                int file = Openat(scaffold, next.TrimStart('/'), OpenFlags.O_CREAT | OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC, 0x1a4);
-                Check(file, $"creating {next} in the scaffold");
-                Unistd.Close(file);
-                Check(MoveMount(tree, "", scaffold, next.TrimStart('/'), MOVE_MOUNT_F_EMPTY_PATH), $"mounting {next}");
-                Unistd.Close(tree);
+                int tree = p.CallInto(Sys.open_tree, $"open_tree({next})", -100, p.Str(next), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                SetAttr(p, tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, next);
+                int file = p.CallInto(Sys.openat, $"creating {next} in the scaffold", Slot(scaffold), p.Str(next.TrimStart('/')),
+                    OpenFlags.O_CREAT | OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC, 0x1a4);
+                p.Call(Sys.close, "close", Slot(file));
+                p.Call(Sys.move_mount, $"mounting {next}", Slot(tree), p.Str(""), Slot(scaffold), p.Str(next.TrimStart('/')), MOVE_MOUNT_F_EMPTY_PATH);
+                p.Call(Sys.close, "close", Slot(tree));
             }
             else
             {
@@ -158,10 +162,5 @@ public static partial class GoferSandbox
             stack.Add(part);
         }
         return "/" + string.Join('/', stack);
-    }
-
-    private static void IgnoreExists(this int result, string what)
-    {
-        if (result < 0 && HostError.Last != (int)Abi.Errno.EEXIST) throw Fail(what);
     }
 }
