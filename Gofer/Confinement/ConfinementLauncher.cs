@@ -89,17 +89,17 @@ public static class ConfinementLauncher
             switch (op.Kind)
             {
                 case PlanOpKind.PidString:
-                {
-                    // rdi = end of the buffer (its last byte stays NUL); digits are written backwards.
-                    var digit = new Asm.Label();
-                    a.MovImm(Reg.Rax, (ulong)SyscallNumber.getpid).Syscall();
-                    a.MovData(Reg.Rdi, op.Data + 23);
-                    a.Mark(digit);
-                    a.XorEdxEdx().MovImm(Reg.Rcx, 10).DivRcx().AddDl((byte)'0').DecRdi().StoreDlAtRdi();
-                    a.TestRaxRax().Jne(digit);
-                    a.MovData(Reg.Rcx, op.Into).Store(Reg.Rcx, Reg.Rdi);
-                    break;
-                }
+                    {
+                        // rdi = end of the buffer (its last byte stays NUL); digits are written backwards.
+                        var digit = new Asm.Label();
+                        a.MovImm(Reg.Rax, (ulong)SyscallNumber.getpid).Syscall();
+                        a.MovData(Reg.Rdi, op.Data + 23);
+                        a.Mark(digit);
+                        a.XorEdxEdx().MovImm(Reg.Rcx, 10).DivRcx().AddDl((byte)'0').DecRdi().StoreDlAtRdi();
+                        a.TestRaxRax().Jne(digit);
+                        a.MovData(Reg.Rcx, op.Into).Store(Reg.Rcx, Reg.Rdi);
+                        break;
+                    }
                 case PlanOpKind.KeepCapabilities:
                     a.MovData(Reg.Rcx, op.Data);
                     for (int word = 0; word < 2; word++)
@@ -110,27 +110,27 @@ public static class ConfinementLauncher
                     }
                     break;
                 default:
-                {
-                    for (int r = 0; r < op.Args.Length; r++)
                     {
-                        PlanArg arg = op.Args[r];
-                        switch (arg.Kind)
+                        for (int r = 0; r < op.Args.Length; r++)
                         {
-                            case PlanArgKind.Address: a.MovData(argRegs[r], (int)arg.Value); break;
-                            case PlanArgKind.Slot: a.MovData(argRegs[r], (int)arg.Value).Load(argRegs[r], argRegs[r]); break;
-                            default: a.MovImm(argRegs[r], (ulong)arg.Value); break;
+                            PlanArg arg = op.Args[r];
+                            switch (arg.Kind)
+                            {
+                                case PlanArgKind.Address: a.MovData(argRegs[r], (int)arg.Value); break;
+                                case PlanArgKind.Slot: a.MovData(argRegs[r], (int)arg.Value).Load(argRegs[r], argRegs[r]); break;
+                                default: a.MovImm(argRegs[r], (ulong)arg.Value); break;
+                            }
                         }
+                        a.MovImm(Reg.Rax, (ulong)op.Number).Syscall();
+                        var ok = new Asm.Label();
+                        if (op.IgnoredErrno != 0) a.CmpRax(-op.IgnoredErrno).Je(ok);
+                        var fail = new Asm.Label();
+                        a.CmpRax(-4095).Jae(fail);
+                        failures.Add((fail, i));
+                        if (op.Into >= 0) a.MovData(Reg.Rcx, op.Into).Store(Reg.Rcx, Reg.Rax);
+                        a.Mark(ok);
+                        break;
                     }
-                    a.MovImm(Reg.Rax, (ulong)op.Number).Syscall();
-                    var ok = new Asm.Label();
-                    if (op.IgnoredErrno != 0) a.CmpRax(-op.IgnoredErrno).Je(ok);
-                    var fail = new Asm.Label();
-                    a.CmpRax(-4095).Jae(fail);
-                    failures.Add((fail, i));
-                    if (op.Into >= 0) a.MovData(Reg.Rcx, op.Into).Store(Reg.Rcx, Reg.Rax);
-                    a.Mark(ok);
-                    break;
-                }
             }
         }
         // Past the last step (execve does not return when it succeeds).

@@ -149,40 +149,40 @@ public sealed class ConfinementPlan
                 switch (op.Kind)
                 {
                     case PlanOpKind.PidString:
-                    {
-                        string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                        byte* end = b + op.Data + 23; // the last byte stays NUL
-                        byte* start = end - pid.Length;
-                        for (int i = 0; i < pid.Length; i++) start[i] = (byte)pid[i];
-                        *(ulong*)(b + op.Into) = (ulong)start;
-                        break;
-                    }
+                        {
+                            string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                            byte* end = b + op.Data + 23; // the last byte stays NUL
+                            byte* start = end - pid.Length;
+                            for (int i = 0; i < pid.Length; i++) start[i] = (byte)pid[i];
+                            *(ulong*)(b + op.Into) = (ulong)start;
+                            break;
+                        }
                     case PlanOpKind.KeepCapabilities:
-                    {
-                        uint* caps = (uint*)(b + op.Data);
-                        for (int word = 0; word < 2; word++)
                         {
-                            uint permitted = caps[3 * word + 1] & (uint)(op.Mask >> (32 * word));
-                            caps[3 * word] = permitted;
-                            caps[3 * word + 1] = permitted;
-                            caps[3 * word + 2] = 0;
+                            uint* caps = (uint*)(b + op.Data);
+                            for (int word = 0; word < 2; word++)
+                            {
+                                uint permitted = caps[3 * word + 1] & (uint)(op.Mask >> (32 * word));
+                                caps[3 * word] = permitted;
+                                caps[3 * word + 1] = permitted;
+                                caps[3 * word + 2] = 0;
+                            }
+                            break;
                         }
-                        break;
-                    }
                     default:
-                    {
-                        nint* a = stackalloc nint[6];
-                        for (int i = 0; i < 6; i++) a[i] = i < op.Args.Length ? Resolve(b, op.Args[i]) : 0;
-                        long r = Seccomp.RawSyscall((long)op.Number, a[0], a[1], a[2], a[3], a[4], a[5]);
-                        if (r == -1)
                         {
-                            int errno = HostError.Last;
-                            if (errno != 0 && errno == op.IgnoredErrno) break;
-                            throw new ConfinementException($"{op.What}: {Marshal.GetPInvokeErrorMessage(errno)}");
+                            nint* a = stackalloc nint[6];
+                            for (int i = 0; i < 6; i++) a[i] = i < op.Args.Length ? Resolve(b, op.Args[i]) : 0;
+                            long r = Seccomp.RawSyscall((long)op.Number, a[0], a[1], a[2], a[3], a[4], a[5]);
+                            if (r == -1)
+                            {
+                                int errno = HostError.Last;
+                                if (errno != 0 && errno == op.IgnoredErrno) break;
+                                throw new ConfinementException($"{op.What}: {Marshal.GetPInvokeErrorMessage(errno)}");
+                            }
+                            if (op.Into >= 0) *(long*)(b + op.Into) = r;
+                            break;
                         }
-                        if (op.Into >= 0) *(long*)(b + op.Into) = r;
-                        break;
-                    }
                 }
             }
         }
