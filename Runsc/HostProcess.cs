@@ -17,7 +17,10 @@ public static unsafe class HostProcess
         byte* sigset = stackalloc byte[Spawn.SigsetSize];
         Spawn.AttrInit(attr);
         Spawn.FileActionsInit(actions);
-        var pinned = new List<GCHandle>();
+        // Pinned argv and envp strings (an array: List<GCHandle> would be JIT-compiled on the
+        // critical path of `runsc do`).
+        var pinned = new GCHandle[argv.Count + envp.Count + 1];
+        int pinnedCount = 0;
         try
         {
             Spawn.SigEmptySet(sigset);
@@ -28,7 +31,7 @@ public static unsafe class HostProcess
             byte* Pin(string s)
             {
                 var h = GCHandle.Alloc(Encoding.UTF8.GetBytes(s + "\0"), GCHandleType.Pinned);
-                pinned.Add(h);
+                pinned[pinnedCount++] = h;
                 return (byte*)h.AddrOfPinnedObject();
             }
             var args = new nint[argv.Count + 1];
@@ -45,7 +48,7 @@ public static unsafe class HostProcess
         }
         finally
         {
-            foreach (var h in pinned) h.Free();
+            for (int i = 0; i < pinnedCount; i++) pinned[i].Free();
             Spawn.FileActionsDestroy(actions);
             Spawn.AttrDestroy(attr);
         }

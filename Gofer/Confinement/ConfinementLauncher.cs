@@ -38,54 +38,46 @@ public static class ConfinementLauncher
     /// <summary>The ELF image running plan.</summary>
     public static byte[] Build(ConfinementPlan plan)
     {
+        // (No tuples or other value types in generic collections: this runs on the critical
+        // path of `runsc do`, where their instantiations would first be JIT-compiled.)
         // Data: the plan's, then one message per step, then the errno texts as (address, length) pairs.
-        var data = new List<byte>(plan.DataImage());
-        var pointers = new List<(int At, int Target)>(plan.Pointers);
-        int AppendData(ReadOnlySpan<byte> bytes, int align)
+        var data = new ByteBuilder();
+        data.Append(plan.DataImage(), 1);
+        var pointers = new ByteBuilder(); // pairs of int32, as in the plan
+        Span<byte> pair = stackalloc byte[8];
+        for (int i = 0; i < plan.PointerCount; i++)
         {
-            while (data.Count % align != 0) data.Add(0);
-            int at = data.Count;
-            foreach (byte b in bytes) data.Add(b);
-            return at;
+            plan.Pointer(i, out int at, out int target);
+            AddPointer(pointers, pair, at, target);
         }
-        var messages = new (int At, int Length)[plan.Ops.Count];
-        var messageAt = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
-        for (int i = 0; i < plan.Ops.Count; i++)
+        var ops = plan.Ops;
+        var messages = new Text[ops.Count];
+        var messageAt = new Dictionary<string, Text>(StringComparer.Ordinal);
+        for (int i = 0; i < ops.Count; i++)
         {
-            string text = $"runsc gofer: {plan.Ops[i].What}: ";
-            if (!messageAt.TryGetValue(text, out var m))
+            string text = $"runsc gofer: {ops[i].What}: ";
+            if (!messageAt.TryGetValue(text, out Text? m))
             {
-                byte[] bytes = Encoding.UTF8.GetBytes(text);
-                m = (AppendData(bytes, 1), bytes.Length);
+                m = Text.Append(data, text);
                 messageAt[text] = m;
             }
             messages[i] = m;
         }
-        var errnoText = new (int At, int Length)[MaxErrno + 1];
+        int errnoTable = data.Append(new byte[16 * (MaxErrno + 1)], 8);
         for (int e = 0; e <= MaxErrno; e++)
         {
-            byte[] bytes = Encoding.UTF8.GetBytes((e == 0 ? "unknown error" : Marshal.GetPInvokeErrorMessage(e)) + "\n");
-            errnoText[e] = (AppendData(bytes, 1), bytes.Length);
+            Text t = Text.Append(data, (e == 0 ? "unknown error" : Marshal.GetPInvokeErrorMessage(e)) + "\n");
+            AddPointer(pointers, pair, errnoTable + 16 * e, t.At);
+            BinaryPrimitives.WriteInt64LittleEndian(data.Span[(errnoTable + 16 * e + 8)..], t.Length);
         }
-        int errnoTable = AppendData(new byte[16 * (MaxErrno + 1)], 8);
-        for (int e = 0; e <= MaxErrno; e++)
-        {
-            pointers.Add((errnoTable + 16 * e, errnoText[e].At));
-            BinaryPrimitives.WriteInt64LittleEndian(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(data)[(errnoTable + 16 * e + 8)..], errnoText[e].Length);
-        }
-        (int At, int Length) noExec = AppendDataMessage("runsc gofer: the confinement plan does not end with execve\n");
-        (int, int) AppendDataMessage(string text)
-        {
-            byte[] bytes = Encoding.UTF8.GetBytes(text);
-            return (AppendData(bytes, 1), bytes.Length);
-        }
+        Text noExec = Text.Append(data, "runsc gofer: the confinement plan does not end with execve\n");
 
         var a = new Asm();
-        var failures = new List<(Asm.Label Label, int Op)>();
+        var failures = new Asm.Label[ops.Count];
         Reg[] argRegs = [Reg.Rdi, Reg.Rsi, Reg.Rdx, Reg.R10, Reg.R8, Reg.R9];
-        for (int i = 0; i < plan.Ops.Count; i++)
+        for (int i = 0; i < ops.Count; i++)
         {
-            PlanOp op = plan.Ops[i];
+            PlanOp op = ops[i];
             switch (op.Kind)
             {
                 case PlanOpKind.PidString:
@@ -124,9 +116,8 @@ public static class ConfinementLauncher
                         a.MovImm(Reg.Rax, (ulong)op.Number).Syscall();
                         var ok = new Asm.Label();
                         if (op.IgnoredErrno != 0) a.CmpRax(-op.IgnoredErrno).Je(ok);
-                        var fail = new Asm.Label();
-                        a.CmpRax(-4095).Jae(fail);
-                        failures.Add((fail, i));
+                        failures[i] = new Asm.Label();
+                        a.CmpRax(-4095).Jae(failures[i]);
                         if (op.Into >= 0) a.MovData(Reg.Rcx, op.Into).Store(Reg.Rcx, Reg.Rax);
                         a.Mark(ok);
                         break;
@@ -140,9 +131,10 @@ public static class ConfinementLauncher
 
         // Failures: rsi, rdx = the step's message; rax = -errno.
         var report = new Asm.Label();
-        foreach (var (label, op) in failures)
+        for (int i = 0; i < ops.Count; i++)
         {
-            a.Mark(label).MovData(Reg.Rsi, messages[op].At).MovImm(Reg.Rdx, (ulong)messages[op].Length).Jmp(report);
+            if (failures[i] is null) continue;
+            a.Mark(failures[i]).MovData(Reg.Rsi, messages[i].At).MovImm(Reg.Rdx, (ulong)messages[i].Length).Jmp(report);
         }
         var known = new Asm.Label();
         a.Mark(report).MovRbxRax();
@@ -156,8 +148,13 @@ public static class ConfinementLauncher
         int dataOffset = Align(CodeOffset + code.Length, PageSize);
         ulong dataAddress = Base + (ulong)dataOffset;
         a.PatchDataAddresses(code, dataAddress);
-        byte[] dataBytes = [.. data];
-        foreach (var (at, target) in pointers) BinaryPrimitives.WriteUInt64LittleEndian(dataBytes.AsSpan(at), dataAddress + (ulong)target);
+        byte[] dataBytes = data.Span.ToArray();
+        for (int i = 0; i < pointers.Count; i += 8)
+        {
+            int at = BinaryPrimitives.ReadInt32LittleEndian(pointers.Span[i..]);
+            int target = BinaryPrimitives.ReadInt32LittleEndian(pointers.Span[(i + 4)..]);
+            BinaryPrimitives.WriteUInt64LittleEndian(dataBytes.AsSpan(at), dataAddress + (ulong)target);
+        }
 
         var image = new byte[dataOffset + dataBytes.Length];
         var s = image.AsSpan();
@@ -177,6 +174,26 @@ public static class ConfinementLauncher
         code.CopyTo(s[CodeOffset..]);
         dataBytes.CopyTo(s[dataOffset..]);
         return image;
+    }
+
+    private static void AddPointer(ByteBuilder pointers, Span<byte> pair, int at, int target)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(pair, at);
+        BinaryPrimitives.WriteInt32LittleEndian(pair[4..], target);
+        pointers.Append(pair, 1);
+    }
+
+    /// <summary>A string in the data: where, and how many bytes (no NUL).</summary>
+    private sealed class Text(int at, int length)
+    {
+        public int At { get; } = at;
+        public int Length { get; } = length;
+
+        public static Text Append(ByteBuilder data, string s)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(s);
+            return new Text(data.Append(bytes, 1), bytes.Length);
+        }
     }
 
     private static void WritePhdr(Span<byte> ph, uint type, uint flags, ulong offset, ulong address, ulong size)
@@ -209,9 +226,16 @@ public static class ConfinementLauncher
             public int Position = -1;
         }
 
-        private readonly List<byte> _b = [];
-        private readonly List<(int At, Label Target)> _rel32 = [];
-        private readonly List<int> _dataImm64 = [];
+        private readonly ByteBuilder _b = new();
+        private readonly List<Fixup> _rel32 = [];
+        private readonly List<Fixup> _dataImm64 = [];
+
+        /// <summary>Where a rel32 (to a label) or an imm64 data address (no label) is to be patched.</summary>
+        private sealed class Fixup(int at, Label? target)
+        {
+            public int At { get; } = at;
+            public Label? Target { get; } = target;
+        }
 
         public Asm Mark(Label l)
         {
@@ -220,29 +244,35 @@ public static class ConfinementLauncher
             return this;
         }
 
-        private Asm Emit(params ReadOnlySpan<byte> bytes)
+        private Asm Emit(byte b0)
         {
-            foreach (byte b in bytes) _b.Add(b);
+            _b.Add(b0);
             return this;
         }
+
+        private Asm Emit(byte b0, byte b1) => Emit(b0).Emit(b1);
+        private Asm Emit(byte b0, byte b1, byte b2) => Emit(b0).Emit(b1).Emit(b2);
+        private Asm Emit(byte b0, byte b1, byte b2, byte b3) => Emit(b0).Emit(b1).Emit(b2).Emit(b3);
 
         private Asm Imm32(uint v)
         {
             Span<byte> s = stackalloc byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(s, v);
-            return Emit(s);
+            _b.Append(s, 1);
+            return this;
         }
 
         private Asm Imm64(ulong v)
         {
             Span<byte> s = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(s, v);
-            return Emit(s);
+            _b.Append(s, 1);
+            return this;
         }
 
         private Asm Rel32(Label target)
         {
-            _rel32.Add((_b.Count, target));
+            _rel32.Add(new Fixup(_b.Count, target));
             return Imm32(0);
         }
 
@@ -264,7 +294,7 @@ public static class ConfinementLauncher
         public Asm MovData(Reg r, int offset)
         {
             Emit(Rex(true, Reg.Rax, r), (byte)(0xB8 + ((int)r & 7)));
-            _dataImm64.Add(_b.Count);
+            _dataImm64.Add(new Fixup(_b.Count, null));
             return Imm64((ulong)offset);
         }
 
@@ -319,22 +349,22 @@ public static class ConfinementLauncher
 
         public byte[] Finish()
         {
-            byte[] code = [.. _b];
-            foreach (var (at, target) in _rel32)
+            byte[] code = _b.Span.ToArray();
+            foreach (Fixup f in _rel32)
             {
-                if (target.Position < 0) throw new InvalidOperationException("jump to a label never marked");
+                if (f.Target!.Position < 0) throw new InvalidOperationException("jump to a label never marked");
                 // rel32 counts from the end of the instruction, which every use here ends with.
-                BinaryPrimitives.WriteInt32LittleEndian(code.AsSpan(at), target.Position - (at + 4));
+                BinaryPrimitives.WriteInt32LittleEndian(code.AsSpan(f.At), f.Target.Position - (f.At + 4));
             }
             return code;
         }
 
         public void PatchDataAddresses(byte[] code, ulong dataAddress)
         {
-            foreach (int at in _dataImm64)
+            foreach (Fixup f in _dataImm64)
             {
-                ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(code.AsSpan(at));
-                BinaryPrimitives.WriteUInt64LittleEndian(code.AsSpan(at), dataAddress + offset);
+                ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(code.AsSpan(f.At));
+                BinaryPrimitives.WriteUInt64LittleEndian(code.AsSpan(f.At), dataAddress + offset);
             }
         }
     }

@@ -55,17 +55,30 @@ public sealed record PlanOp(PlanOpKind Kind, SyscallNumber Number, PlanArg[] Arg
 /// fix-ups and written once its address is known.</summary>
 public sealed class ConfinementPlan
 {
-    private readonly List<byte> _data = [];
+    // No tuples or other value types in generic collections here: runsc builds plans on the
+    // critical path of `runsc do`, and such instantiations of framework generics are not
+    // precompiled (ReadyToRun), they would be JIT-compiled first.
+    private readonly ByteBuilder _data = new();
     private readonly Dictionary<string, int> _strings = new(StringComparer.Ordinal);
-    private readonly List<(int At, int Target)> _pointers = [];
+    private readonly ByteBuilder _pointers = new(); // pairs of int32: where, and the offset it points at
     private readonly List<PlanOp> _ops = [];
+    private static readonly PlanArg[] NoArgs = new PlanArg[0];
 
     public IReadOnlyList<PlanOp> Ops => _ops;
-    public IReadOnlyList<(int At, int Target)> Pointers => _pointers;
     public int DataLength => _data.Count;
 
+    /// <summary>How many pointers the data holds (see <see cref="Pointer"/>).</summary>
+    public int PointerCount => _pointers.Count / 8;
+
+    /// <summary>Pointer i: the data offset that holds it and the data offset it points at.</summary>
+    public void Pointer(int i, out int at, out int target)
+    {
+        at = BinaryPrimitives.ReadInt32LittleEndian(_pointers.Span[(8 * i)..]);
+        target = BinaryPrimitives.ReadInt32LittleEndian(_pointers.Span[(8 * i + 4)..]);
+    }
+
     /// <summary>A copy of the data, pointers not yet fixed up.</summary>
-    public byte[] DataImage() => [.. _data];
+    public byte[] DataImage() => _data.Span.ToArray();
 
     public static PlanArg At(int offset) => new(PlanArgKind.Address, offset);
     public static PlanArg SlotValue(int slot) => new(PlanArgKind.Slot, slot);
@@ -82,13 +95,7 @@ public sealed class ConfinementPlan
     }
 
     /// <summary>Bytes in the data, aligned; returns their offset.</summary>
-    public int Append(ReadOnlySpan<byte> bytes, int align)
-    {
-        while (_data.Count % align != 0) _data.Add(0);
-        int at = _data.Count;
-        foreach (byte b in bytes) _data.Add(b);
-        return at;
-    }
+    public int Append(ReadOnlySpan<byte> bytes, int align) => _data.Append(bytes, align);
 
     /// <summary>Zeroed bytes in the data; returns their offset.</summary>
     public int Reserve(int size, int align) => Append(new byte[size], align);
@@ -99,9 +106,16 @@ public sealed class ConfinementPlan
     /// <summary>A NULL-terminated array of pointers to strings (argv, envp).</summary>
     public PlanArg StringArray(IReadOnlyList<string> strings)
     {
-        var targets = strings.Select(s => (int)Str(s).Value).ToList();
-        int array = Reserve(8 * (targets.Count + 1), 8);
-        for (int i = 0; i < targets.Count; i++) _pointers.Add((array + 8 * i, targets[i]));
+        var targets = new int[strings.Count];
+        for (int i = 0; i < targets.Length; i++) targets[i] = (int)Str(strings[i]).Value;
+        int array = Reserve(8 * (targets.Length + 1), 8);
+        Span<byte> pair = stackalloc byte[8];
+        for (int i = 0; i < targets.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(pair, array + 8 * i);
+            BinaryPrimitives.WriteInt32LittleEndian(pair[4..], targets[i]);
+            _pointers.Append(pair, 1);
+        }
         return At(array);
     }
 
@@ -128,13 +142,13 @@ public sealed class ConfinementPlan
     {
         int buffer = Reserve(24, 8);
         int slot = NewSlot();
-        _ops.Add(new PlanOp(PlanOpKind.PidString, SyscallNumber.getpid, [], slot, 0, "getpid") { Data = buffer });
+        _ops.Add(new PlanOp(PlanOpKind.PidString, SyscallNumber.getpid, NoArgs, slot, 0, "getpid") { Data = buffer });
         return slot;
     }
 
     /// <summary>Adds the masking of two struct __user_cap_data_struct at data (see <see cref="PlanOpKind.KeepCapabilities"/>).</summary>
     public void KeepCapabilities(int data, ulong mask) =>
-        _ops.Add(new PlanOp(PlanOpKind.KeepCapabilities, 0, [], -1, 0, "keeping capabilities") { Data = data, Mask = mask });
+        _ops.Add(new PlanOp(PlanOpKind.KeepCapabilities, 0, NoArgs, -1, 0, "keeping capabilities") { Data = data, Mask = mask });
 
     /// <summary>Runs the plan on the calling thread. The last step, execve, does not return;
     /// a failing step throws <see cref="ConfinementException"/> naming it.</summary>
@@ -143,7 +157,11 @@ public sealed class ConfinementPlan
         byte[] data = DataImage();
         fixed (byte* b = data)
         {
-            foreach (var (at, target) in _pointers) *(ulong*)(b + at) = (ulong)(b + target);
+            for (int i = 0; i < PointerCount; i++)
+            {
+                Pointer(i, out int at, out int target);
+                *(ulong*)(b + at) = (ulong)(b + target);
+            }
             foreach (PlanOp op in _ops)
             {
                 switch (op.Kind)
@@ -222,17 +240,42 @@ public sealed class ConfinementPlan
     }
 
     /// <summary>Writes little-endian values into reserved data (structs the calls take).</summary>
-    public void WriteUInt64(int offset, ulong value)
+    public void WriteUInt64(int offset, ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(_data.Span[offset..], value);
+
+    public void WriteUInt32(int offset, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(_data.Span[offset..], value);
+}
+
+/// <summary>A growable byte array (List&lt;byte&gt; without the generic instantiation to JIT).</summary>
+internal sealed class ByteBuilder
+{
+    private byte[] _bytes = new byte[256];
+
+    public int Count { get; private set; }
+
+    public Span<byte> Span => _bytes.AsSpan(0, Count);
+
+    /// <summary>Appends bytes after zero padding to a multiple of align; returns their offset.</summary>
+    public int Append(ReadOnlySpan<byte> bytes, int align)
     {
-        Span<byte> v = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(v, value);
-        for (int i = 0; i < 8; i++) _data[offset + i] = v[i];
+        int at = (Count + align - 1) / align * align;
+        Grow(at + bytes.Length);
+        _bytes.AsSpan(Count, at - Count).Clear();
+        bytes.CopyTo(_bytes.AsSpan(at));
+        Count = at + bytes.Length;
+        return at;
     }
 
-    public void WriteUInt32(int offset, uint value)
+    public void Add(byte b)
     {
-        Span<byte> v = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(v, value);
-        for (int i = 0; i < 4; i++) _data[offset + i] = v[i];
+        Grow(Count + 1);
+        _bytes[Count++] = b;
+    }
+
+    private void Grow(int size)
+    {
+        if (size <= _bytes.Length) return;
+        var grown = new byte[Math.Max(size, 2 * _bytes.Length)];
+        _bytes.AsSpan(0, Count).CopyTo(grown);
+        _bytes = grown;
     }
 }

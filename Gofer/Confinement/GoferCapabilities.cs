@@ -29,7 +29,8 @@ public static class GoferCapabilities
     public static readonly IReadOnlyList<int> Kept =
         [CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID];
 
-    public static ulong KeptMask => Kept.Aggregate(0UL, (m, c) => m | (1UL << c));
+    public const ulong KeptMask =
+        1UL << CAP_CHOWN | 1UL << CAP_DAC_OVERRIDE | 1UL << CAP_DAC_READ_SEARCH | 1UL << CAP_FOWNER | 1UL << CAP_FSETID;
 
     /// <summary>Adds to a plan the steps that empty the bounding set of everything not kept
     /// (so execve cannot grant it back), clear the ambient and inheritable sets, and set

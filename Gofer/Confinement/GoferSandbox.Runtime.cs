@@ -60,8 +60,9 @@ internal sealed record RuntimeFiles(List<string> Directories, List<string> Paths
             string path = fields[5].Trim();
             if (!path.StartsWith('/') || path.EndsWith(" (deleted)", StringComparison.Ordinal)) continue;
             if (path.StartsWith("/dev/", StringComparison.Ordinal) || path.StartsWith("/memfd:", StringComparison.Ordinal)) continue;
-            if (File.Exists(path)) files.Add(path);
+            files.Add(path);
         }
+        files.RemoveWhere(f => !File.Exists(f));
         return files;
     }
 

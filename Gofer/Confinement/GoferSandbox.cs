@@ -91,10 +91,15 @@ public static partial class GoferSandbox
     /// (<see cref="ConfinementLauncher"/>), which saves the gofer one .NET start-up.</summary>
     public static ConfinementPlan BuildPlan(GoferSandboxSpec spec, string exe, IReadOnlyList<string> argv, IReadOnlyList<string> env)
     {
-        // Everything that needs the host's view is read before the view changes.
+        // Everything that needs the host's view is read before the view changes. (No LINQ or
+        // tuples here: runsc builds the plan on the critical path of `runsc do`, and generic
+        // code over value types is not precompiled, it would be JIT-compiled.)
         string rootDir = Canonical(spec.RootDir, "root directory");
-        var sources = spec.Binds.Select(b => (Bind: b, Path: Canonical(b.Source, $"bind mount source"))).ToList();
+        var binds = spec.Binds;
+        var sources = new string[binds.Count];
+        for (int i = 0; i < sources.Length; i++) sources[i] = Canonical(binds[i].Source, "bind mount source");
         RuntimeFiles runtime = RuntimeFiles.Find(exe);
+        var dirs = runtime.Directories;
         var p = new ConfinementPlan();
         const long AtFdCwd = -100;
 
@@ -104,18 +109,26 @@ public static partial class GoferSandbox
         // Detached copies of everything the new root will hold, taken while the host's tree is visible.
         const uint Clone = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
         int rootTree = p.CallInto(Sys.open_tree, $"open_tree({rootDir})", AtFdCwd, p.Str(rootDir), Clone | AT_RECURSIVE);
-        var bindTrees = sources.Select(s => p.CallInto(Sys.open_tree, $"open_tree({s.Path})", AtFdCwd, p.Str(s.Path), Clone | AT_RECURSIVE)).ToList();
-        var runtimeTrees = runtime.Directories.Select(d => p.CallInto(Sys.open_tree, $"open_tree({d})", AtFdCwd, p.Str(d), Clone | AT_RECURSIVE)).ToList();
+        var bindTrees = new int[sources.Length];
+        for (int i = 0; i < sources.Length; i++)
+        {
+            bindTrees[i] = p.CallInto(Sys.open_tree, $"open_tree({sources[i]})", AtFdCwd, p.Str(sources[i]), Clone | AT_RECURSIVE);
+        }
+        var runtimeTrees = new int[dirs.Count];
+        for (int i = 0; i < dirs.Count; i++)
+        {
+            runtimeTrees[i] = p.CallInto(Sys.open_tree, $"open_tree({dirs[i]})", AtFdCwd, p.Str(dirs[i]), Clone | AT_RECURSIVE);
+        }
         // /proc/self resolves to /proc/PID of whichever process runs the plan (the gofer-to-be).
         int procTree = p.CallInto(Sys.open_tree, "open_tree(/proc/self)", AtFdCwd, p.Str("/proc/self"), Clone);
 
         const ulong Hardened = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
         SetAttr(p, rootTree, Hardened | (spec.ReadOnly ? MOUNT_ATTR_RDONLY : 0), rootDir);
-        for (int i = 0; i < bindTrees.Count; i++)
+        for (int i = 0; i < bindTrees.Length; i++)
         {
-            SetAttr(p, bindTrees[i], Hardened | (spec.ReadOnly || sources[i].Bind.ReadOnly ? MOUNT_ATTR_RDONLY : 0), sources[i].Path);
+            SetAttr(p, bindTrees[i], Hardened | (spec.ReadOnly || binds[i].ReadOnly ? MOUNT_ATTR_RDONLY : 0), sources[i]);
         }
-        foreach (var (tree, dir) in runtimeTrees.Zip(runtime.Directories)) SetAttr(p, tree, Hardened | MOUNT_ATTR_RDONLY, dir);
+        for (int i = 0; i < dirs.Count; i++) SetAttr(p, runtimeTrees[i], Hardened | MOUNT_ATTR_RDONLY, dirs[i]);
         SetAttr(p, procTree, Hardened | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, "/proc/self");
 
         // The scaffold: a small tmpfs stacked on "/" of the private namespace.
@@ -129,18 +142,19 @@ public static partial class GoferSandbox
         string served = ServedRootPath.TrimStart('/');
         MkdirAll(p, scaffold, served);
         p.Call(Sys.move_mount, $"mounting {rootDir}", Slot(rootTree), p.Str(""), Slot(scaffold), p.Str(served), MOVE_MOUNT_F_EMPTY_PATH);
-        for (int i = 0; i < bindTrees.Count; i++)
+        for (int i = 0; i < bindTrees.Length; i++)
         {
-            var (bind, path) = sources[i];
-            int target = BindTarget(p, rootTree, bind, Directory.Exists(path), mayCreate: !spec.ReadOnly);
-            p.Call(Sys.move_mount, $"bind mounting {path} on {bind.Destination}",
+            BindMount bind = binds[i];
+            int target = BindTarget(p, rootTree, bind, Directory.Exists(sources[i]), mayCreate: !spec.ReadOnly);
+            p.Call(Sys.move_mount, $"bind mounting {sources[i]} on {bind.Destination}",
                 Slot(bindTrees[i]), p.Str(""), Slot(target), p.Str(""), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
             p.Call(Sys.close, "close", Slot(target));
         }
-        foreach (var (tree, dir) in runtimeTrees.Zip(runtime.Directories))
+        for (int i = 0; i < dirs.Count; i++)
         {
-            MkdirAll(p, scaffold, dir.TrimStart('/'));
-            p.Call(Sys.move_mount, $"mounting {dir}", Slot(tree), p.Str(""), Slot(scaffold), p.Str(dir.TrimStart('/')), MOVE_MOUNT_F_EMPTY_PATH);
+            string dir = dirs[i].TrimStart('/');
+            MkdirAll(p, scaffold, dir);
+            p.Call(Sys.move_mount, $"mounting {dirs[i]}", Slot(runtimeTrees[i]), p.Str(""), Slot(scaffold), p.Str(dir), MOVE_MOUNT_F_EMPTY_PATH);
         }
         foreach (string path in runtime.Paths) Expose(p, scaffold, path, runtime.IsCovered, depth: 0);
         // /proc/PID and the /proc/self link to it; PID is known only to the process that runs the plan.
@@ -166,9 +180,17 @@ public static partial class GoferSandbox
 
         // Only 0, 1, 2 and spec.KeepFds survive execve (nothing inherited by accident, such as a
         // directory outside the root).
-        uint next = 3;
-        foreach (int fd in spec.KeepFds.Where(f => f >= 3).Distinct().Order())
+        var keep = new int[spec.KeepFds.Count];
+        for (int i = 0; i < keep.Length; i++)
         {
+            int fd = spec.KeepFds[i], j = i;
+            for (; j > 0 && keep[j - 1] > fd; j--) keep[j] = keep[j - 1];
+            keep[j] = fd;
+        }
+        uint next = 3;
+        foreach (int fd in keep)
+        {
+            if (fd < next) continue;
             if (fd > next) p.Call(Sys.close_range, "close_range", next, fd - 1, Exec.CLOSE_RANGE_CLOEXEC);
             next = (uint)fd + 1;
         }
