@@ -171,8 +171,8 @@ public static class ConfinementLauncher
         WritePhdr(s[HeaderSize..], type: 1, flags: 5, offset: 0, Base, (ulong)(CodeOffset + code.Length));              // PT_LOAD R+X
         WritePhdr(s[(HeaderSize + PhdrSize)..], type: 1, flags: 6, (ulong)dataOffset, dataAddress, (ulong)dataBytes.Length); // PT_LOAD R+W
         WritePhdr(s[(HeaderSize + 2 * PhdrSize)..], type: 0x6474e551, flags: 6, 0, 0, 0);                            // PT_GNU_STACK RW
-        code.CopyTo(s[CodeOffset..]);
-        dataBytes.CopyTo(s[dataOffset..]);
+        code.AsSpan().CopyTo(s[CodeOffset..]);
+        dataBytes.AsSpan().CopyTo(s[dataOffset..]);
         return image;
     }
 

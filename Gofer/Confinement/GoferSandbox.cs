@@ -145,7 +145,7 @@ public static partial class GoferSandbox
         for (int i = 0; i < bindTrees.Length; i++)
         {
             BindMount bind = binds[i];
-            int target = BindTarget(p, rootTree, bind, Directory.Exists(sources[i]), mayCreate: !spec.ReadOnly);
+            int target = BindTarget(p, rootTree, bind, HostPaths.IsDirectory(sources[i]), mayCreate: !spec.ReadOnly);
             p.Call(Sys.move_mount, $"bind mounting {sources[i]} on {bind.Destination}",
                 Slot(bindTrees[i]), p.Str(""), Slot(target), p.Str(""), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
             p.Call(Sys.close, "close", Slot(target));
