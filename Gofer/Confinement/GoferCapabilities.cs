@@ -26,8 +26,7 @@ namespace Sandbox.Gofer.Confinement;
 /// inherits exactly this set.</summary>
 public static class GoferCapabilities
 {
-    public static readonly IReadOnlyList<int> Kept =
-        [CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID];
+    public static readonly IReadOnlyList<int> Kept = new[] { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID };
 
     public const ulong KeptMask =
         1UL << CAP_CHOWN | 1UL << CAP_DAC_OVERRIDE | 1UL << CAP_DAC_READ_SEARCH | 1UL << CAP_FOWNER | 1UL << CAP_FSETID;
