@@ -58,6 +58,10 @@ public static unsafe partial class Unistd
         return new string((sbyte*)name);
     }
 
+    /// <summary>_exit(2): ends the process at once (exit_group), without the runtime's shutdown.</summary>
+    [LibraryImport("libc", EntryPoint = "_exit")]
+    public static partial void Exit(int status);
+
     [LibraryImport("libc", EntryPoint = "getuid")]
     public static partial uint GetUid();
 

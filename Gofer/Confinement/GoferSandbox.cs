@@ -17,6 +17,10 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
     /// as the 9P socket; every other one is made close-on-exec, so that nothing inherited by
     /// accident (a directory outside the root, say) survives.</summary>
     public IReadOnlyList<int> KeepFds { get; init; } = [];
+
+    /// <summary>The gofer is killed (SIGKILL) when the thread that started it exits
+    /// (PR_SET_PDEATHSIG), so that it can never outlive its runsc, even stuck in a request.</summary>
+    public bool DieWithParent { get; init; }
 }
 
 /// <summary>Confines the gofer process: a private mount namespace whose root is a small,
@@ -103,6 +107,8 @@ public static partial class GoferSandbox
         var p = new ConfinementPlan();
         const long AtFdCwd = -100;
 
+        const int PR_SET_PDEATHSIG = 1, SIGKILL = 9;
+        if (spec.DieWithParent) p.Call(Sys.prctl, "prctl(PR_SET_PDEATHSIG, SIGKILL)", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         p.Call(Sys.unshare, "unshare(CLONE_NEWNS) (the gofer must start as root, with CAP_SYS_ADMIN)", CLONE_NEWNS);
         p.Call(Sys.mount, "making / private (mount MS_REC|MS_PRIVATE)", 0, p.Str("/"), 0, (long)(MS_REC | MS_PRIVATE), 0);
 

@@ -127,6 +127,11 @@ public sealed class ConfinementLauncherTests : IDisposable
             Assert.Contains($"{GoferSandbox.ConfinedVariable}=1\0", data);
             Assert.Contains("DOTNET_EnableDiagnostics=0\0", data);
             Assert.DoesNotContain("DOTNET_ROOT=/elsewhere", data);
+
+            // A gofer that must die with runsc asks for it before anything else.
+            ConfinementPlan dying = GoferSandbox.BuildPlan(spec with { DieWithParent = true }, runsc, ["runsc-gofer", "gofer"], ["A=1"]);
+            Assert.Equal("prctl(1, 9, 0, 0, 0)", dying.Describe().First()); // PR_SET_PDEATHSIG, SIGKILL
+            Assert.DoesNotContain(steps, s => s.StartsWith("prctl(1, ", StringComparison.Ordinal));
         }
         finally
         {

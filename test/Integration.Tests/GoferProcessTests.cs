@@ -6,7 +6,7 @@ namespace Sandbox.Integration.Tests;
 /// confined), inspected from the host while the sandbox runs: every thread under the seccomp
 /// filter with no_new_privs, no capability beyond the kept file ones, its own mount namespace
 /// whose root is the read-only scaffold, and the served tree under /gofer-root.</summary>
-public sealed class GoferProcessTests
+public sealed partial class GoferProcessTests
 {
     /// <summary>CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID.</summary>
     private const ulong KeptCapabilities = 0x1f;
@@ -68,6 +68,39 @@ public sealed class GoferProcessTests
             process.WaitForExit();
         }
     }
+
+    [Fact]
+    public void TheGoferOfRunscDo_DiesWithRunscEvenWhenItCannotSeeItsPeerGo()
+    {
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("SANDBOX_RUNSC"))) return; // ours only
+        string[] runsc = Repo.RunscCommand;
+        var psi = new ProcessStartInfo(runsc[0]) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (string a in new[] { "do", Repo.Busybox, "sh", "-c", "echo ready; exec sleep 30" }) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        int gofer = 0;
+        try
+        {
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            gofer = Assert.Single(Children(process.Id), pid => Cmdline(pid).StartsWith("runsc-gofer\0gofer\0", StringComparison.Ordinal));
+            // Stopped, the gofer cannot notice its socket close: only PR_SET_PDEATHSIG ends it.
+            Assert.Equal(0, Kill(gofer, SIGSTOP));
+            process.Kill();
+            process.WaitForExit();
+            var clock = Stopwatch.StartNew();
+            while (!Stubs.IsDead(gofer) && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+            Assert.True(Stubs.IsDead(gofer), $"gofer {gofer} outlived its runsc");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            if (gofer != 0 && !Stubs.IsDead(gofer)) Kill(gofer, SIGKILL);
+        }
+    }
+
+    private const int SIGKILL = 9, SIGSTOP = 19;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int sig);
 
     private static IEnumerable<int> Children(int parent)
     {
