@@ -35,6 +35,14 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
 /// capabilities. So the main thread builds the confinement for itself and then calls
 /// execve: the new image, and every thread its runtime starts, begins inside it.
 ///
+/// Two ways to get there, running the same steps (<see cref="BuildPlan"/>: the confinement
+/// as a list of system calls computed from the host's view): a stand-alone `runsc gofer`
+/// runs them on its main thread and re-executes itself (<see cref="ConfinementPlan.Execute"/>),
+/// two .NET start-ups; runsc compiles them into a small generated program
+/// (<see cref="ConfinementLauncher"/>) whose execve starts `runsc gofer` already confined:
+/// one .NET start-up, on the critical path of `runsc do`. Either way the confined process
+/// checks the confinement is in force before serving (<see cref="EnterConfined"/>).
+///
 /// Layout seen by the confined gofer:
 /// <code>
 /// /                      tmpfs, read-only, nodev, nosuid, noexec
@@ -49,13 +57,13 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
 /// DLL the container planted at the runtime's path. Nothing else of the host is visible.</summary>
 public static partial class GoferSandbox
 {
-    /// <summary>Set in the environment of the re-executed gofer.</summary>
+    /// <summary>Set in the environment of the confined gofer (re-executed or started by the launcher).</summary>
     public const string ConfinedVariable = "RUNSC_GOFER_CONFINED";
 
     /// <summary>Where the served tree is in the confined gofer's root.</summary>
     public const string ServedRootPath = "/gofer-root";
 
-    /// <summary>Whether this process is the re-executed, confined gofer.</summary>
+    /// <summary>Whether this process is the confined gofer (re-executed or started by the launcher).</summary>
     public static bool IsReexecuted => Environment.GetEnvironmentVariable(ConfinedVariable) == "1";
 
     /// <summary>Confines the process to spec and returns an O_PATH|O_DIRECTORY descriptor of
