@@ -119,8 +119,8 @@ public sealed class ConfinementPlan
         return At(array);
     }
 
-    /// <summary>Adds a system call; returns the slot of its result when into is true, else -1.</summary>
-    public int Call(SyscallNumber nr, string what, params PlanArg[] args) => Add(nr, what, into: false, ignoredErrno: 0, args);
+    /// <summary>Adds a system call whose result no later call needs.</summary>
+    public void Call(SyscallNumber nr, string what, params PlanArg[] args) => Add(nr, what, into: false, ignoredErrno: 0, args);
 
     /// <summary>Adds a system call whose result (a descriptor) later calls use; returns its slot.</summary>
     public int CallInto(SyscallNumber nr, string what, params PlanArg[] args) => Add(nr, what, into: true, ignoredErrno: 0, args);
