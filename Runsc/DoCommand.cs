@@ -215,7 +215,7 @@ public static class DoCommand
             ExecutablePath = executable,
             Argv = command,
             Envp = envp,
-            Hostname = System.Net.Dns.GetHostName(),
+            Hostname = Unistd.HostName(),
             Uid = parse.GetValue(UidOption) ?? Unistd.GetUid(),
             Gid = parse.GetValue(GidOption) ?? Unistd.GetGid(),
             Strace = parse.GetValue(StraceOption),

@@ -17,7 +17,10 @@ public static unsafe class HostProcess
         byte* sigset = stackalloc byte[Spawn.SigsetSize];
         Spawn.AttrInit(attr);
         Spawn.FileActionsInit(actions);
-        var pinned = new List<GCHandle>();
+        // Pinned argv and envp strings (an array: List<GCHandle> would be JIT-compiled on the
+        // critical path of `runsc do`).
+        var pinned = new GCHandle[argv.Count + envp.Count + 1];
+        int pinnedCount = 0;
         try
         {
             Spawn.SigEmptySet(sigset);
@@ -28,7 +31,7 @@ public static unsafe class HostProcess
             byte* Pin(string s)
             {
                 var h = GCHandle.Alloc(Encoding.UTF8.GetBytes(s + "\0"), GCHandleType.Pinned);
-                pinned.Add(h);
+                pinned[pinnedCount++] = h;
                 return (byte*)h.AddrOfPinnedObject();
             }
             var args = new nint[argv.Count + 1];
@@ -45,10 +48,44 @@ public static unsafe class HostProcess
         }
         finally
         {
-            foreach (var h in pinned) h.Free();
+            for (int i = 0; i < pinnedCount; i++) pinned[i].Free();
             Spawn.FileActionsDestroy(actions);
             Spawn.AttrDestroy(attr);
         }
+    }
+
+    /// <summary>Starts the program image (a static ELF generated in memory) from a memfd, with
+    /// argv [argv0] and an empty environment; fds as for <see cref="Start"/>. Returns the pid.</summary>
+    public static int StartImage(string argv0, byte[] image, params (int From, int To)[] fds)
+    {
+        int fd = HostError.Check(Mman.MemfdCreate(argv0, (uint)Sandbox.Abi.Mm.MFD_CLOEXEC), "memfd_create");
+        try
+        {
+            fixed (byte* p = image)
+            {
+                for (int done = 0; done < image.Length;)
+                {
+                    nint n = Unistd.Write(fd, p + done, (nuint)(image.Length - done));
+                    if (n < 0 && HostError.Last == 4) continue;
+                    if (n <= 0) throw new HostException("write(memfd)", HostError.Last);
+                    done += (int)n;
+                }
+            }
+            // Exec through /proc/self/fd: the descriptor is close-on-exec, so the program does
+            // not inherit it (posix_spawn returns once the exec happened).
+            return Start($"/proc/self/fd/{fd}", [argv0], [], fds);
+        }
+        finally
+        {
+            Unistd.Close(fd);
+        }
+    }
+
+    /// <summary>Reaps the child if it has exited (waitpid WNOHANG); returns whether it had.</summary>
+    public static bool TryReap(int pid)
+    {
+        int status;
+        return Ptrace.WaitPid(pid, &status, Ptrace.WNOHANG) == pid;
     }
 
     /// <summary>Waits for a child started by <see cref="Start"/>; returns its wait status.</summary>

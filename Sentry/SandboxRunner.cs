@@ -53,13 +53,17 @@ public static class SandboxRunner
         {
             _ = kernel.Vdso;
             kernel.Log.Info("boot: first address space and vDSO ready");
-            kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
-            var mounts = BuildMounts(kernel);
-            kernel.Log.Info("boot: mount tree ready");
+            // So do the file systems that need no Gofer, the descriptor table and the memory manager
+            // (their first use costs type loading and JIT compilation, better spent while waiting).
+            var fileSystems = new BootFileSystems(kernel);
             var fds = new FdTable();
             DonateStdio(fds);
             var mm = new MemoryManager(addressSpace, kernel.Platform.MemoryFile, kernel.Platform.MaxUserAddress);
             var creds = Credentials.For(config.Uid, config.Gid);
+            kernel.Log.Info("boot: file systems without the Gofer ready");
+            kernel.Log.Info("boot: building the mount tree (waits for the Gofer)");
+            var mounts = BuildMounts(kernel, fileSystems);
+            kernel.Log.Info("boot: mount tree ready");
             var fs = new FsContext(mounts.RootPos, mounts.RootPos);
             task = new Task(kernel, mm, fds, fs, mounts, addressSpace.MainContext, creds, Path.GetFileName(config.ExecutablePath));
             if (config.WorkingDirectory is { } cwd && PathResolver.Resolve(task, fs.Root, cwd, true, out PathPos cwdPos) == 0
@@ -144,11 +148,22 @@ public static class SandboxRunner
         return data;
     }
 
+    /// <summary>The file systems of the mount tree that need no Gofer: the tmpfs that is the
+    /// root (or the overlay's upper layer over the Gofer's tree), devfs, the tmpfs for /dev/shm,
+    /// procfs and sysfs.</summary>
+    private sealed class BootFileSystems(Kernel.Kernel kernel)
+    {
+        public TmpfsFileSystem Upper { get; } = new(kernel.Platform.MemoryFile, StatMode.S_IFDIR | 0x1ed /* 0755 */);
+        public TmpfsFileSystem Dev { get; } = Fs.Dev.Devfs.Create(kernel.Platform.MemoryFile);
+        public TmpfsFileSystem Shm { get; } = new(kernel.Platform.MemoryFile);
+        public Fs.Proc.ProcFileSystem Proc { get; } = new(kernel);
+        public FileSystem Sys { get; } = Fs.Sys.Sysfs.Create();
+    }
+
     /// <summary>The root file system: the Gofer's tree (read-only) under a tmpfs overlay when a
     /// Gofer serves one; otherwise a bare tmpfs.</summary>
-    private static FileSystem MakeRootFileSystem(Kernel.Kernel kernel)
+    private static FileSystem MakeRootFileSystem(Kernel.Kernel kernel, TmpfsFileSystem upper)
     {
-        var upper = new TmpfsFileSystem(kernel.Platform.MemoryFile, StatMode.S_IFDIR | 0x1ed /* 0755 */);
         if (kernel.Config.GoferFd is not { } fd) return upper;
         var client = new P9Client(fd);
         kernel.Resources.Add(client);
@@ -157,9 +172,9 @@ public static class SandboxRunner
     }
 
     /// <summary>The sandbox's file tree: a tmpfs root with the usual top-level directories.</summary>
-    private static MountNamespace BuildMounts(Kernel.Kernel kernel)
+    private static MountNamespace BuildMounts(Kernel.Kernel kernel, BootFileSystems fileSystems)
     {
-        FileSystem rootFs = MakeRootFileSystem(kernel);
+        FileSystem rootFs = MakeRootFileSystem(kernel, fileSystems.Upper);
         var root = new Mount(rootFs, new Dentry("/", null, rootFs.Root), "none", readOnly: false);
         var creds = Credentials.For(0, 0);
         foreach (var (name, mode) in new[] { ("dev", 0x1edu), ("proc", 0x16du), ("sys", 0x16du) })
@@ -183,10 +198,10 @@ public static class SandboxRunner
         kernel.FileSystemTypes["proc"] = (k, _) => new Fs.Proc.ProcFileSystem(k);
         kernel.FileSystemTypes["sysfs"] = (_, _) => Fs.Sys.Sysfs.Create();
         kernel.FileSystemTypes["devtmpfs"] = (k, _) => Fs.Dev.Devfs.Create(k.Platform.MemoryFile);
-        var dev = MountAt(root, "dev", Fs.Dev.Devfs.Create(kernel.Platform.MemoryFile), "tmpfs");
-        if (dev != null) MountAt(dev, "shm", new TmpfsFileSystem(kernel.Platform.MemoryFile), "shm");
-        MountAt(root, "proc", new Fs.Proc.ProcFileSystem(kernel), "proc");
-        MountAt(root, "sys", Fs.Sys.Sysfs.Create(), "sysfs", readOnly: true);
+        var dev = MountAt(root, "dev", fileSystems.Dev, "tmpfs");
+        if (dev != null) MountAt(dev, "shm", fileSystems.Shm, "shm");
+        MountAt(root, "proc", fileSystems.Proc, "proc");
+        MountAt(root, "sys", fileSystems.Sys, "sysfs", readOnly: true);
         return ns;
     }
 

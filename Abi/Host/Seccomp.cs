@@ -70,9 +70,24 @@ public static unsafe partial class Seccomp
     {
         fixed (SockFilter* p = program)
         {
-            var prog = new SockFprog { Len = checked((ushort)program.Length), Filter = p };
-            return Syscall(SYS_seccomp, (nint)SECCOMP_SET_MODE_FILTER, (nint)flags, (nint)(&prog), 0, 0, 0);
+            return SetModeFilter(flags, p, program.Length);
         }
+    }
+
+    /// <summary>The same for an array (no ReadOnlySpan&lt;SockFilter&gt; conversion to JIT-compile
+    /// on a process's start-up path).</summary>
+    public static long SetModeFilter(uint flags, SockFilter[] program)
+    {
+        fixed (SockFilter* p = program)
+        {
+            return SetModeFilter(flags, p, program.Length);
+        }
+    }
+
+    private static long SetModeFilter(uint flags, SockFilter* program, int length)
+    {
+        var prog = new SockFprog { Len = checked((ushort)length), Filter = program };
+        return Syscall(SYS_seccomp, (nint)SECCOMP_SET_MODE_FILTER, (nint)flags, (nint)(&prog), 0, 0, 0);
     }
 
     /// <summary>The calling thread's seccomp mode (0 none, 1 strict, 2 filter).</summary>

@@ -14,9 +14,13 @@ public sealed class BpfLabel
 /// the kernel wants (failing loudly if one does not fit).</summary>
 public sealed class BpfProgram
 {
-    private readonly List<(SockFilter Insn, BpfLabel? True, BpfLabel? False)> _code = [];
+    // Parallel arrays, not a List of tuples: the gofer compiles its filter at start-up, where
+    // generic code over value types would first be JIT-compiled.
+    private SockFilter[] _insns = new SockFilter[512];
+    private BpfLabel?[] _true = new BpfLabel?[512];
+    private BpfLabel?[] _false = new BpfLabel?[512];
 
-    public int Count => _code.Count;
+    public int Count { get; private set; }
 
     public BpfLabel NewLabel() => new();
 
@@ -24,7 +28,7 @@ public sealed class BpfProgram
     public void Mark(BpfLabel label)
     {
         if (label.Position >= 0) throw new InvalidOperationException("BPF label marked twice");
-        label.Position = _code.Count;
+        label.Position = Count;
     }
 
     /// <summary>A = seccomp_data[offset] (32 bits).</summary>
@@ -38,20 +42,33 @@ public sealed class BpfProgram
 
     /// <summary>if (A op k) goto whenTrue else goto whenFalse; a null label is the next instruction.</summary>
     public void JumpIf(ushort op, uint k, BpfLabel? whenTrue, BpfLabel? whenFalse) =>
-        _code.Add((new SockFilter((ushort)(BPF_JMP | op | BPF_K), 0, 0, k), whenTrue, whenFalse));
+        Add(new SockFilter((ushort)(BPF_JMP | op | BPF_K), 0, 0, k), whenTrue, whenFalse);
 
     /// <summary>goto target.</summary>
-    public void Goto(BpfLabel target) => _code.Add((new SockFilter(BPF_JMP | BPF_JA, 0, 0, 0), target, null));
+    public void Goto(BpfLabel target) => Add(new SockFilter(BPF_JMP | BPF_JA, 0, 0, 0), target, null);
 
-    private void Add(SockFilter insn) => _code.Add((insn, null, null));
+    private void Add(SockFilter insn, BpfLabel? whenTrue = null, BpfLabel? whenFalse = null)
+    {
+        if (Count == _insns.Length)
+        {
+            Array.Resize(ref _insns, 2 * Count);
+            Array.Resize(ref _true, 2 * Count);
+            Array.Resize(ref _false, 2 * Count);
+        }
+        _insns[Count] = insn;
+        _true[Count] = whenTrue;
+        _false[Count] = whenFalse;
+        Count++;
+    }
 
     /// <summary>The finished program with every jump resolved.</summary>
     public SockFilter[] Build()
     {
-        var result = new SockFilter[_code.Count];
-        for (int pc = 0; pc < _code.Count; pc++)
+        var result = new SockFilter[Count];
+        for (int pc = 0; pc < Count; pc++)
         {
-            var (insn, whenTrue, whenFalse) = _code[pc];
+            SockFilter insn = _insns[pc];
+            BpfLabel? whenTrue = _true[pc], whenFalse = _false[pc];
             if ((insn.Code & 0x07) == BPF_JMP)
             {
                 if ((insn.Code & 0xf0) == BPF_JA)
@@ -73,7 +90,7 @@ public sealed class BpfProgram
         if (label is null) return 0;
         if (label.Position < 0) throw new InvalidOperationException($"BPF label used at {pc} was never marked");
         int offset = label.Position - pc - 1;
-        if (offset < 0 || offset > max || label.Position >= _code.Count)
+        if (offset < 0 || offset > max || label.Position >= Count)
         {
             throw new InvalidOperationException($"BPF jump at {pc} to {label.Position} does not fit (offset {offset}, max {max})");
         }

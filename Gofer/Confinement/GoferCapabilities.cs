@@ -21,42 +21,39 @@ namespace Sandbox.Gofer.Confinement;
 /// capability, and the served tree is mounted nodev besides), CAP_SETUID/SETGID (owners are
 /// set with fchownat after creation, not by switching identity), CAP_SYS_ADMIN and
 /// CAP_SYS_CHROOT (all mounting is over before they are dropped), and everything else.
-/// Capabilities are per thread, so the set is applied on the thread that re-executes the
-/// gofer: after execve every thread the runtime starts inherits exactly this set.</summary>
+/// Capabilities are per thread, so the set is applied by the thread that executes the gofer
+/// (see <see cref="GoferSandbox.BuildPlan"/>): after execve every thread the runtime starts
+/// inherits exactly this set.</summary>
 public static class GoferCapabilities
 {
-    public static readonly IReadOnlyList<int> Kept =
-        [CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID];
+    public static readonly IReadOnlyList<int> Kept = new[] { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID };
 
-    public static ulong KeptMask => Kept.Aggregate(0UL, (m, c) => m | (1UL << c));
+    public const ulong KeptMask =
+        1UL << CAP_CHOWN | 1UL << CAP_DAC_OVERRIDE | 1UL << CAP_DAC_READ_SEARCH | 1UL << CAP_FOWNER | 1UL << CAP_FSETID;
 
-    /// <summary>Empties the bounding set of everything not kept (so execve cannot grant it back),
-    /// clears the ambient and inheritable sets, and sets effective = permitted = kept (or
-    /// less, if the caller did not have them all).</summary>
-    public static void DropAllButKept()
+    /// <summary>Adds to a plan the steps that empty the bounding set of everything not kept
+    /// (so execve cannot grant it back), clear the ambient and inheritable sets, and set
+    /// effective = permitted = kept (or less, if the process did not have them all). The
+    /// capabilities the kernel knows are probed now (CAP_LAST_CAP: the first that
+    /// PR_CAPBSET_READ refuses); dropping one that is already out of the bounding set is harmless.</summary>
+    public static void PlanDrop(ConfinementPlan p)
     {
-        try
+        for (int cap = 0; cap < 64; cap++)
         {
-            for (int cap = 0; cap < 64; cap++)
+            if (InBoundingSet(cap) is null) break; // past CAP_LAST_CAP
+            if ((KeptMask & (1UL << cap)) == 0)
             {
-                bool? bounded = InBoundingSet(cap);
-                if (bounded is null) break; // past CAP_LAST_CAP
-                if (bounded.Value && (KeptMask & (1UL << cap)) == 0) DropFromBoundingSet(cap);
-            }
-            ClearAmbient();
-            Sets current = Get();
-            ulong keep = current.Permitted & KeptMask;
-            Set(new Sets(keep, keep, 0));
-            Sets now = Get();
-            if (((now.Effective | now.Permitted | now.Inheritable) & ~KeptMask) != 0)
-            {
-                throw new ConfinementException($"capabilities still held after capset: 0x{now.Permitted:x}");
+                p.Call(Abi.SyscallNumber.prctl, $"dropping capabilities: prctl(PR_CAPBSET_DROP, {cap})", PR_CAPBSET_DROP, cap, 0, 0, 0);
             }
         }
-        catch (HostException e)
-        {
-            throw new ConfinementException($"dropping capabilities: {e.Message}");
-        }
+        p.Call(Abi.SyscallNumber.prctl, "dropping capabilities: prctl(PR_CAP_AMBIENT_CLEAR_ALL)", PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        // struct __user_cap_header_struct { version, pid = 0 }, then two __user_cap_data_struct.
+        int header = p.Reserve(8, 8);
+        p.WriteUInt32(header, LINUX_CAPABILITY_VERSION_3);
+        int data = p.Reserve(24, 8);
+        p.Call(Abi.SyscallNumber.capget, "dropping capabilities: capget", ConfinementPlan.At(header), ConfinementPlan.At(data));
+        p.KeepCapabilities(data, KeptMask);
+        p.Call(Abi.SyscallNumber.capset, "dropping capabilities: capset", ConfinementPlan.At(header), ConfinementPlan.At(data));
     }
 
     /// <summary>Problems with the calling thread's capabilities, empty when it holds nothing

@@ -2,7 +2,10 @@ using System.Collections;
 using System.Diagnostics.CodeAnalysis;
 using Sandbox.Abi.Host;
 using static Sandbox.Abi.Host.Namespaces;
+using Errno = Sandbox.Abi.Errno;
 using OpenFlags = Sandbox.Abi.OpenFlags;
+using StatMode = Sandbox.Abi.StatMode;
+using Sys = Sandbox.Abi.SyscallNumber;
 
 namespace Sandbox.Gofer.Confinement;
 
@@ -14,6 +17,10 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
     /// as the 9P socket; every other one is made close-on-exec, so that nothing inherited by
     /// accident (a directory outside the root, say) survives.</summary>
     public IReadOnlyList<int> KeepFds { get; init; } = [];
+
+    /// <summary>The gofer is killed (SIGKILL) when the thread that started it exits
+    /// (PR_SET_PDEATHSIG), so that it can never outlive its runsc, even stuck in a request.</summary>
+    public bool DieWithParent { get; init; }
 }
 
 /// <summary>Confines the gofer process: a private mount namespace whose root is a small,
@@ -27,6 +34,14 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
 /// on the main thread would leave every other thread on the host's root with full
 /// capabilities. So the main thread builds the confinement for itself and then calls
 /// execve: the new image, and every thread its runtime starts, begins inside it.
+///
+/// Two ways to get there, running the same steps (<see cref="BuildPlan"/>: the confinement
+/// as a list of system calls computed from the host's view): a stand-alone `runsc gofer`
+/// runs them on its main thread and re-executes itself (<see cref="ConfinementPlan.Execute"/>),
+/// two .NET start-ups; runsc compiles them into a small generated program
+/// (<see cref="ConfinementLauncher"/>) whose execve starts `runsc gofer` already confined:
+/// one .NET start-up, on the critical path of `runsc do`. Either way the confined process
+/// checks the confinement is in force before serving (<see cref="EnterConfined"/>).
 ///
 /// Layout seen by the confined gofer:
 /// <code>
@@ -42,20 +57,21 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
 /// DLL the container planted at the runtime's path. Nothing else of the host is visible.</summary>
 public static partial class GoferSandbox
 {
-    /// <summary>Set in the environment of the re-executed gofer.</summary>
+    /// <summary>Set in the environment of the confined gofer (re-executed or started by the launcher).</summary>
     public const string ConfinedVariable = "RUNSC_GOFER_CONFINED";
 
     /// <summary>Where the served tree is in the confined gofer's root.</summary>
     public const string ServedRootPath = "/gofer-root";
 
-    /// <summary>Whether this process is the re-executed, confined gofer.</summary>
+    /// <summary>Whether this process is the confined gofer (re-executed or started by the launcher).</summary>
     public static bool IsReexecuted => Environment.GetEnvironmentVariable(ConfinedVariable) == "1";
 
     /// <summary>Confines the process to spec and returns an O_PATH|O_DIRECTORY descriptor of
     /// the served root. The first call re-executes the process (same argv) inside the
-    /// confinement and does not return; in the re-executed process it checks the
-    /// confinement is in force and returns the descriptor. Descriptors the caller needs in
-    /// the new image must not be close-on-exec.</summary>
+    /// confinement and does not return; in the re-executed process (or one that
+    /// <see cref="ConfinementLauncher"/> started) it checks the confinement is in force and
+    /// returns the descriptor. Descriptors the caller needs in the new image must not be
+    /// close-on-exec.</summary>
     public static int Confine(GoferSandboxSpec spec)
     {
         if (!IsReexecuted) ConfineAndReexec(spec);
@@ -66,89 +82,136 @@ public static partial class GoferSandbox
     [DoesNotReturn]
     public static void ConfineAndReexec(GoferSandboxSpec spec)
     {
-        // Everything that needs the host's view is read before the view changes.
         string exe = ReadlinkString("/proc/self/exe") ?? throw Fail("readlink(/proc/self/exe)");
-        List<string> argv = ReadCmdline();
-        string rootDir = Canonical(spec.RootDir, "root directory");
-        var sources = spec.Binds.Select(b => (Bind: b, Path: Canonical(b.Source, $"bind mount source"))).ToList();
-        RuntimeFiles runtime = RuntimeFiles.Find(exe);
-        int pid = Environment.ProcessId;
+        var env = new List<string>();
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables()) env.Add($"{e.Key}={e.Value}");
+        BuildPlan(spec, exe, ReadCmdline(), env).Execute();
+        throw new ConfinementException($"re-executing {exe} inside the confinement: execve returned");
+    }
 
-        Check(Unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS) (the gofer must start as root, with CAP_SYS_ADMIN)");
-        Check(Mount(null, "/", null, MS_REC | MS_PRIVATE, 0), "making / private (mount MS_REC|MS_PRIVATE)");
+    /// <summary>The confinement as a list of system calls: everything that needs the host's
+    /// view (canonical paths, the runtime's files, symlink chains, what is a directory) is
+    /// read now, by the caller, while the steps only act on it. The steps, in order: a private
+    /// mount namespace; detached copies of the served tree, the bind sources, the runtime's
+    /// directories and /proc/self; the scaffold tmpfs on "/" holding them; pivot_root into it
+    /// and the old root detached; capabilities dropped to <see cref="GoferCapabilities.Kept"/>
+    /// (bounding set, ambient, then effective/permitted/inheritable); no_new_privs; every
+    /// descriptor but 0-2 and spec.KeepFds close-on-exec; and last, execve of exe with argv
+    /// and env (<see cref="ConfinedVariable"/>, DOTNET_ROOT and diagnostics set as the
+    /// confined gofer needs them). Whichever process runs the plan becomes the confined gofer:
+    /// this one (<see cref="ConfinementPlan.Execute"/>) or a generated launcher
+    /// (<see cref="ConfinementLauncher"/>), which saves the gofer one .NET start-up.</summary>
+    public static ConfinementPlan BuildPlan(GoferSandboxSpec spec, string exe, IReadOnlyList<string> argv, IReadOnlyList<string> env)
+    {
+        // Everything that needs the host's view is read before the view changes. (No LINQ or
+        // tuples here: runsc builds the plan on the critical path of `runsc do`, and generic
+        // code over value types is not precompiled, it would be JIT-compiled.)
+        string rootDir = Canonical(spec.RootDir, "root directory");
+        var binds = spec.Binds;
+        var sources = new string[binds.Count];
+        for (int i = 0; i < sources.Length; i++) sources[i] = Canonical(binds[i].Source, "bind mount source");
+        RuntimeFiles runtime = RuntimeFiles.Find(exe);
+        var dirs = runtime.Directories;
+        var p = new ConfinementPlan();
+        const long AtFdCwd = -100;
+
+        const int PR_SET_PDEATHSIG = 1, SIGKILL = 9;
+        if (spec.DieWithParent) p.Call(Sys.prctl, "prctl(PR_SET_PDEATHSIG, SIGKILL)", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        p.Call(Sys.unshare, "unshare(CLONE_NEWNS) (the gofer must start as root, with CAP_SYS_ADMIN)", CLONE_NEWNS);
+        p.Call(Sys.mount, "making / private (mount MS_REC|MS_PRIVATE)", 0, p.Str("/"), 0, (long)(MS_REC | MS_PRIVATE), 0);
 
         // Detached copies of everything the new root will hold, taken while the host's tree is visible.
         const uint Clone = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
-        int rootTree = Check(OpenTree(-100, rootDir, Clone | AT_RECURSIVE), $"open_tree({rootDir})");
-        var bindTrees = sources.Select(s => Check(OpenTree(-100, s.Path, Clone | AT_RECURSIVE), $"open_tree({s.Path})")).ToList();
-        var runtimeTrees = runtime.Directories.Select(d => Check(OpenTree(-100, d, Clone | AT_RECURSIVE), $"open_tree({d})")).ToList();
-        int procTree = Check(OpenTree(-100, $"/proc/{pid}", Clone), $"open_tree(/proc/{pid})");
+        int rootTree = p.CallInto(Sys.open_tree, $"open_tree({rootDir})", AtFdCwd, p.Str(rootDir), Clone | AT_RECURSIVE);
+        var bindTrees = new int[sources.Length];
+        for (int i = 0; i < sources.Length; i++)
+        {
+            bindTrees[i] = p.CallInto(Sys.open_tree, $"open_tree({sources[i]})", AtFdCwd, p.Str(sources[i]), Clone | AT_RECURSIVE);
+        }
+        var runtimeTrees = new int[dirs.Count];
+        for (int i = 0; i < dirs.Count; i++)
+        {
+            runtimeTrees[i] = p.CallInto(Sys.open_tree, $"open_tree({dirs[i]})", AtFdCwd, p.Str(dirs[i]), Clone | AT_RECURSIVE);
+        }
+        // /proc/self resolves to /proc/PID of whichever process runs the plan (the gofer-to-be).
+        int procTree = p.CallInto(Sys.open_tree, "open_tree(/proc/self)", AtFdCwd, p.Str("/proc/self"), Clone);
 
         const ulong Hardened = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-        SetAttr(rootTree, Hardened | (spec.ReadOnly ? MOUNT_ATTR_RDONLY : 0), rootDir);
-        for (int i = 0; i < bindTrees.Count; i++)
+        SetAttr(p, rootTree, Hardened | (spec.ReadOnly ? MOUNT_ATTR_RDONLY : 0), rootDir);
+        for (int i = 0; i < bindTrees.Length; i++)
         {
-            SetAttr(bindTrees[i], Hardened | (spec.ReadOnly || sources[i].Bind.ReadOnly ? MOUNT_ATTR_RDONLY : 0), sources[i].Path);
+            SetAttr(p, bindTrees[i], Hardened | (spec.ReadOnly || binds[i].ReadOnly ? MOUNT_ATTR_RDONLY : 0), sources[i]);
         }
-        foreach (var (tree, dir) in runtimeTrees.Zip(runtime.Directories)) SetAttr(tree, Hardened | MOUNT_ATTR_RDONLY, dir);
-        SetAttr(procTree, Hardened | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, "/proc/self");
+        for (int i = 0; i < dirs.Count; i++) SetAttr(p, runtimeTrees[i], Hardened | MOUNT_ATTR_RDONLY, dirs[i]);
+        SetAttr(p, procTree, Hardened | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC, "/proc/self");
 
         // The scaffold: a small tmpfs stacked on "/" of the private namespace.
-        int fsfd = Check(FsOpen("tmpfs", FSOPEN_CLOEXEC), "fsopen(tmpfs)");
-        Check(FsConfig(fsfd, FSCONFIG_SET_STRING, "mode", "0755"), "fsconfig(tmpfs mode)");
-        Check(FsConfig(fsfd, FSCONFIG_SET_STRING, "size", "1m"), "fsconfig(tmpfs size)");
-        Check(FsConfig(fsfd, FSCONFIG_CMD_CREATE, null, null), "fsconfig(FSCONFIG_CMD_CREATE)");
-        int scaffold = Check(FsMount(fsfd, FSMOUNT_CLOEXEC, Hardened | MOUNT_ATTR_NOEXEC), "fsmount(tmpfs)");
-        Check(MoveMount(scaffold, "", -100, "/", MOVE_MOUNT_F_EMPTY_PATH), "move_mount(tmpfs onto /)");
+        int fsfd = p.CallInto(Sys.fsopen, "fsopen(tmpfs)", p.Str("tmpfs"), FSOPEN_CLOEXEC);
+        p.Call(Sys.fsconfig, "fsconfig(tmpfs mode)", Slot(fsfd), FSCONFIG_SET_STRING, p.Str("mode"), p.Str("0755"), 0);
+        p.Call(Sys.fsconfig, "fsconfig(tmpfs size)", Slot(fsfd), FSCONFIG_SET_STRING, p.Str("size"), p.Str("1m"), 0);
+        p.Call(Sys.fsconfig, "fsconfig(FSCONFIG_CMD_CREATE)", Slot(fsfd), FSCONFIG_CMD_CREATE, 0, 0, 0);
+        int scaffold = p.CallInto(Sys.fsmount, "fsmount(tmpfs)", Slot(fsfd), FSMOUNT_CLOEXEC, (long)(Hardened | MOUNT_ATTR_NOEXEC));
+        p.Call(Sys.move_mount, "move_mount(tmpfs onto /)", Slot(scaffold), p.Str(""), AtFdCwd, p.Str("/"), MOVE_MOUNT_F_EMPTY_PATH);
 
         string served = ServedRootPath.TrimStart('/');
-        MkdirAll(scaffold, served);
-        Check(MoveMount(rootTree, "", scaffold, served, MOVE_MOUNT_F_EMPTY_PATH), $"mounting {rootDir}");
-        for (int i = 0; i < bindTrees.Count; i++)
+        MkdirAll(p, scaffold, served);
+        p.Call(Sys.move_mount, $"mounting {rootDir}", Slot(rootTree), p.Str(""), Slot(scaffold), p.Str(served), MOVE_MOUNT_F_EMPTY_PATH);
+        for (int i = 0; i < bindTrees.Length; i++)
         {
-            var (bind, path) = sources[i];
-            int target = BindTarget(rootTree, bind, Directory.Exists(path), mayCreate: !spec.ReadOnly);
-            Check(MoveMount(bindTrees[i], "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
-                $"bind mounting {path} on {bind.Destination}");
-            Unistd.Close(target);
+            BindMount bind = binds[i];
+            int target = BindTarget(p, rootTree, bind, HostPaths.IsDirectory(sources[i]), mayCreate: !spec.ReadOnly);
+            p.Call(Sys.move_mount, $"bind mounting {sources[i]} on {bind.Destination}",
+                Slot(bindTrees[i]), p.Str(""), Slot(target), p.Str(""), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+            p.Call(Sys.close, "close", Slot(target));
         }
-        foreach (var (tree, dir) in runtimeTrees.Zip(runtime.Directories))
+        for (int i = 0; i < dirs.Count; i++)
         {
-            MkdirAll(scaffold, dir.TrimStart('/'));
-            Check(MoveMount(tree, "", scaffold, dir.TrimStart('/'), MOVE_MOUNT_F_EMPTY_PATH), $"mounting {dir}");
+            string dir = dirs[i].TrimStart('/');
+            MkdirAll(p, scaffold, dir);
+            p.Call(Sys.move_mount, $"mounting {dirs[i]}", Slot(runtimeTrees[i]), p.Str(""), Slot(scaffold), p.Str(dir), MOVE_MOUNT_F_EMPTY_PATH);
         }
-        foreach (string path in runtime.Paths) Expose(scaffold, path, runtime.IsCovered, depth: 0);
-        MkdirAll(scaffold, $"proc/{pid}");
-        Check(MoveMount(procTree, "", scaffold, $"proc/{pid}", MOVE_MOUNT_F_EMPTY_PATH), $"mounting /proc/{pid}");
-        Check(Symlinkat(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), scaffold, "proc/self"), "symlink /proc/self");
-        Check(MountSetattr(scaffold, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0), "making the scaffold read-only");
+        foreach (string path in runtime.Paths) Expose(p, scaffold, path, runtime.IsCovered, depth: 0);
+        // /proc/PID and the /proc/self link to it; PID is known only to the process that runs the plan.
+        MkdirAll(p, scaffold, "proc");
+        int procDir = p.CallInto(Sys.openat, "opening /proc in the scaffold", Slot(scaffold), p.Str("proc"),
+            OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0);
+        int pid = p.PidString();
+        p.CallIgnoring(Errno.EEXIST, Sys.mkdirat, "mkdir proc/PID in the scaffold", Slot(procDir), Slot(pid), 0x1ed);
+        p.Call(Sys.move_mount, "mounting /proc/self", Slot(procTree), p.Str(""), Slot(procDir), Slot(pid), MOVE_MOUNT_F_EMPTY_PATH);
+        p.Call(Sys.symlinkat, "symlink /proc/self", Slot(pid), Slot(procDir), p.Str("self"));
+        p.Call(Sys.close, "close", Slot(procDir));
+        int readOnly = MountAttr(p, MOUNT_ATTR_RDONLY);
+        p.Call(Sys.mount_setattr, "making the scaffold read-only", Slot(scaffold), p.Str(""), AT_EMPTY_PATH, At(readOnly), MountAttrSize);
 
         // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the scaffold.
-        Check(Fchdir(scaffold), "fchdir(scaffold)");
-        Check(PivotRoot(".", "."), "pivot_root");
-        Check(Umount2(".", MNT_DETACH), "detaching the old root");
-        Check(Chdir("/"), "chdir(/)");
+        p.Call(Sys.fchdir, "fchdir(scaffold)", Slot(scaffold));
+        p.Call(Sys.pivot_root, "pivot_root", p.Str("."), p.Str("."));
+        p.Call(Sys.umount2, "detaching the old root", p.Str("."), MNT_DETACH);
+        p.Call(Sys.chdir, "chdir(/)", p.Str("/"));
 
-        GoferCapabilities.DropAllButKept();
-        try
-        {
-            Seccomp.SetNoNewPrivs();
-        }
-        catch (HostException e)
-        {
-            throw new ConfinementException(e.Message);
-        }
+        GoferCapabilities.PlanDrop(p);
+        p.Call(Sys.prctl, "prctl(PR_SET_NO_NEW_PRIVS)", Seccomp.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
-        try
+        // Only 0, 1, 2 and spec.KeepFds survive execve (nothing inherited by accident, such as a
+        // directory outside the root).
+        var keep = new int[spec.KeepFds.Count];
+        for (int i = 0; i < keep.Length; i++)
         {
-            Exec.CloseOnExecAllBut(spec.KeepFds);
+            int fd = spec.KeepFds[i], j = i;
+            for (; j > 0 && keep[j - 1] > fd; j--) keep[j] = keep[j - 1];
+            keep[j] = fd;
         }
-        catch (HostException e)
+        uint next = 3;
+        foreach (int fd in keep)
         {
-            throw new ConfinementException(e.Message);
+            if (fd < next) continue;
+            if (fd > next) p.Call(Sys.close_range, "close_range", next, fd - 1, Exec.CLOSE_RANGE_CLOEXEC);
+            next = (uint)fd + 1;
         }
-        int errno = Exec.Execve(exe, argv, ReexecEnvironment(runtime.DotnetRoot));
-        throw new ConfinementException($"re-executing {exe} inside the confinement: {new HostException("execve", errno).Message}");
+        p.Call(Sys.close_range, "close_range", next, uint.MaxValue, Exec.CLOSE_RANGE_CLOEXEC);
+        p.Call(Sys.execve, $"re-executing {exe} inside the confinement",
+            p.Str(exe), p.StringArray(argv), p.StringArray(ConfinedEnvironment(env, runtime.DotnetRoot)));
+        return p;
     }
 
     /// <summary>In the re-executed gofer: checks the confinement is in force and opens the served root.</summary>
@@ -171,20 +234,23 @@ public static partial class GoferSandbox
             $"opening the served root {ServedRootPath}");
     }
 
-    private static List<string> ReexecEnvironment(string? dotnetRoot)
+    /// <summary>The confined gofer's environment: env with <see cref="ConfinedVariable"/> set,
+    /// DOTNET_ROOT pointing at the runtime bound into the scaffold, and no diagnostics.</summary>
+    private static List<string> ConfinedEnvironment(IReadOnlyList<string> env, string? dotnetRoot)
     {
         string[] replaced = [ConfinedVariable, "DOTNET_ROOT", "DOTNET_EnableDiagnostics"];
-        var env = new List<string>();
-        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        var result = new List<string>();
+        foreach (string e in env)
         {
-            string key = (string)e.Key;
-            if (!replaced.Contains(key)) env.Add($"{key}={e.Value}");
+            int eq = e.IndexOf('=');
+            string key = eq < 0 ? e : e[..eq];
+            if (!replaced.Contains(key)) result.Add(e);
         }
-        env.Add($"{ConfinedVariable}=1");
-        if (dotnetRoot is not null) env.Add($"DOTNET_ROOT={dotnetRoot}");
+        result.Add($"{ConfinedVariable}=1");
+        if (dotnetRoot is not null) result.Add($"DOTNET_ROOT={dotnetRoot}");
         // No diagnostics IPC socket or debugger pipes: nothing may attach to the gofer.
-        env.Add("DOTNET_EnableDiagnostics=0");
-        return env;
+        result.Add("DOTNET_EnableDiagnostics=0");
+        return result;
     }
 
     private static List<string> ReadCmdline()
@@ -210,66 +276,77 @@ public static partial class GoferSandbox
         }
     }
 
-    private static void SetAttr(int tree, ulong attrs, string what) =>
-        Check(MountSetattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs, 0), $"mount_setattr({what})");
+    private const int MountAttrSize = 32; // struct mount_attr
 
-    private static void MkdirAll(int dirfd, string relative)
+    private static PlanArg Slot(int slot) => ConfinementPlan.SlotValue(slot);
+
+    private static PlanArg At(int offset) => ConfinementPlan.At(offset);
+
+    /// <summary>A struct mount_attr setting attrs, in the plan's data.</summary>
+    private static int MountAttr(ConfinementPlan p, ulong attrs)
+    {
+        int at = p.Reserve(MountAttrSize, 8);
+        p.WriteUInt64(at, attrs);
+        return at;
+    }
+
+    private static void SetAttr(ConfinementPlan p, int tree, ulong attrs, string what) =>
+        p.Call(Sys.mount_setattr, $"mount_setattr({what})", Slot(tree), p.Str(""), AT_EMPTY_PATH | AT_RECURSIVE,
+            At(MountAttr(p, attrs)), MountAttrSize);
+
+    private static void MkdirAll(ConfinementPlan p, int dirSlot, string relative)
     {
         string prefix = "";
         foreach (string part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
             prefix = prefix.Length == 0 ? part : $"{prefix}/{part}";
-            Mkdirat(dirfd, prefix, 0x1ed).IgnoreExists($"mkdir {prefix} in the scaffold");
+            p.CallIgnoring(Errno.EEXIST, Sys.mkdirat, $"mkdir {prefix} in the scaffold", Slot(dirSlot), p.Str(prefix), 0x1ed);
         }
     }
 
-    /// <summary>An O_PATH descriptor of a bind mount's destination inside the served tree,
-    /// resolving symlinks as if the tree were "/" (openat2 RESOLVE_IN_ROOT), creating the
-    /// missing components when allowed.</summary>
-    private static int BindTarget(int rootFd, BindMount bind, bool sourceIsDir, bool mayCreate)
+    /// <summary>Steps that leave an O_PATH descriptor of a bind mount's destination inside the
+    /// served tree in the returned slot. Symlinks resolve as if the tree were "/" (openat2
+    /// RESOLVE_IN_ROOT), each time a component is looked up; when allowed, every missing
+    /// component is created (a directory, or an empty file for the last one when the source
+    /// is a file): mkdirat/mknodat fail with EEXIST on a name that exists, whatever it is,
+    /// which then resolves (or fails to) like any other.</summary>
+    private static int BindTarget(ConfinementPlan p, int rootTree, BindMount bind, bool sourceIsDir, bool mayCreate)
     {
-        const ulong Resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        const long Resolve = (long)(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
         const int Path = OpenFlags.O_PATH | OpenFlags.O_CLOEXEC;
         string[] parts = bind.Destination.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length == 0) throw new ConfinementException($"bind mount destination {bind.Destination}: cannot cover the root");
-        for (int i = 0; i < parts.Length; i++)
+        for (int i = 0; mayCreate && i < parts.Length; i++)
         {
-            string prefix = string.Join('/', parts[..(i + 1)]);
-            int fd = Openat2(rootFd, prefix, Path, 0, Resolve);
-            if (fd >= 0)
-            {
-                if (i == parts.Length - 1) return fd;
-                Unistd.Close(fd);
-                continue;
-            }
-            if (HostError.Last != (int)Abi.Errno.ENOENT || !mayCreate)
-            {
-                throw Fail($"bind mount destination {bind.Destination} in the root");
-            }
             string parentPath = i == 0 ? "." : string.Join('/', parts[..i]);
-            int parent = Check(Openat2(rootFd, parentPath, Path | OpenFlags.O_DIRECTORY, 0, Resolve), $"bind mount destination {bind.Destination}");
-            try
+            int how = OpenHow(p, Path | OpenFlags.O_DIRECTORY, 0, Resolve);
+            int parent = p.CallInto(Sys.openat2, $"bind mount destination {bind.Destination}", Slot(rootTree), p.Str(parentPath), At(how), OpenHowSize);
+            bool last = i == parts.Length - 1;
+            if (!last || sourceIsDir)
             {
-                bool last = i == parts.Length - 1;
-                if (!last || sourceIsDir)
-                {
-                    Check(Mkdirat(parent, parts[i], 0x1ed), $"creating {bind.Destination}");
-                }
-                else
-                {
-                    int created = Check(Openat(parent, parts[i],
-                        OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_WRONLY | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0x1a4),
-                        $"creating {bind.Destination}");
-                    Unistd.Close(created);
-                }
+                p.CallIgnoring(Errno.EEXIST, Sys.mkdirat, $"creating {bind.Destination}", Slot(parent), p.Str(parts[i]), 0x1ed);
             }
-            finally
+            else
             {
-                Unistd.Close(parent);
+                p.CallIgnoring(Errno.EEXIST, Sys.mknodat, $"creating {bind.Destination}", Slot(parent), p.Str(parts[i]),
+                    StatMode.S_IFREG | 0x1a4, 0);
             }
-            i--; // open what was just created
+            p.Call(Sys.close, "close", Slot(parent));
         }
-        throw new ConfinementException($"bind mount destination {bind.Destination}: unreachable");
+        int target = OpenHow(p, Path, 0, Resolve);
+        return p.CallInto(Sys.openat2, $"bind mount destination {bind.Destination} in the root",
+            Slot(rootTree), p.Str(string.Join('/', parts)), At(target), OpenHowSize);
+    }
+
+    private const int OpenHowSize = 24; // struct open_how
+
+    private static int OpenHow(ConfinementPlan p, long flags, long mode, long resolve)
+    {
+        int at = p.Reserve(OpenHowSize, 8);
+        p.WriteUInt64(at, (ulong)flags);
+        p.WriteUInt64(at + 8, (ulong)mode);
+        p.WriteUInt64(at + 16, (ulong)resolve);
+        return at;
     }
 
     private static int Check(int result, string what) => result < 0 ? throw Fail(what) : result;

@@ -27,7 +27,11 @@ public static class GoferSeccompPolicy
 
     /// <summary>Syscalls that would let a confined gofer leave its mount namespace, regain
     /// privileges, run other code or reach other processes and the kernel's attack surface.</summary>
-    public static readonly IReadOnlyList<Sys> Denied =
+    public static IReadOnlyList<Sys> Denied => DeniedCalls;
+
+    // An array (iterated as one below): the gofer builds its policy at start-up, where an
+    // IReadOnlyList<Sys> enumerator would first be JIT-compiled.
+    private static readonly Sys[] DeniedCalls =
     [
         Sys.ptrace, Sys.process_vm_readv, Sys.process_vm_writev, Sys.pidfd_getfd, Sys.kcmp,
         Sys.mount, Sys.umount2, Sys.pivot_root, Sys.chroot, Sys.setns, Sys.unshare,
@@ -113,7 +117,7 @@ public static class GoferSeccompPolicy
             "isatty/terminal size on stderr and non-blocking mode; no TIOCSTI or device ioctls")
         { Arg = 1, Values = [TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX] });
 
-        foreach (Sys s in Denied)
+        foreach (Sys s in DeniedCalls)
         {
             rules.Add(new SeccompRule(s, Deny, "escapes the confinement or reaches other processes"));
         }

@@ -57,7 +57,7 @@ public static class SeccompFilter
                     break;
                 case SeccompRuleKind.AllowIfArgIn:
                     p.Load(argLow);
-                    foreach (uint v in rule.Values)
+                    foreach (uint v in rule.Values) // an array: no generic enumerator to JIT-compile in the gofer
                     {
                         var notThis = p.NewLabel();
                         p.JumpIf(BPF_JEQ, v, null, notThis);
@@ -89,21 +89,22 @@ public static class SeccompFilter
     /// <summary>Rejects policies that name a syscall twice or carry malformed argument checks.</summary>
     public static void CheckPolicy(SeccompPolicy policy)
     {
-        var seen = new HashSet<SyscallNumber>();
+        var seen = new bool[SyscallNumbers.Count];
         foreach (SeccompRule rule in policy.Rules)
         {
-            if (!seen.Add(rule.Syscall))
-            {
-                throw new ArgumentException($"seccomp policy names {rule.Syscall} twice");
-            }
             if ((int)rule.Syscall < 0 || (int)rule.Syscall >= SyscallNumbers.Count)
             {
                 throw new ArgumentException($"seccomp policy: {rule.Syscall} is not an x86-64 syscall number");
             }
+            if (seen[(int)rule.Syscall])
+            {
+                throw new ArgumentException($"seccomp policy names {rule.Syscall} twice");
+            }
+            seen[(int)rule.Syscall] = true;
             bool argsOk = rule.Kind switch
             {
-                SeccompRuleKind.AllowIfArgIn => rule.Values.Count > 0 && rule.Arg is >= 0 and < 6,
-                SeccompRuleKind.AllowIfArgMaskEquals => rule.Values.Count == 2 && rule.Arg is >= 0 and < 6,
+                SeccompRuleKind.AllowIfArgIn => rule.Values.Length > 0 && rule.Arg is >= 0 and < 6,
+                SeccompRuleKind.AllowIfArgMaskEquals => rule.Values.Length == 2 && rule.Arg is >= 0 and < 6,
                 _ => true,
             };
             if (!argsOk)
@@ -116,16 +117,17 @@ public static class SeccompFilter
     /// <summary>Everything wrong with a program, empty when it is well formed: a length the
     /// kernel accepts, only the instructions seccomp allows, loads inside seccomp_data, every
     /// jump inside the program, a return at the end, and the architecture checked first
-    /// with a mismatch killing the process.</summary>
-    public static List<string> Verify(IReadOnlyList<SockFilter> program)
+    /// with a mismatch killing the process. (An array, as everywhere on the gofer's start-up
+    /// path: IReadOnlyList&lt;SockFilter&gt; would JIT-compile its interface methods first.)</summary>
+    public static List<string> Verify(SockFilter[] program)
     {
         var problems = new List<string>();
-        if (program.Count is < 1 or > BPF_MAXINSNS)
+        if (program.Length is < 1 or > BPF_MAXINSNS)
         {
-            problems.Add($"length {program.Count} is outside 1..{BPF_MAXINSNS}");
+            problems.Add($"length {program.Length} is outside 1..{BPF_MAXINSNS}");
             return problems;
         }
-        for (int pc = 0; pc < program.Count; pc++)
+        for (int pc = 0; pc < program.Length; pc++)
         {
             SockFilter i = program[pc];
             switch (i.Code)
@@ -137,13 +139,13 @@ public static class SeccompFilter
                 case BPF_RET | BPF_K:
                     break;
                 case BPF_JMP | BPF_JA:
-                    if (pc + 1L + i.K >= program.Count) problems.Add($"{pc:D4}: goto past the end");
+                    if (pc + 1L + i.K >= program.Length) problems.Add($"{pc:D4}: goto past the end");
                     break;
                 case BPF_JMP | BPF_JEQ | BPF_K:
                 case BPF_JMP | BPF_JGT | BPF_K:
                 case BPF_JMP | BPF_JGE | BPF_K:
                 case BPF_JMP | BPF_JSET | BPF_K:
-                    if (pc + 1 + i.Jt >= program.Count || pc + 1 + i.Jf >= program.Count)
+                    if (pc + 1 + i.Jt >= program.Length || pc + 1 + i.Jf >= program.Length)
                     {
                         problems.Add($"{pc:D4}: conditional jump past the end");
                     }
@@ -154,7 +156,7 @@ public static class SeccompFilter
             }
         }
         if (program[^1].Code != (BPF_RET | BPF_K)) problems.Add("the last instruction is not a return");
-        bool archFirst = program.Count > 2
+        bool archFirst = program.Length > 2
             && program[0] == new SockFilter(BPF_LD | BPF_W | BPF_ABS, 0, 0, SECCOMP_DATA_ARCH)
             && program[1].Code == (BPF_JMP | BPF_JEQ | BPF_K) && program[1].K == AUDIT_ARCH_X86_64 && program[1].Jt == 0;
         if (!archFirst)
@@ -164,7 +166,7 @@ public static class SeccompFilter
         else
         {
             int mismatch = 2 + program[1].Jf;
-            if (mismatch >= program.Count || program[mismatch] != new SockFilter(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS))
+            if (mismatch >= program.Length || program[mismatch] != new SockFilter(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS))
             {
                 problems.Add("a foreign architecture does not kill the process");
             }

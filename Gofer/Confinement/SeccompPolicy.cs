@@ -26,7 +26,9 @@ public enum SeccompRuleKind
 public sealed record SeccompRule(SyscallNumber Syscall, SeccompRuleKind Kind, string Why)
 {
     public int Arg { get; init; }
-    public IReadOnlyList<uint> Values { get; init; } = [];
+    public uint[] Values { get; init; } = NoValues;
+
+    private static readonly uint[] NoValues = new uint[0];
     public Errno Errno { get; init; } = Errno.EPERM;
 }
 

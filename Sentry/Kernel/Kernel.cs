@@ -149,7 +149,13 @@ public sealed class Logger(TextWriter? writer)
         }
     }
 
-    public void Info(string message) => Line($"I {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+    public void Info(string message)
+    {
+        if (writer != null) Line($"I {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+    }
 
-    public void Warning(string message) => Line($"W {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+    public void Warning(string message)
+    {
+        if (writer != null) Line($"W {DateTime.UtcNow:HH:mm:ss.ffffff} {message}");
+    }
 }

@@ -12,6 +12,11 @@ public sealed class GoferCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
+    /// <summary>`runsc gofer ARGS`, confining itself by re-executing, or (launcher) through the
+    /// generated launcher program, as `runsc do` starts its gofer.</summary>
+    private static RunResult Gofer(bool launcher, params string[] args) =>
+        GoferProcess.Run(["gofer", .. args, .. launcher ? new[] { "--launcher" } : []]);
+
     [Fact]
     public void PrintSeccompDumpsTheProgramAndExitsZero()
     {
@@ -24,10 +29,12 @@ public sealed class GoferCliTests : IDisposable
         Assert.EndsWith("return ERRNO(EPERM)", lines[^1]);
     }
 
-    [Fact]
-    public void SelfTestFindsTheFilterInForceOnEveryThread()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SelfTestFindsTheFilterInForceOnEveryThread(bool launcher)
     {
-        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+        RunResult r = Gofer(launcher, "--root", _root, "--self-test-seccomp");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("unshare(CLONE_NEWUSER): EPERM", r.Stdout);
         Assert.Contains("ptrace(PTRACE_TRACEME): EPERM", r.Stdout);
@@ -41,19 +48,23 @@ public sealed class GoferCliTests : IDisposable
         Assert.Contains("self-test: ok", r.Stdout);
     }
 
-    [Fact]
-    public void ConfinedGoferSeesItsRootButNotTheHost()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ConfinedGoferSeesItsRootButNotTheHost(bool launcher)
     {
         Assert.True(File.Exists("/etc/passwd"), "this test needs a host /etc/passwd");
-        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+        RunResult r = Gofer(launcher, "--root", _root, "--self-test-seccomp");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("host /etc/passwd visible: no", r.Stdout);
         Assert.Contains("root entries: marker.txt", r.Stdout);
         Assert.Contains("root writable: yes", r.Stdout);
     }
 
-    [Fact]
-    public void InheritedDescriptorsDoNotSurviveIntoTheConfinement()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void InheritedDescriptorsDoNotSurviveIntoTheConfinement(bool launcher)
     {
         // A directory fd of the host's "/" without close-on-exec: the child inherits it, and
         // openat(fd, "etc/passwd") would walk around the pivot_root if it survived.
@@ -61,7 +72,7 @@ public sealed class GoferCliTests : IDisposable
         Assert.True(hostRoot >= 0);
         try
         {
-            RunResult r = GoferProcess.Run("gofer", "--root", _root, "--self-test-seccomp");
+            RunResult r = Gofer(launcher, "--root", _root, "--self-test-seccomp");
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Contains("inherited directories: none", r.Stdout);
         }
@@ -71,28 +82,99 @@ public sealed class GoferCliTests : IDisposable
         }
     }
 
-    [Fact]
-    public void ReadOnlyRootIsMountedReadOnly()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadOnlyRootIsMountedReadOnly(bool launcher)
     {
-        RunResult r = GoferProcess.Run("gofer", "--root", _root, "--read-only", "--self-test-seccomp");
+        RunResult r = Gofer(launcher, "--root", _root, "--read-only", "--self-test-seccomp");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("root writable: no (EROFS)", r.Stdout);
         Assert.False(File.Exists(Path.Combine(_root, ".gofer-self-test")));
     }
 
-    [Fact]
-    public void BindMountsAppearInsideTheRoot()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BindMountsAppearInsideTheRoot(bool launcher)
     {
         string source = GoferProcess.TempDir();
         try
         {
             File.WriteAllText(Path.Combine(source, "bound.txt"), "bound\n");
             Directory.CreateDirectory(Path.Combine(_root, "mnt"));
-            RunResult r = GoferProcess.Run("gofer", "--root", _root, "--bind", $"{source}:/mnt:ro", "--self-test-seccomp");
+            RunResult r = Gofer(launcher, "--root", _root, "--bind", $"{source}:/mnt:ro", "--self-test-seccomp");
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Contains("root entries: marker.txt mnt", r.Stdout);
             // The bind lives only in the gofer's private mount namespace.
             Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_root, "mnt")));
+        }
+        finally
+        {
+            Directory.Delete(source, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MissingBindDestinationsAreCreatedInAWritableRoot(bool launcher)
+    {
+        string source = GoferProcess.TempDir();
+        string file = Path.Combine(source, "file.txt");
+        try
+        {
+            File.WriteAllText(file, "a file\n");
+            RunResult r = Gofer(launcher, "--root", _root, "--bind", $"{source}:/a/b/dir", "--bind", $"{file}:/a/c/file.txt:ro",
+                "--self-test-seccomp");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("root entries: a marker.txt", r.Stdout);
+            Assert.True(Directory.Exists(Path.Combine(_root, "a", "b", "dir")));
+            Assert.True(File.Exists(Path.Combine(_root, "a", "c", "file.txt")));
+            Assert.Equal(0, new FileInfo(Path.Combine(_root, "a", "c", "file.txt")).Length); // the mount point, not the file
+        }
+        finally
+        {
+            Directory.Delete(source, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BindDestinationSymlinksResolveInsideTheRoot(bool launcher)
+    {
+        // /link -> /etc resolves to the root's own etc, never the host's.
+        string source = GoferProcess.TempDir();
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(_root, "etc"));
+            File.CreateSymbolicLink(Path.Combine(_root, "link"), "/etc");
+            string hostPath = $"/etc/gofer-test-{Guid.NewGuid():N}";
+            string name = Path.GetFileName(hostPath);
+            RunResult r = Gofer(launcher, "--root", _root, "--bind", $"{source}:/link/{name}", "--self-test-seccomp");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.True(Directory.Exists(Path.Combine(_root, "etc", name)));
+            Assert.False(Directory.Exists(hostPath));
+        }
+        finally
+        {
+            Directory.Delete(source, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MissingBindDestinationInAReadOnlyRootIsAOneLineError(bool launcher)
+    {
+        string source = GoferProcess.TempDir();
+        try
+        {
+            RunResult r = Gofer(launcher, "--root", _root, "--read-only", "--bind", $"{source}:/missing", "--self-test-seccomp");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Equal("runsc gofer: bind mount destination /missing in the root: No such file or directory\n", r.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(_root, "missing")));
         }
         finally
         {

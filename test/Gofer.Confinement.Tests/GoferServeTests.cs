@@ -19,8 +19,11 @@ public sealed class GoferServeTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private static (Process Gofer, P9Client Client) Connect(params string[] args)
+    /// <summary>Starts `runsc gofer ARGS --fd N` (with --launcher: confined through the
+    /// generated launcher, as `runsc do` starts it) and negotiates the version.</summary>
+    private static (Process Gofer, P9Client Client) Connect(bool launcher, params string[] args)
     {
+        if (launcher) args = [.. args, "--launcher"];
         var (ours, gofers) = GoferProcess.SocketPair();
         Process gofer;
         try
@@ -43,10 +46,12 @@ public sealed class GoferServeTests : IDisposable
         return Encoding.UTF8.GetString(buffer, 0, n);
     }
 
-    [Fact]
-    public void ServesTheRootUnderTheFilterAndExitsWhenThePeerCloses()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ServesTheRootUnderTheFilterAndExitsWhenThePeerCloses(bool launcher)
     {
-        var (gofer, c) = Connect("--root", _root);
+        var (gofer, c) = Connect(launcher, "--root", _root);
         using (gofer)
         {
             using (c)
@@ -104,10 +109,12 @@ public sealed class GoferServeTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_root, "hard")));
     }
 
-    [Fact]
-    public void ReadOnlyGoferRefusesMutations()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadOnlyGoferRefusesMutations(bool launcher)
     {
-        var (gofer, c) = Connect("--root", _root, "--read-only");
+        var (gofer, c) = Connect(launcher, "--root", _root, "--read-only");
         using (gofer)
         {
             using (c)

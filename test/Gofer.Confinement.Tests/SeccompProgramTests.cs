@@ -157,6 +157,7 @@ public class SeccompProgramTests
     public void CapabilitiesKeptAreOnlyTheFileOnes()
     {
         Assert.Equal(0x1fUL, GoferCapabilities.KeptMask); // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID
+        Assert.Equal(GoferCapabilities.KeptMask, GoferCapabilities.Kept.Aggregate(0UL, (m, c) => m | (1UL << c)));
     }
 
     [Theory]

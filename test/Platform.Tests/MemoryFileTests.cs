@@ -290,6 +290,109 @@ public sealed class MemoryFileTests : IDisposable
             }
         }
     }
+
+    /// <summary>The allocator as it was written first (a SortedDictionary of free ranges),
+    /// to check the array-based one hands out exactly the same ranges.</summary>
+    private sealed class ReferenceAllocator(long size)
+    {
+        private readonly SortedDictionary<long, long> _free = new();
+        private long _bump;
+
+        public long Allocate(long length)
+        {
+            foreach (var (off, len) in _free)
+            {
+                if (len < length) continue;
+                _free.Remove(off);
+                if (len > length) _free[off + length] = len - length;
+                return off;
+            }
+            if (_bump + length > size) return -1;
+            long result = _bump;
+            _bump += length;
+            return result;
+        }
+
+        public bool TryAllocateAt(long offset, long length)
+        {
+            if (offset == _bump && _bump + length <= size)
+            {
+                _bump += length;
+                return true;
+            }
+            if (_free.TryGetValue(offset, out long len) && len >= length)
+            {
+                _free.Remove(offset);
+                if (len > length) _free[offset + length] = len - length;
+                return true;
+            }
+            return false;
+        }
+
+        public void Free(long offset, long length)
+        {
+            long prevOff = -1;
+            foreach (var (o, _) in _free)
+            {
+                if (o >= offset) break;
+                prevOff = o;
+            }
+            if (prevOff >= 0 && prevOff + _free[prevOff] == offset)
+            {
+                offset = prevOff;
+                length += _free[prevOff];
+                _free.Remove(prevOff);
+            }
+            if (_free.TryGetValue(offset + length, out long nextLen))
+            {
+                _free.Remove(offset + length);
+                length += nextLen;
+            }
+            if (offset + length == _bump) _bump = offset;
+            else _free[offset] = length;
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void AllocatorHandsOutTheSameRangesAsTheReference(int seed)
+    {
+        var random = new Random(seed);
+        var reference = new ReferenceAllocator(Size);
+        var live = new List<(long Off, long Len)>();
+        for (int step = 0; step < 3000; step++)
+        {
+            int op = random.Next(10);
+            if (op < 5 || live.Count == 0)
+            {
+                long len = random.Next(1, 9) * Page;
+                long expected = reference.Allocate(len);
+                if (expected < 0) continue;
+                Assert.Equal(expected, _file.Allocate(len));
+                live.Add((expected, len));
+            }
+            else if (op < 9)
+            {
+                int i = random.Next(live.Count);
+                var (off, len) = live[i];
+                live.RemoveAt(i);
+                reference.Free(off, len);
+                _file.Free(off, len);
+            }
+            else
+            {
+                // Where a freed range or the end of the allocated space might be.
+                long off = live.Count > 0 && random.Next(2) == 0 ? live[random.Next(live.Count)].Off : random.Next(0, 64) * Page;
+                long len = random.Next(1, 4) * Page;
+                bool expected = reference.TryAllocateAt(off, len);
+                Assert.Equal(expected, _file.TryAllocateAt(off, len));
+                if (expected) live.Add((off, len));
+            }
+        }
+        Assert.Equal(live.Sum(r => r.Len), _file.Allocated);
+    }
 }
 
 /// <summary>Tests that depend on which descriptor numbers are free run alone.</summary>
