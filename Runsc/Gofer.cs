@@ -9,23 +9,19 @@ namespace Sandbox.Runsc;
 /// own end and hands the Sentry a duplicate; disposing shuts the connection down (whether or
 /// not the Sentry ever used it), so the Gofer always sees its peer go and exits. A gofer
 /// started through the launcher also dies with runsc's thread that started it
-/// (PR_SET_PDEATHSIG): disposing does not wait for it to exit, which would only delay
-/// runsc's own exit (the gofer's exit is reaped if it already happened, else by whoever
-/// adopts it). One that confines itself (the fallback) is waited for.</summary>
+/// (PR_SET_PDEATHSIG), should runsc be killed; disposing waits for it to exit.</summary>
 public sealed unsafe class Gofer : IDisposable
 {
     private const int GoferSocketFd = 3;
     private readonly int _pid;
     private readonly int _ownFd;
-    private readonly bool _diesWithRunsc;
     private bool _disposed;
 
-    private Gofer(int pid, int ownFd, int sentryFd, bool diesWithRunsc)
+    private Gofer(int pid, int ownFd, int sentryFd)
     {
         _pid = pid;
         _ownFd = ownFd;
         SentryFd = sentryFd;
-        _diesWithRunsc = diesWithRunsc;
     }
 
     /// <summary>The Sentry's end of the 9P connection (a duplicate the P9 client takes over).</summary>
@@ -44,7 +40,6 @@ public sealed unsafe class Gofer : IDisposable
         if (Sockets.SocketPair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0, sv) != 0)
             throw new HostException("socketpair", HostError.Last);
         int pid;
-        bool launched = false;
         try
         {
             string self = Environment.ProcessPath ?? throw new HostException("locating runsc", 2);
@@ -53,7 +48,6 @@ public sealed unsafe class Gofer : IDisposable
             try
             {
                 pid = StartConfined(spec, self, argv, envp, (sv[1], GoferSocketFd));
-                launched = true;
             }
             catch (ConfinementException)
             {
@@ -69,7 +63,7 @@ public sealed unsafe class Gofer : IDisposable
         Unistd.Close(sv[1]);
         int sentryFd = Unistd.Fcntl(sv[0], Fcntl.F_DUPFD_CLOEXEC, 3);
         if (sentryFd < 0) throw new HostException("dup(gofer socket)", HostError.Last);
-        return new Gofer(pid, sv[0], sentryFd, diesWithRunsc: launched) { RootDir = rootDir };
+        return new Gofer(pid, sv[0], sentryFd) { RootDir = rootDir };
     }
 
     /// <summary>Starts the gofer exe with argv and env inside the confinement spec describes:
@@ -123,7 +117,9 @@ public sealed unsafe class Gofer : IDisposable
         _disposed = true;
         Sockets.Shutdown(_ownFd, Sockets.SHUT_RDWR);
         Unistd.Close(_ownFd);
-        if (_diesWithRunsc) HostProcess.TryReap(_pid);
-        else HostProcess.Wait(_pid);
+        // Waited for even though a launched gofer would die with runsc (PR_SET_PDEATHSIG): the
+        // few milliseconds buy the guarantee that no process of the sandbox outlives runsc,
+        // not even as a zombie waiting for its new parent to reap it.
+        HostProcess.Wait(_pid);
     }
 }

@@ -81,13 +81,6 @@ public static unsafe class HostProcess
         }
     }
 
-    /// <summary>Reaps the child if it has exited (waitpid WNOHANG); returns whether it had.</summary>
-    public static bool TryReap(int pid)
-    {
-        int status;
-        return Ptrace.WaitPid(pid, &status, Ptrace.WNOHANG) == pid;
-    }
-
     /// <summary>Waits for a child started by <see cref="Start"/>; returns its wait status.</summary>
     public static int Wait(int pid)
     {
