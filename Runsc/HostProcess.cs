@@ -89,4 +89,22 @@ public static unsafe class HostProcess
             if (HostError.Last != 4) return -1;
         return status;
     }
+
+    /// <summary>Reaps whatever children are left when runsc is done (a stub that died of its
+    /// parent-death signal after its address space was let go, say), waiting at most max
+    /// for children still on their way out, so that none outlives runsc as a zombie its
+    /// new parent must reap.</summary>
+    public static void ReapRemainingChildren(TimeSpan max)
+    {
+        long deadline = Environment.TickCount64 + (long)max.TotalMilliseconds;
+        int status;
+        while (true)
+        {
+            int r = Ptrace.WaitPid(-1, &status, Ptrace.WNOHANG | Ptrace.__WALL);
+            if (r > 0) continue;
+            if (r < 0 && HostError.Last == 4) continue;
+            if (r < 0 || Environment.TickCount64 >= deadline) return; // ECHILD: none left
+            Thread.Sleep(1);
+        }
+    }
 }

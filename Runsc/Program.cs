@@ -35,3 +35,8 @@ catch (Exception e)
     AppendingStream.Stderr.WriteLine($"runsc: internal error: {e.Message.Split('\n')[0].TrimEnd()}");
     return 128;
 }
+finally
+{
+    // Nothing of the sandbox outlives runsc, not even a zombie for its new parent to reap.
+    HostProcess.ReapRemainingChildren(TimeSpan.FromMilliseconds(200));
+}
