@@ -90,21 +90,43 @@ public static unsafe class HostProcess
         return status;
     }
 
-    /// <summary>Reaps whatever children are left when runsc is done (a stub that died of its
-    /// parent-death signal after its address space was let go, say), waiting at most max
-    /// for children still on their way out, so that none outlives runsc as a zombie its
-    /// new parent must reap.</summary>
-    public static void ReapRemainingChildren(TimeSpan max)
+    /// <summary>Reaps whatever children are left when runsc is done, so that none outlives it,
+    /// not even as a zombie for its new parent to reap. Every child runsc made (the Gofer,
+    /// the stubs) has been waited for by now; one still alive (a stub that was never let go)
+    /// is killed first. The usual case costs one waitpid.</summary>
+    public static void ReapRemainingChildren()
     {
-        long deadline = Environment.TickCount64 + (long)max.TotalMilliseconds;
         int status;
         while (true)
         {
             int r = Ptrace.WaitPid(-1, &status, Ptrace.WNOHANG | Ptrace.__WALL);
             if (r > 0) continue;
             if (r < 0 && HostError.Last == 4) continue;
-            if (r < 0 || Environment.TickCount64 >= deadline) return; // ECHILD: none left
-            Thread.Sleep(1);
+            if (r < 0) return; // ECHILD: none left
+            break; // some child is still alive
+        }
+        int self = Environment.ProcessId;
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(dir, "stat"));
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+            // pid (comm) state ppid ...: comm may hold spaces, so count from its closing parenthesis.
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (fields.Length > 1 && int.TryParse(fields[1], out int ppid) && ppid == self) Unistd.Kill(pid, Sandbox.Abi.Signals.SIGKILL);
+        }
+        long deadline = Environment.TickCount64 + 2000;
+        while (Environment.TickCount64 < deadline)
+        {
+            int r = Ptrace.WaitPid(-1, &status, Ptrace.__WALL);
+            if (r < 0 && HostError.Last != 4) return;
         }
     }
 }

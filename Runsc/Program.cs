@@ -38,5 +38,5 @@ catch (Exception e)
 finally
 {
     // Nothing of the sandbox outlives runsc, not even a zombie for its new parent to reap.
-    HostProcess.ReapRemainingChildren(TimeSpan.FromMilliseconds(200));
+    HostProcess.ReapRemainingChildren();
 }
