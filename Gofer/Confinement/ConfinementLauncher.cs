@@ -158,19 +158,12 @@ public static class ConfinementLauncher
 
         var image = new byte[dataOffset + dataBytes.Length];
         var s = image.AsSpan();
-        s[0] = 0x7f; s[1] = (byte)'E'; s[2] = (byte)'L'; s[3] = (byte)'F';
-        s[4] = 2; /* ELFCLASS64 */ s[5] = 1; /* little endian */ s[6] = 1; /* EV_CURRENT */
-        BinaryPrimitives.WriteUInt16LittleEndian(s[16..], 2);          // e_type = ET_EXEC
-        BinaryPrimitives.WriteUInt16LittleEndian(s[18..], 0x3e);       // e_machine = EM_X86_64
-        BinaryPrimitives.WriteUInt32LittleEndian(s[20..], 1);          // e_version
-        BinaryPrimitives.WriteUInt64LittleEndian(s[24..], Base + CodeOffset); // e_entry
-        BinaryPrimitives.WriteUInt64LittleEndian(s[32..], HeaderSize); // e_phoff
-        BinaryPrimitives.WriteUInt16LittleEndian(s[52..], HeaderSize); // e_ehsize
-        BinaryPrimitives.WriteUInt16LittleEndian(s[54..], PhdrSize);   // e_phentsize
-        BinaryPrimitives.WriteUInt16LittleEndian(s[56..], PhdrCount);  // e_phnum
-        WritePhdr(s[HeaderSize..], type: 1, flags: 5, offset: 0, Base, (ulong)(CodeOffset + code.Length));              // PT_LOAD R+X
-        WritePhdr(s[(HeaderSize + PhdrSize)..], type: 1, flags: 6, (ulong)dataOffset, dataAddress, (ulong)dataBytes.Length); // PT_LOAD R+W
-        WritePhdr(s[(HeaderSize + 2 * PhdrSize)..], type: 0x6474e551, flags: 6, 0, 0, 0);                            // PT_GNU_STACK RW
+        ElfWriter.WriteHeader(s, Base + CodeOffset, PhdrCount);
+        ElfWriter.WriteProgramHeader(s, 0, ElfWriter.PT_LOAD, ElfWriter.PF_R | ElfWriter.PF_X, 0, Base,
+            (ulong)(CodeOffset + code.Length), (ulong)(CodeOffset + code.Length), PageSize);
+        ElfWriter.WriteProgramHeader(s, 1, ElfWriter.PT_LOAD, ElfWriter.PF_R | ElfWriter.PF_W, (ulong)dataOffset, dataAddress,
+            (ulong)dataBytes.Length, (ulong)dataBytes.Length, PageSize);
+        ElfWriter.WriteProgramHeader(s, 2, ElfWriter.PT_GNU_STACK, ElfWriter.PF_R | ElfWriter.PF_W, 0, 0, 0, 0, 0x10);
         code.AsSpan().CopyTo(s[CodeOffset..]);
         dataBytes.AsSpan().CopyTo(s[dataOffset..]);
         return image;
@@ -194,18 +187,6 @@ public static class ConfinementLauncher
             byte[] bytes = Encoding.UTF8.GetBytes(s);
             return new Text(data.Append(bytes, 1), bytes.Length);
         }
-    }
-
-    private static void WritePhdr(Span<byte> ph, uint type, uint flags, ulong offset, ulong address, ulong size)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(ph, type);
-        BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], flags);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[8..], offset);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[16..], address);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[24..], address);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[32..], size);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[40..], size);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[48..], type == 1 ? (ulong)PageSize : 0x10);
     }
 
     private static int Align(int n, int a) => (n + a - 1) / a * a;

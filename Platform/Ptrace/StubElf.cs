@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Sandbox.Abi;
 
 namespace Sandbox.Platform.Ptrace;
 
@@ -109,30 +110,11 @@ public static class StubElf
         var image = new byte[CodeOffset + Code.Length];
         if (image.Length > (int)Size) throw new InvalidOperationException("the stub image outgrew its page");
         var s = image.AsSpan();
-        // ELF header.
-        s[0] = 0x7f; s[1] = (byte)'E'; s[2] = (byte)'L'; s[3] = (byte)'F';
-        s[4] = 2; /* ELFCLASS64 */ s[5] = 1; /* little endian */ s[6] = 1; /* EV_CURRENT */
-        BinaryPrimitives.WriteUInt16LittleEndian(s[16..], 2);          // e_type = ET_EXEC
-        BinaryPrimitives.WriteUInt16LittleEndian(s[18..], 0x3e);       // e_machine = EM_X86_64
-        BinaryPrimitives.WriteUInt32LittleEndian(s[20..], 1);          // e_version
-        BinaryPrimitives.WriteUInt64LittleEndian(s[24..], Base + CodeOffset); // e_entry
-        BinaryPrimitives.WriteUInt64LittleEndian(s[32..], HeaderSize); // e_phoff
-        BinaryPrimitives.WriteUInt16LittleEndian(s[52..], HeaderSize); // e_ehsize
-        BinaryPrimitives.WriteUInt16LittleEndian(s[54..], PhdrSize);   // e_phentsize
-        BinaryPrimitives.WriteUInt16LittleEndian(s[56..], PhdrCount);  // e_phnum
+        ElfWriter.WriteHeader(s, Base + CodeOffset, PhdrCount);
         // PT_LOAD, R+X, the whole file at Base.
-        var ph = s[HeaderSize..];
-        BinaryPrimitives.WriteUInt32LittleEndian(ph, 1);
-        BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], 5);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[16..], Base);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[24..], Base);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[32..], (ulong)image.Length);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[40..], Size);
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[48..], 0x1000);
+        ElfWriter.WriteProgramHeader(s, 0, ElfWriter.PT_LOAD, ElfWriter.PF_R | ElfWriter.PF_X, 0, Base, (ulong)image.Length, Size, 0x1000);
         // PT_GNU_STACK, RW: a non-executable stack (which the tracer unmaps anyway).
-        ph = s[(HeaderSize + PhdrSize)..];
-        BinaryPrimitives.WriteUInt32LittleEndian(ph, 0x6474e551);
-        BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], 6);
+        ElfWriter.WriteProgramHeader(s, 1, ElfWriter.PT_GNU_STACK, ElfWriter.PF_R | ElfWriter.PF_W, 0, 0, 0, 0, 0);
         Code.CopyTo(s[CodeOffset..]);
         BinaryPrimitives.WriteInt32LittleEndian(s[(CodeOffset + Layout.ParentPid)..], parentPid);
         return image;
