@@ -119,6 +119,16 @@ public sealed unsafe class MemoryFile : IDisposable
 
     public Span<byte> Slice(long offset, int length) => new(Base + offset, length);
 
+    /// <summary>Maps pages just written with pwrite into the Sentry's own mapping, so that later
+    /// copies out of them do not fault. One read per 64 KiB: on a read fault the kernel maps the
+    /// file pages around it too (fault-around); any it leaves out fault later, as before.</summary>
+    public void MapForReading(long offset, long length)
+    {
+        const long Stride = 64 << 10;
+        for (long at = offset; at < offset + length; at = (at + Stride) & ~(Stride - 1))
+            _ = Volatile.Read(ref Base[at]);
+    }
+
     /// <summary>Free ranges sorted by offset, in two parallel arrays. (A SortedDictionary of
     /// longs did the same, but framework generics over value types are not precompiled by
     /// ReadyToRun: its first use JIT-compiled some 50 methods, about 4 ms of every runsc start.)</summary>

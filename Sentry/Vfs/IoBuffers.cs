@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Sandbox.Abi;
 using Sandbox.Sentry.Memory;
 
@@ -53,6 +54,38 @@ public readonly ref struct IoBuffers
             int copied = _mm.CopyOutPartial(v.Base + (ulong)skip, src.Slice(done, chunk));
             done += copied;
             if (copied < chunk) break;
+            skip = 0;
+        }
+        return done;
+    }
+
+    /// <summary>Fills length bytes of the buffers at pos with zeros (a read of a hole); returns
+    /// the bytes cleared (short at the first inaccessible guest byte).</summary>
+    public unsafe long ZeroOut(long pos, long length)
+    {
+        length = Math.Min(length, Length - pos);
+        if (length <= 0) return 0;
+        if (_mm == null)
+        {
+            _kernel.Slice((int)pos, (int)length).Clear();
+            return length;
+        }
+        long done = 0;
+        long skip = pos;
+        foreach (var v in _iovecs)
+        {
+            if (done == length) break;
+            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
+            long chunk = Math.Min(length - done, (long)v.Len - skip);
+            long cleared = 0;
+            while (cleared < chunk)
+            {
+                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)cleared, (ulong)(chunk - cleared), true, out byte* p, out ulong n)) break;
+                NativeMemory.Clear(p, (nuint)n);
+                cleared += (long)n;
+            }
+            done += cleared;
+            if (cleared < chunk) break;
             skip = 0;
         }
         return done;

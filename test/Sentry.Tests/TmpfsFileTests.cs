@@ -175,4 +175,190 @@ public sealed class TmpfsFileTests : IDisposable
         Assert.Equal(0, mm.Mprotect((ulong)at, P, PROT_READ | PROT_EXEC));
         mm.Dispose();
     }
+    // ---- reads: runs of pages, holes, EOF, faults -------------------------------------------
+
+    private const ulong A = 0x1000_0000; // where the guest buffers go
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        var b = new byte[length];
+        for (int i = 0; i < length; i++) b[i] = (byte)(i * 7 + seed + (i >> 12));
+        return b;
+    }
+
+    private MemoryManager NewGuest(ulong length, int prot = RW)
+    {
+        var mm = new MemoryManager(new FakeAddressSpace(), _file, Max);
+        Assert.Equal((long)A, mm.Mmap(A, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED));
+        return mm;
+    }
+
+    /// <summary>Reads through a guest buffer at A (prefilled with 0xaa, so zeros must be stored).</summary>
+    private static long ReadGuest(MemoryManager mm, TmpfsFile file, long offset, int length, out byte[] got, params int[] iovecSplits)
+    {
+        var junk = new byte[length];
+        Array.Fill(junk, (byte)0xaa);
+        mm.CopyOutPartial(A, junk);
+        Span<Iovec> iov = stackalloc Iovec[iovecSplits.Length + 1];
+        ulong at = A;
+        int prev = 0;
+        for (int i = 0; i <= iovecSplits.Length; i++)
+        {
+            int end = i < iovecSplits.Length ? iovecSplits[i] : length;
+            iov[i] = new Iovec { Base = at, Len = (ulong)(end - prev) };
+            at += (ulong)(end - prev);
+            prev = end;
+        }
+        long n = file.Read(new IoBuffers(mm, iov), offset);
+        got = new byte[Math.Max(n, 0)];
+        if (n > 0) Assert.Equal((int)n, mm.CopyInPartial(A, got));
+        return n;
+    }
+
+    [Fact]
+    public void Read_AcrossPagesAndIovecs_ReturnsWhatWasWritten()
+    {
+        var file = Create("f");
+        var data = Pattern(5 * (int)P + 123, 1);
+        Assert.Equal(data.Length, file.Write(IoBuffers.Source(data), 0));
+        var mm = NewGuest(8 * P);
+
+        foreach (var (offset, length) in new[] { (0, data.Length), (1, 4096), (4095, 2), (100, 3 * (int)P), (4 * (int)P + 5, 1000) })
+        {
+            Assert.Equal(length, ReadGuest(mm, file, offset, length, out var got));
+            Assert.Equal(data.AsSpan(offset, length).ToArray(), got);
+        }
+        // Several iovecs, split inside pages and on a page boundary.
+        Assert.Equal(3 * (int)P, ReadGuest(mm, file, 10, 3 * (int)P, out var split, 1, 4096, 5000));
+        Assert.Equal(data.AsSpan(10, 3 * (int)P).ToArray(), split);
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void Read_OfPagesThatAreNotContiguousInTheMemoryFile_ReturnsWhatWasWritten()
+    {
+        // Two files written a page at a time in turn: each gets its pages in separate chunks of
+        // the MemoryFile, so a read of one crosses from one run of pages to the next.
+        var a = Create("a");
+        var b = Create("b");
+        var dataA = Pattern(40 * (int)P, 3);
+        var dataB = Pattern(40 * (int)P, 5);
+        for (int page = 0; page < 40; page++)
+        {
+            Assert.Equal((long)P, a.Write(IoBuffers.Source(dataA.AsSpan(page * (int)P, (int)P)), page * (long)P));
+            Assert.Equal((long)P, b.Write(IoBuffers.Source(dataB.AsSpan(page * (int)P, (int)P)), page * (long)P));
+        }
+        var mm = NewGuest(41 * P);
+
+        Assert.Equal(dataA.Length - 7, ReadGuest(mm, a, 7, dataA.Length, out var gotA));
+        Assert.Equal(dataA.AsSpan(7).ToArray(), gotA);
+        Assert.Equal(dataB.Length, ReadGuest(mm, b, 0, dataB.Length, out var gotB));
+        Assert.Equal(dataB, gotB);
+        var kernel = new byte[dataA.Length];
+        Assert.Equal(dataA.Length, a.ReadData(0, kernel));
+        Assert.Equal(dataA, kernel);
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void Read_OfASparseFile_ReadsHolesAsZeros()
+    {
+        var file = Create("f");
+        // Holes inside a page run, a whole 2 MiB stretch without pages, and a tail hole.
+        file.Truncate(5L << 20);
+        var one = Pattern(100, 9);
+        var two = Pattern((int)P + 10, 11);
+        Assert.Equal(one.Length, file.Write(IoBuffers.Source(one), 3 * (long)P + 50));
+        Assert.Equal(two.Length, file.Write(IoBuffers.Source(two), (3L << 20) - 5));
+        var expected = new byte[5 << 20];
+        one.CopyTo(expected, 3 * (int)P + 50);
+        two.CopyTo(expected, (3 << 20) - 5);
+        var mm = NewGuest(5UL << 20);
+
+        Assert.Equal(expected.Length, ReadGuest(mm, file, 0, expected.Length, out var got));
+        Assert.Equal(expected, got);
+        Assert.Equal(3 * (int)P, ReadGuest(mm, file, 1, 3 * (int)P, out var head));
+        Assert.Equal(expected.AsSpan(1, 3 * (int)P).ToArray(), head);
+        var kernel = new byte[expected.Length];
+        Array.Fill(kernel, (byte)0xaa);
+        Assert.Equal(expected.Length, file.ReadData(0, kernel));
+        Assert.Equal(expected, kernel);
+        Assert.Equal(4 * (P / 512), (ulong)file.BlocksUsed);
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void Read_AfterShrinkAndRegrow_ReadsTheDroppedTailAsZeros()
+    {
+        var file = Create("f");
+        var data = Pattern(40 * (int)P, 13);
+        Assert.Equal(data.Length, file.Write(IoBuffers.Source(data), 0));
+        Assert.Equal(48 * (long)P, _file.Allocated); // pages come 16 at a time
+        Assert.Equal(0, file.Truncate((long)P + 10));
+        Assert.Equal(10 * (long)P, _file.Allocated); // 38 pages given back, 8 spare kept
+        Assert.Equal(0, file.Truncate(4 * (long)P));
+        var expected = new byte[4 * (int)P];
+        data.AsSpan(0, (int)P + 10).CopyTo(expected);
+        var mm = NewGuest(4 * P);
+
+        Assert.Equal(expected.Length, ReadGuest(mm, file, 0, expected.Length, out var got));
+        Assert.Equal(expected, got);
+        Assert.Equal(2 * (P / 512), (ulong)file.BlocksUsed);
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void Read_AtOrPastTheEnd_IsShortOrEmpty()
+    {
+        var file = Create("f");
+        var data = Pattern((int)P + 300, 17);
+        Assert.Equal(data.Length, file.Write(IoBuffers.Source(data), 0));
+        var mm = NewGuest(4 * P);
+
+        Assert.Equal(400, ReadGuest(mm, file, data.Length - 400, 3 * (int)P, out var tail));
+        Assert.Equal(data.AsSpan(data.Length - 400).ToArray(), tail);
+        Assert.Equal(0, ReadGuest(mm, file, data.Length, 10, out _));
+        Assert.Equal(0, ReadGuest(mm, file, 10L << 20, 10, out _));
+        Assert.Equal(0, file.ReadData(data.Length + 1, new byte[10]));
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void Read_IntoAPartlyUnmappedBuffer_StopsAtTheFirstBadByte()
+    {
+        var file = Create("f");
+        file.Truncate(8 * (long)P);
+        var data = Pattern(3 * (int)P, 19);
+        Assert.Equal(data.Length, file.Write(IoBuffers.Source(data), 0)); // pages 3..7 stay holes
+        var mm = NewGuest(2 * P); // [A, A+2P) mapped, A+2P unmapped
+
+        // Data pages: the bytes up to the unmapped page arrive, the count says how many.
+        Assert.Equal(2 * (long)P, ReadGuest(mm, file, 100, 3 * (int)P, out var got));
+        Assert.Equal(data.AsSpan(100, 2 * (int)P).ToArray(), got);
+        // A hole: the same for the zeros.
+        Assert.Equal(2 * (long)P, ReadGuest(mm, file, 4 * (long)P, 3 * (int)P, out var zeros));
+        Assert.True(zeros.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+        // Nothing writable at all: EFAULT, for data and for holes.
+        Span<Iovec> bad = [new Iovec { Base = A + 2 * P, Len = P }];
+        Assert.Equal(-(long)Errno.EFAULT, file.Read(new IoBuffers(mm, bad), 0));
+        Assert.Equal(-(long)Errno.EFAULT, file.Read(new IoBuffers(mm, bad), 5 * (long)P));
+        // A read-only buffer is not writable either.
+        Assert.Equal(0, mm.Mprotect(A, 2 * P, PROT_READ));
+        Span<Iovec> readOnly = [new Iovec { Base = A, Len = P }];
+        Assert.Equal(-(long)Errno.EFAULT, file.Read(new IoBuffers(mm, readOnly), 0));
+        mm.Dispose();
+    }
+
+    [Fact]
+    public void SeekDataAndHole_FollowThePages()
+    {
+        var file = Create("f");
+        file.Truncate(3L << 20);
+        Assert.Equal(1, file.Write(IoBuffers.Source(new byte[] { 1 }), (2L << 20) + 5));
+
+        Assert.Equal(2L << 20, file.SeekDataOrHole(0, data: true));
+        Assert.Equal(0, file.SeekDataOrHole(0, data: false));
+        Assert.Equal((2L << 20) + (long)P, file.SeekDataOrHole(2L << 20, data: false));
+        Assert.Equal(-(long)Errno.ENXIO, file.SeekDataOrHole((2L << 20) + (long)P, data: true));
+    }
 }

@@ -42,7 +42,7 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     {
         // A page that exists is found without the file's lock: memory managers pin under their
         // own lock, which a write into this file takes while it holds the file's.
-        if (_pages.TryGetValue(pageIndex, out long found))
+        if (_pages.TryGet(pageIndex, out long found))
         {
             Volatile.Write(ref _pinned, true);
             return found;
@@ -50,17 +50,17 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         lock (_pages)
         {
             _pinned = true;
-            if (_pages.TryGetValue(pageIndex, out long off)) return off;
+            if (_pages.TryGet(pageIndex, out long off)) return off;
             Tmpfs.Reserve(PageSize);
             off = NewPage();
-            _pages[pageIndex] = off;
+            _pages.Add(pageIndex, off);
             return off;
         }
     }
 
     private const long PageSize = (long)Mm.PageSize;
     // page index → MemoryFile offset; changed only under lock (_pages), read by PinPage without it
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _pages = new();
+    private readonly PageMap _pages = new();
     private long _size;
 
     public TmpfsFile(TmpfsFileSystem fs, uint mode, uint uid, uint gid) : base(fs, (mode & 0xfff) | S_IFREG, uid, gid) { }
@@ -97,11 +97,23 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     {
         if (_released || _pinned) return;
         _released = true;
-        foreach (long off in _pages.Values) Tmpfs.Memory.Free(off, PageSize);
+        FreeRuns([.. _pages.Offsets()]);
         Tmpfs.Unreserve(_pages.Count * PageSize);
         _pages.Clear();
         if (_spareCount > 0) Tmpfs.Memory.Free(_spare, _spareCount * PageSize);
         _spareCount = 0;
+    }
+
+    /// <summary>Frees pages with one Free (a hole punch) per run of adjacent ones rather than
+    /// one per page: unlinking a 256 MiB file took 0.8 s page by page.</summary>
+    private void FreeRuns(long[] offsets)
+    {
+        Array.Sort(offsets);
+        for (int i = 0, j; i < offsets.Length; i = j)
+        {
+            for (j = i + 1; j < offsets.Length && offsets[j] == offsets[j - 1] + PageSize; j++) { }
+            Tmpfs.Memory.Free(offsets[i], (j - i) * PageSize);
+        }
     }
 
     // ---- seals ----------------------------------------------------------------------------
@@ -184,9 +196,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             if (shrunk)
             {
                 long firstDropped = (size + PageSize - 1) / PageSize;
-                foreach (long page in _pages.Keys.Where(p => p >= firstDropped).ToList()) DropPage(page);
+                DropPages(_pages.PagesFrom(firstDropped));
                 // Zero the tail of the last kept page so a later extension reads zeros.
-                if (size % PageSize != 0 && _pages.TryGetValue(size / PageSize, out long off))
+                if (size % PageSize != 0 && _pages.TryGet(size / PageSize, out long off))
                     Tmpfs.Memory.Slice(off + size % PageSize, (int)(PageSize - size % PageSize)).Clear();
             }
             _size = size;
@@ -198,36 +210,57 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         return 0;
     }
 
+    /// <summary>Drops whole pages (see <see cref="DropPage"/>), freeing them in runs.</summary>
+    private void DropPages(List<long> pages)
+    {
+        if (_pinned)
+        {
+            foreach (long page in pages) DropPage(page);
+            return;
+        }
+        var offsets = new long[pages.Count];
+        int n = 0;
+        foreach (long page in pages)
+            if (_pages.Remove(page) is var off and >= 0) offsets[n++] = off;
+        FreeRuns(offsets[..n]);
+        Tmpfs.Unreserve(n * PageSize);
+    }
+
     private void DropPage(long page)
     {
         if (_pinned)
         {
             // A mapping may still use the page: keep it (zeroed) with the file.
-            Tmpfs.Memory.Slice(_pages[page], (int)PageSize).Clear();
+            if (_pages.TryGet(page, out long kept)) Tmpfs.Memory.Slice(kept, (int)PageSize).Clear();
             return;
         }
-        Tmpfs.Memory.Free(_pages[page], PageSize);
+        long off = _pages.Remove(page);
+        if (off < 0) return;
+        Tmpfs.Memory.Free(off, PageSize);
         Tmpfs.Unreserve(PageSize);
-        _pages.TryRemove(page, out _);
     }
 
-    /// <summary>Copies file data at offset into dst; returns bytes read.</summary>
+    /// <summary>Copies file data at offset into dst; returns bytes read, or -EFAULT when not one
+    /// byte could be stored.</summary>
     public long Read(IoBuffers dst, long offset)
     {
         long done = 0;
         lock (_pages)
         {
-            while (done < dst.Length)
+            long want = offset >= _size ? 0 : Math.Min(dst.Length, _size - offset);
+            while (done < want)
             {
-                long at = offset + done;
-                if (at >= _size) break;
-                long page = at / PageSize, inPage = at % PageSize;
-                int chunk = (int)Math.Min(Math.Min(dst.Length - done, PageSize - inPage), _size - at);
+                // One copy per run of pages that follow each other in the MemoryFile (sequential
+                // writes allocate them so), and one clear per hole, rather than one per page.
+                long at = offset + done, inPage = at % PageSize;
+                long maxPages = (inPage + Math.Min(want - done, MaxCopy) + PageSize - 1) / PageSize;
+                long pages = _pages.Run(at / PageSize, maxPages, out long fileOff);
+                long chunk = Math.Min(pages * PageSize - inPage, Math.Min(want - done, MaxCopy));
                 // A copy through the Sentry's mapping: once mapped, pages are read at memcpy speed
                 // (pread measured slower here, and MADV_POPULATE_READ slower still).
-                int copied = _pages.TryGetValue(page, out long fileOff)
-                    ? dst.CopyOut(done, Tmpfs.Memory.Slice(fileOff + inPage, chunk))
-                    : CopyOutZeros(dst, done, chunk);
+                long copied = fileOff >= 0
+                    ? dst.CopyOut(done, Tmpfs.Memory.Slice(fileOff + inPage, (int)chunk))
+                    : dst.ZeroOut(done, chunk);
                 done += copied;
                 if (copied < chunk) return done > 0 ? done : -(long)Errno.EFAULT;
             }
@@ -236,12 +269,8 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         return done;
     }
 
-    private static int CopyOutZeros(IoBuffers dst, long pos, int length)
-    {
-        Span<byte> zeros = stackalloc byte[(int)PageSize];
-        zeros.Clear();
-        return dst.CopyOut(pos, zeros[..length]);
-    }
+    /// <summary>The most one copy moves (a Span's length is an int).</summary>
+    private const long MaxCopy = 1L << 30;
 
     /// <summary>Copies src into the file at offset, growing it; returns bytes written.</summary>
     public long Write(IoBuffers src, long offset)
@@ -262,6 +291,10 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
                     && PageFor(page + (inPage + run) / PageSize, out long next) && next == fileOff + inPage + run)
                     run += (int)Math.Min(src.Length - done - run, PageSize);
                 int copied = src.CopyInToFile(done, Tmpfs.Memory.Fd, fileOff + inPage, run);
+                // pwrite does not map new pages into the Sentry's view of the MemoryFile. Mapping
+                // them now, while the kernel has them at hand, costs the write less than the
+                // faults cost the first read (256 MiB: writes ~10% slower, first read 1.8x faster).
+                Tmpfs.Memory.MapForReading(fileOff + inPage, copied);
                 done += copied;
                 if (copied < run) return done > 0 ? Grew(done, offset) : -(long)Errno.EFAULT;
             }
@@ -275,10 +308,10 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
     /// system is full. (Called with _pages locked.)</summary>
     private bool PageFor(long page, out long fileOff)
     {
-        if (_pages.TryGetValue(page, out fileOff)) return true;
+        if (_pages.TryGet(page, out fileOff)) return true;
         if (!Tmpfs.Reserve(PageSize)) return false;
         fileOff = NewPage();
-        _pages[page] = fileOff;
+        _pages.Add(page, fileOff);
         return true;
     }
 
@@ -300,11 +333,11 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
                 long at = offset + done;
                 long page = at / PageSize, inPage = at % PageSize;
                 int chunk = (int)Math.Min(data.Length - done, PageSize - inPage);
-                if (!_pages.TryGetValue(page, out long fileOff))
+                if (!_pages.TryGet(page, out long fileOff))
                 {
                     Tmpfs.Reserve(PageSize);
                     fileOff = NewPage();
-                    _pages[page] = fileOff;
+                    _pages.Add(page, fileOff);
                 }
                 data.Slice(done, chunk).CopyTo(Tmpfs.Memory.Slice(fileOff + inPage, chunk));
                 done += chunk;
@@ -321,10 +354,10 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             int total = (int)Math.Clamp(_size - offset, 0, dst.Length);
             for (int done = 0; done < total;)
             {
-                long at = offset + done;
-                long page = at / PageSize, inPage = at % PageSize;
-                int chunk = (int)Math.Min(total - done, PageSize - inPage);
-                if (_pages.TryGetValue(page, out long fileOff)) Tmpfs.Memory.Slice(fileOff + inPage, chunk).CopyTo(dst[done..]);
+                long at = offset + done, inPage = at % PageSize;
+                long pages = _pages.Run(at / PageSize, (inPage + total - done + PageSize - 1) / PageSize, out long fileOff);
+                int chunk = (int)Math.Min(pages * PageSize - inPage, total - done);
+                if (fileOff >= 0) Tmpfs.Memory.Slice(fileOff + inPage, chunk).CopyTo(dst[done..]);
                 else dst.Slice(done, chunk).Clear();
                 done += chunk;
             }
@@ -348,8 +381,14 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
         lock (_pages)
         {
             if (offset < 0 || offset >= _size) return -(long)Errno.ENXIO;
-            for (long at = offset; at < _size; at = (at / PageSize + 1) * PageSize)
-                if (_pages.ContainsKey(at / PageSize) == data) return at;
+            long lastPage = (_size - 1) / PageSize;
+            for (long at = offset; at < _size;)
+            {
+                long page = at / PageSize;
+                long run = _pages.Run(page, lastPage + 1 - page, out long off);
+                if ((off >= 0) == data) return at;
+                at = (page + run) * PageSize;
+            }
             return data ? -(long)Errno.ENXIO : _size;
         }
     }
@@ -371,7 +410,7 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
                 {
                     long page = at / PageSize, inPage = at % PageSize;
                     int chunk = (int)Math.Min(end - at, PageSize - inPage);
-                    if (_pages.TryGetValue(page, out long off))
+                    if (_pages.TryGet(page, out long off))
                     {
                         if (chunk == PageSize) DropPage(page);
                         else Tmpfs.Memory.Slice(off + inPage, chunk).Clear();
@@ -383,9 +422,9 @@ public sealed class TmpfsFile : TmpfsInode, IMappablePages
             if (mode != 0 && mode != Mm.FALLOC_FL_KEEP_SIZE) return -(long)Errno.EOPNOTSUPP;
             for (long page = offset / PageSize; page <= (offset + length - 1) / PageSize; page++)
             {
-                if (_pages.ContainsKey(page)) continue;
+                if (_pages.Contains(page)) continue;
                 if (!Tmpfs.Reserve(PageSize)) return -(long)Errno.ENOSPC;
-                _pages[page] = NewPage();
+                _pages.Add(page, NewPage());
             }
             if ((mode & Mm.FALLOC_FL_KEEP_SIZE) == 0 && offset + length > _size) _size = offset + length;
             return 0;
