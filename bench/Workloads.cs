@@ -20,8 +20,8 @@ public sealed class Workloads(string root, string guestDir, BenchData data, bool
         "start-up excluded): `bench_fork` forks a child that `_exit(0)`s and `waitpid`s it; `bench_pipe` " +
         "bounces one byte parent → child → parent over two pipes; `bench_thread` does `pthread_create` + " +
         "`pthread_join` of a thread that returns at once; `bench_forkheap` does the same fork + exit + wait with " +
-        "a 64 MiB, then a 256 MiB written private heap (every page dirty): what our eager copy of the address " +
-        "space at fork costs against Linux's and gVisor's copy-on-write. busybox loop: wall time of the whole " +
+        "a 64 MiB, then a 256 MiB written private heap (every page dirty): what sharing the address " +
+        "space copy-on-write at fork costs, against Linux and gVisor. busybox loop: wall time of the whole " +
         "`/bin/busybox sh -c 'for i in $(seq 1 300); do /bin/busybox true; done'` process " +
         "(`seq` is Debian's dynamic coreutils one, found on PATH), sandbox start-up included.");
 

@@ -68,6 +68,18 @@ public sealed unsafe class HostFile : FileDescription
     /// transfer there; if nothing was accessible the result is EFAULT.</summary>
     private long Transfer(Kernel.Task task, ReadOnlySpan<Iovec> guestIovecs, long offset, bool write)
     {
+        bool any = false;
+        foreach (var g in guestIovecs) any |= g.Len != 0;
+        if (!any) return 0;
+        if (_canBlock)
+        {
+            // Blocked in the host call itself, the task could not be interrupted: neither a
+            // signal nor its process's death would end the wait for input (or room). Waited
+            // for before the guest buffers are translated, so the host pointers are not held
+            // across the wait (a fork meanwhile may share those pages copy-on-write).
+            long ready = task.WaitForHost(_hostFd, write ? HostPoll.POLLOUT : HostPoll.POLLIN, (Flags & OpenFlags.O_NONBLOCK) != 0);
+            if (ready < 0) return ready;
+        }
         Span<Iovec> host = stackalloc Iovec[MaxIovecs];
         int n = 0;
         ulong requested = 0;
@@ -81,13 +93,6 @@ public sealed unsafe class HostFile : FileDescription
             if (n == MaxIovecs) break;
         }
         if (n == 0) return requested == 0 ? 0 : -(long)Errno.EFAULT;
-        if (_canBlock)
-        {
-            // Blocked in the host call itself, the task could not be interrupted: neither a
-            // signal nor its process's death would end the wait for input (or room).
-            long ready = task.WaitForHost(_hostFd, write ? HostPoll.POLLOUT : HostPoll.POLLIN, (Flags & OpenFlags.O_NONBLOCK) != 0);
-            if (ready < 0) return ready;
-        }
         nint r;
         fixed (Iovec* p = host)
         {

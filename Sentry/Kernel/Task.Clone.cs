@@ -7,7 +7,7 @@ namespace Sandbox.Sentry.Kernel;
 
 /// <summary>clone, fork and vfork: a new task on a new host thread. Threads (CLONE_VM) run in
 /// a new thread of the same stub process; new processes get a stub process of their own and
-/// an eager copy of the address space (see MemoryManager.ForkCopy).</summary>
+/// a copy-on-write copy of the address space (see MemoryManager.ForkCopy).</summary>
 public sealed partial class Task
 {
     public const ulong CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800;

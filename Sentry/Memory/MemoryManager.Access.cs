@@ -31,16 +31,20 @@ public sealed unsafe partial class MemoryManager
                 // Writing a private mapping's file page: its own copy first, as the guest's write would.
                 if (AddressSpace is not { } space || !space.CanChangeFromThisThread) return false;
                 CopyOnWriteLocked(addr);
-                v = _vmas[IndexAbove(addr)];
+                i = IndexAbove(addr);
+                v = _vmas[i];
             }
+            ulong limit = write ? WritableEndLocked(ref i, addr) : v.End;
+            v = _vmas[i];
             host = _file.Base + v.OffsetOf(addr);
-            available = Math.Min(max, v.End - addr);
+            available = Math.Min(max, limit - addr);
             // Extend across following VMAs whose file pages continue contiguously.
-            while (available < max && ++i < _vmas.Count)
+            while (available < max && limit == v.End && ++i < _vmas.Count)
             {
                 Vma next = _vmas[i];
                 if (next.Start != v.End || !next.Installed || next.FileOffset != v.OffsetOf(v.End) || !Accessible(next.Prot, write)
-                    || (write && next.IsCopyOnWrite)) break;
+                    || (write && (next.IsCopyOnWrite || next.Cow))) break;
+                limit = next.End;
                 available = Math.Min(max, next.End - addr);
                 v = next;
             }
@@ -49,8 +53,8 @@ public sealed unsafe partial class MemoryManager
     }
 
     /// <summary>Like <see cref="TryTranslate"/> but for the kernel's own writes (the loader),
-    /// which ignore guest protections.</summary>
-    public bool TryTranslateKernel(ulong addr, ulong max, out byte* host, out ulong available)
+    /// which ignore guest protections; with write false, only to read.</summary>
+    public bool TryTranslateKernel(ulong addr, ulong max, out byte* host, out ulong available, bool write = true)
     {
         lock (_lock)
         {
@@ -58,28 +62,46 @@ public sealed unsafe partial class MemoryManager
             available = 0;
             int i = IndexAbove(addr);
             if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
+            ulong limit = write ? WritableEndLocked(ref i, addr) : _vmas[i].End;
             host = _file.Base + _vmas[i].OffsetOf(addr);
-            available = Math.Min(max, _vmas[i].End - addr);
+            available = Math.Min(max, limit - addr);
             return true;
         }
     }
 
-    /// <summary>The MemoryFile offset behind a mapped guest address (futex keys). A private
-    /// mapping's file page that may be written gets its own copy first, so that the key does
-    /// not change under a waiter when it is written.</summary>
+    /// <summary>For a write by the Sentry at addr in piece i: pages a fork shared are never written
+    /// in place. A page still shared gets a copy of its own first, as the guest's write would;
+    /// one no one else holds any more is written where it is (the guest's next write there takes
+    /// it over). Returns where the writable part of the piece (now at i) ends.</summary>
+    private ulong WritableEndLocked(ref int i, ulong addr)
+    {
+        Vma v = _vmas[i];
+        if (!v.Cow) return v.End;
+        ulong page = addr & ~(Mm.PageSize - 1);
+        long at = v.OffsetOf(page);
+        if (_refs.IsShared(at))
+        {
+            BreakCowLocked(addr);
+            i = IndexAbove(addr);
+            return _vmas[i].Cow ? page + Mm.PageSize : _vmas[i].End;
+        }
+        return page + (ulong)_refs.ExclusiveAbove(at, (long)(v.End - page));
+    }
+
+    /// <summary>The futex key of a mapped guest address, as Linux makes it: for a shared mapping the
+    /// MemoryFile offset behind it (so waiters meet across processes), for a private one this
+    /// address space and the address (negative, so never an offset): it must not change when
+    /// copy-on-write moves the page, nor meet another process's private word.</summary>
     public bool TryFileOffset(ulong addr, out long offset)
     {
         lock (_lock)
         {
             int i = IndexAbove(addr);
-            if (i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].IsCopyOnWrite && (_vmas[i].Prot & Mm.PROT_WRITE) != 0
-                && AddressSpace is { } space && space.CanChangeFromThisThread)
-            {
-                CopyOnWriteLocked(addr);
-                i = IndexAbove(addr);
-            }
-            offset = i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].Installed ? _vmas[i].OffsetOf(addr) : -1;
-            return offset >= 0;
+            offset = -1;
+            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
+            Vma v = _vmas[i];
+            offset = v.Shared ? v.OffsetOf(addr) : -1 - (long)((_serial & 0xFFFF) << 47 | (addr & ((1UL << 47) - 1)));
+            return true;
         }
     }
 
@@ -104,11 +126,16 @@ public sealed unsafe partial class MemoryManager
     public int CopyOutPartial(ulong addr, ReadOnlySpan<byte> src)
     {
         int done = 0;
-        while (done < src.Length)
+        // Under the lock, so that a fork by another thread sees the write before or after, and
+        // never shares a page while it is being written.
+        lock (_lock)
         {
-            if (!TryTranslate(addr + (ulong)done, (ulong)(src.Length - done), true, out byte* p, out ulong n)) break;
-            src[done..(done + (int)n)].CopyTo(new Span<byte>(p, (int)n));
-            done += (int)n;
+            while (done < src.Length)
+            {
+                if (!TryTranslate(addr + (ulong)done, (ulong)(src.Length - done), true, out byte* p, out ulong n)) break;
+                src[done..(done + (int)n)].CopyTo(new Span<byte>(p, (int)n));
+                done += (int)n;
+            }
         }
         return done;
     }

@@ -41,6 +41,9 @@ public sealed unsafe partial class MemoryManager
     /// unmaps what is still uninstalled there; pages of our own among them are freed after that.</summary>
     private readonly List<(ulong Start, ulong End)> _pendingUnmaps = [];
     private readonly List<(long Offset, long Length)> _pendingFrees = [];
+    /// <summary>Ranges whose pages the VMAs changed (copy-on-write broken by a thread that could
+    /// not change the platform): installed again from the VMAs before the frees above.</summary>
+    private readonly List<(ulong Start, ulong End)> _pendingRemaps = [];
     private int _pendingWork;
 
     /// <summary>Resolves a guest fault at addr (reported by the platform as SIGSEGV), on the
@@ -53,13 +56,26 @@ public sealed unsafe partial class MemoryManager
             if (i < _vmas.Count && _vmas[i].Start <= addr)
             {
                 Vma v = _vmas[i];
+                if (v.Cow && (v.Prot & PROT_WRITE) != 0)
+                {
+                    // A write to pages a fork shared: ours alone now, or a copy of our own.
+                    BreakCowLocked(addr);
+                    return FaultResult.Retry;
+                }
                 if (v.IsCopyOnWrite && (v.Prot & PROT_WRITE) != 0)
                 {
                     // A write to a private mapping's file page: it gets its own copy now.
                     CopyOnWriteLocked(addr);
                     return FaultResult.Retry;
                 }
-                if (v.Installed) return FaultResult.Unhandled; // a protection fault
+                if (v.Installed)
+                {
+                    // A protection fault; unless the platform lags behind the VMAs (pages another
+                    // thread copied on write): then it catches up, and the access runs again.
+                    if (Volatile.Read(ref _pendingWork) == 0 || AddressSpace is not { CanChangeFromThisThread: true }) return FaultResult.Unhandled;
+                    ApplyPendingPlatformWork();
+                    return FaultResult.Retry;
+                }
                 return FillFilePagesLocked(i, addr) ? FaultResult.Retry : FaultResult.Bus;
             }
             return GrowStackLocked(addr) ? FaultResult.Retry : FaultResult.Unhandled;
@@ -105,7 +121,7 @@ public sealed unsafe partial class MemoryManager
         ulong newStart = page - Math.Min(Math.Min(top - v.Start, GrowthSlack), page - lowest);
         ulong length = v.Start - newStart;
         long offset = _file.Allocate((long)length);
-        if (offset + (long)length == v.FileOffset)
+        if (offset + (long)length == v.FileOffset && !v.Cow)
         {
             v.Start = newStart;
             v.FileOffset = offset;
@@ -139,7 +155,7 @@ public sealed unsafe partial class MemoryManager
         int i = IndexAbove(page);
         Vma v = _vmas[i];
         Vma? prev = i > 0 ? _vmas[i - 1] : null;
-        bool join = prev != null && prev.End == page && prev.Pages == v.Pages && !prev.Shared && !prev.FileOwned && prev.Installed
+        bool join = prev != null && prev.End == page && prev.Pages == v.Pages && !prev.Shared && !prev.FileOwned && prev.Installed && !prev.Cow
             && prev.Backing == null && prev.Prot == v.Prot && prev.DontFork == v.DontFork && prev.Name == v.Name
             && prev.MapInode == v.MapInode && prev.MapOffset + (long)prev.Length == v.MapOffset
             && _file.TryAllocateAt(prev.OffsetOf(page), (long)PageSize);
@@ -158,6 +174,127 @@ public sealed unsafe partial class MemoryManager
         }
     }
 
+    /// <summary>Pages a fork shared are copied in aligned runs of up to this many bytes: on this
+    /// platform a fault costs far more than copying a few more pages.</summary>
+    private const ulong CowCopyRun = 16 * PageSize;
+
+    /// <summary>Makes the page at addr of a <see cref="Vma.Cow"/> piece this address space's alone
+    /// and writable: if no other address space holds it any more, it and every such page around
+    /// it in the piece are taken over in place (no copy); else the run around it gets a copy of
+    /// its own and the shared pages lose our reference. The platform is changed now if this
+    /// thread may (the copy is installed before the old pages are let go), else by the address
+    /// space's own threads before they next run the guest.</summary>
+    private void BreakCowLocked(ulong addr)
+    {
+        ulong page = addr & ~(PageSize - 1);
+        Vma v = _vmas[IndexAbove(page)];
+        long at = v.OffsetOf(page);
+        bool copy = _refs.IsShared(at);
+        ulong s, e;
+        if (copy)
+        {
+            ulong aligned = page & ~(CowCopyRun - 1);
+            s = Math.Max(v.Start, aligned);
+            e = Math.Min(v.End, aligned + CowCopyRun);
+        }
+        else
+        {
+            s = page - (ulong)_refs.ExclusiveBelow(at, (long)(page - v.Start));
+            e = page + (ulong)_refs.ExclusiveAbove(at, (long)(v.End - page));
+        }
+        SplitAt(s);
+        SplitAt(e);
+        int i = IndexAbove(s);
+        v = _vmas[i];
+        long length = (long)(e - s);
+        long old = v.FileOffset;
+        v.Cow = false;
+        if (copy)
+        {
+            // Right after the piece below in the MemoryFile if we can: a run of writes stays one piece.
+            Vma? prev = i > 0 ? _vmas[i - 1] : null;
+            long to = prev != null && Joinable(prev, v) && _file.TryAllocateAt(prev.OffsetOf(prev.End), length)
+                ? prev.OffsetOf(prev.End)
+                : _file.Allocate(length);
+            Buffer.MemoryCopy(_file.Base + old, _file.Base + to, length, length);
+            v.FileOffset = to;
+        }
+        if (AddressSpace is null)
+        {
+            // Not installed yet (a forked child before it runs): Install maps what is here now.
+            if (copy) _refs.Release(old, length);
+        }
+        else if (AddressSpace.CanChangeFromThisThread)
+        {
+            if (copy)
+            {
+                AddressSpace.Map(s, (ulong)length, v.FileOffset, v.Prot);
+                _refs.Release(old, length);
+            }
+            else
+            {
+                AddressSpace.Protect(s, (ulong)length, v.Prot);
+            }
+        }
+        else
+        {
+            // The stub keeps the old pages, read-only, until a thread of ours maps the new ones;
+            // our reference holds them until then.
+            _pendingRemaps.Add((s, e));
+            if (copy) _pendingFrees.Add((old, length));
+            Volatile.Write(ref _pendingWork, 1);
+            InterruptUsers?.Invoke(this);
+        }
+        MergeAround(i);
+    }
+
+    /// <summary>Two adjacent pieces of private memory of our own that could be one, if their
+    /// pages were contiguous in the MemoryFile.</summary>
+    private static bool Joinable(Vma a, Vma b) =>
+        a.End == b.Start && a.OwnsPages && b.OwnsPages && !a.Cow && !b.Cow && !a.Shared && !b.Shared
+        && a.Prot == b.Prot && a.GrowsDown == b.GrowsDown && a.DontFork == b.DontFork && a.WipeOnFork == b.WipeOnFork
+        && a.Name == b.Name && a.MapInode == b.MapInode && (a.MapInode == 0 || a.MapOffset + (long)a.Length == b.MapOffset)
+        && a.File == null && b.File == null && a.Pages == null && b.Pages == null
+        && a.CacheOrigin == null && b.CacheOrigin == null && !a.FromFileCache && !b.FromFileCache
+        && a.WriteDenied == b.WriteDenied;
+
+    /// <summary>Joins piece i with its neighbours where they continue it in the MemoryFile (pieces
+    /// split by copy-on-write grow back together as the copies or take-overs meet).</summary>
+    private void MergeAround(int i)
+    {
+        if (i + 1 < _vmas.Count && Joinable(_vmas[i], _vmas[i + 1]) && _vmas[i].OffsetOf(_vmas[i].End) == _vmas[i + 1].FileOffset)
+        {
+            _vmas[i].End = _vmas[i + 1].End;
+            _vmas.RemoveAt(i + 1);
+        }
+        if (i > 0 && Joinable(_vmas[i - 1], _vmas[i]) && _vmas[i - 1].OffsetOf(_vmas[i - 1].End) == _vmas[i].FileOffset)
+        {
+            _vmas[i - 1].End = _vmas[i].End;
+            _vmas.RemoveAt(i);
+        }
+    }
+
+    /// <summary>MADV_DONTNEED on pages a fork may share, [start, end) in one piece: new zero pages
+    /// of our own (or, for a private copy of file-cache pages, a fresh copy of the file's bytes);
+    /// the old ones lose our reference once the new ones are installed.</summary>
+    private void DropCowPagesLocked(ulong start, ulong end)
+    {
+        SplitAt(start);
+        SplitAt(end);
+        int i = IndexAbove(start);
+        Vma v = _vmas[i];
+        long length = (long)(end - start);
+        long old = v.FileOffset;
+        long fresh = _file.Allocate(length);
+        if (v.CacheOrigin is { } origin)
+            Buffer.MemoryCopy(_file.Base + origin.Offset + v.MapOffset, _file.Base + fresh, length, length);
+        v.FileOffset = fresh;
+        v.Cow = false;
+        AddressSpace.Map(start, (ulong)length, fresh, v.Prot);
+        _refs.Release(old, length);
+        MergeAround(i);
+    }
+
     /// <summary>MADV_DONTNEED on a private mapping's copies of file pages, [start, end) in one
     /// piece: the file's pages again (the copy is freed once they replace it in the platform).</summary>
     private void RevertToFilePagesLocked(ulong start, ulong end)
@@ -168,7 +305,7 @@ public sealed unsafe partial class MemoryManager
         Vma v = _vmas[i];
         _vmas.RemoveAt(i);
         InsertFilePagesLocked(start, end - start, v.Prot, v.Pages!, v.MapOffset, v.Name, v.MapInode, v, shared: false);
-        _file.Free(v.FileOffset, (long)v.Length);
+        _refs.Release(v.FileOffset, (long)v.Length);
     }
 
     /// <summary>Two adjacent pieces that Linux would hold as one VMA.</summary>
@@ -251,7 +388,18 @@ public sealed unsafe partial class MemoryManager
                 }
             }
             _pendingUnmaps.Clear();
-            foreach (var (offset, length) in _pendingFrees) _file.Free(offset, length);
+            foreach (var (start, end) in _pendingRemaps)
+            {
+                for (int i = IndexAbove(start); i < _vmas.Count && _vmas[i].Start < end; i++)
+                {
+                    Vma v = _vmas[i];
+                    if (!v.Installed) continue;
+                    ulong s = Math.Max(v.Start, start), e = Math.Min(v.End, end);
+                    space.Map(s, e - s, v.OffsetOf(s), v.InstalledProt);
+                }
+            }
+            _pendingRemaps.Clear();
+            foreach (var (offset, length) in _pendingFrees) _refs.Release(offset, length);
             _pendingFrees.Clear();
             Volatile.Write(ref _pendingWork, 0);
         }

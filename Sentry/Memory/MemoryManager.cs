@@ -16,6 +16,10 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private readonly List<Vma> _vmas = []; // sorted by Start, non-overlapping
     private readonly Lock _lock = new();
     private readonly MemoryFile _file;
+    private readonly PageRefs _refs;
+    /// <summary>Tells address spaces apart in private futex keys.</summary>
+    private readonly ulong _serial;
+    private static long _serials;
 
     public IAddressSpace AddressSpace { get; private set; }
     public ulong MaxAddress { get; }
@@ -50,7 +54,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             Unref(b);
             return;
         }
-        _file.Free(v.OffsetOf(start), (long)(end - start));
+        _refs.Release(v.OffsetOf(start), (long)(end - start));
         if (v.CacheOrigin is { } origin) Unref(origin);
     }
 
@@ -58,7 +62,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// other pieces (or a file's) stay until their last piece goes.</summary>
     private void FreePart(Vma v, ulong start, ulong end)
     {
-        if (v.Backing == null && !v.FileOwned && !v.BeyondEof) _file.Free(v.OffsetOf(start), (long)(end - start));
+        if (v.OwnsPages) _refs.Release(v.OffsetOf(start), (long)(end - start));
     }
 
     private void Unref(SharedPages pages)
@@ -70,6 +74,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
     {
         AddressSpace = addressSpace;
         _file = file;
+        _refs = PageRefs.For(file);
+        _serial = (ulong)Interlocked.Increment(ref _serials);
         MaxAddress = maxAddress;
         MmapBase = maxAddress;
     }
@@ -261,7 +267,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         {
             Vma prev = _vmas[below];
             if (prev.End == addr && prev.Prot == prot && !prev.Shared && prev.Name == name && prev.MapInode == 0
-                && !prev.FromFileCache && !prev.FileOwned && prev.Backing == null && prev.CacheOrigin == null && !prev.BeyondEof
+                && !prev.FromFileCache && !prev.FileOwned && prev.Backing == null && prev.CacheOrigin == null && !prev.BeyondEof && !prev.Cow
                 && prev.GrowsDown == growsDown && prev.DontFork == dontFork && prev.WipeOnFork == wipeOnFork
                 && _file.TryAllocateAt(prev.OffsetOf(addr), (long)length))
             {
@@ -572,6 +578,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             if (deferFrees && v.Backing == null && !v.FileOwned && v.CacheOrigin == null) _pendingFrees.Add((v.FileOffset, (long)v.Length));
             else ReleasePages(v, v.Start, v.End);
             v.BeyondEof = true;
+            v.Cow = false;
             v.FileOwned = false;
             v.FromFileCache = false;
             v.Backing = null;
@@ -738,7 +745,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         Vma v = _vmas[i];
                         if ((advice == MADV_FREE && v.Shared) || (advice == MADV_REMOVE && !v.Shared)) return -(long)Errno.EINVAL;
                     }
-                    List<(ulong Start, ulong End)>? revert = null;
+                    List<(ulong Start, ulong End)>? revert = null, fresh = null;
                     for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < end; i++)
                     {
                         Vma v = _vmas[i];
@@ -747,6 +754,13 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         // back as (the file's bytes); they are not ours to drop.
                         if (v.FromFileCache || v.BeyondEof || v.IsCopyOnWrite) continue;
                         ulong s = Math.Max(v.Start, addr), e = Math.Min(v.End, end);
+                        if (v.Cow && v.Pages == null)
+                        {
+                            // Pages a fork may share: new ones of our own instead, never a
+                            // change to the shared ones.
+                            (fresh ??= []).Add((s, e));
+                            continue;
+                        }
                         if (v.Pages != null)
                         {
                             // A private copy of a file's pages: back to the file's own.
@@ -763,6 +777,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                         _file.Decommit(v.OffsetOf(s), (long)(e - s));
                     }
                     foreach (var (s, e) in revert ?? []) RevertToFilePagesLocked(s, e);
+                    foreach (var (s, e) in fresh ?? []) DropCowPagesLocked(s, e);
                 }
                 return 0;
             case MADV_DONTFORK or MADV_DOFORK or MADV_WIPEONFORK or MADV_KEEPONFORK:
@@ -891,6 +906,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             beyond.Start = from;
             beyond.End = from + length;
             beyond.BeyondEof = true;
+            beyond.Cow = false;
             beyond.FileOffset = 0;
             beyond.FileOwned = false;
             if (beyond.Backing is { } b) Unref(b);
@@ -1024,7 +1040,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         // Pages a stub may still have mapped go once it is gone.
         lock (_lock)
         {
-            foreach (var (offset, length) in _pendingFrees) _file.Free(offset, length);
+            foreach (var (offset, length) in _pendingFrees) _refs.Release(offset, length);
             _pendingFrees.Clear();
         }
     }

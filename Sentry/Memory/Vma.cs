@@ -60,6 +60,11 @@ public sealed class Vma
     /// to, as Linux drops a private file page back to the file's bytes.</summary>
     public MemoryManager.SharedPages? CacheOrigin;
 
+    /// <summary>Pages of our own (<see cref="OwnsPages"/>) that a fork may have left shared with
+    /// another address space (see <see cref="PageRefs"/>): installed without PROT_WRITE, and a
+    /// write takes them over in place if no one else holds them any more, or copies them.</summary>
+    public bool Cow;
+
     /// <summary>For shared mappings that outlived a fork: the reference-counted pages.</summary>
     public MemoryManager.SharedPages? Backing;
 
@@ -73,7 +78,11 @@ public sealed class Vma
     public bool IsCopyOnWrite => Pages != null && !Shared && FileOwned && !BeyondEof;
 
     /// <summary>The protection the platform has for the pages.</summary>
-    public int InstalledProt => IsCopyOnWrite ? Prot & ~Abi.Mm.PROT_WRITE : Prot;
+    public int InstalledProt => IsCopyOnWrite || Cow ? Prot & ~Abi.Mm.PROT_WRITE : Prot;
+
+    /// <summary>The pages are this address space's own (private memory, or private copies of a
+    /// file's): reference-counted in <see cref="PageRefs"/>, shared copy-on-write by fork.</summary>
+    public bool OwnsPages => Backing == null && !FileOwned && !BeyondEof;
 
     /// <summary>Private memory that belongs to no file (what MADV_WIPEONFORK accepts).</summary>
     public bool IsPrivateAnonymous => !Shared && MapInode == 0 && !FileOwned && !FromFileCache && CacheOrigin == null && !BeyondEof;
@@ -102,6 +111,7 @@ public sealed class Vma
         FileOwned = FileOwned,
         WriteDenied = WriteDenied,
         FromFileCache = FromFileCache,
+        Cow = Cow,
     };
 
     private static MemoryManager.SharedPages? AddRef(MemoryManager.SharedPages? b)
@@ -111,5 +121,5 @@ public sealed class Vma
     }
 
     public override string ToString() =>
-        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}";
+        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}{(Cow ? " cow" : "")}";
 }

@@ -83,7 +83,12 @@ public sealed unsafe class MemoryManagerPropertyTests
     {
         using var file = new MemoryFile(16L << 20);
         var space = new FakeAddressSpace();
-        using var mm = new MemoryManager(space, file, Max) { StackLimit = StackLimit };
+        // Every piece with data is shared copy-on-write at fork (none copied there).
+        using var mm = new MemoryManager(space, file, Max) { StackLimit = StackLimit, ForkCopyLimit = 0 };
+        // The last fork's child lives on while the parent goes on; it writes one page at the fork.
+        MemoryManager? live = null;
+        FakeAddressSpace? liveSpace = null;
+        var liveModel = new SortedDictionary<ulong, PageModel>();
         var model = new SortedDictionary<ulong, PageModel>();
         var log = new StringBuilder();
 
@@ -283,11 +288,14 @@ public sealed unsafe class MemoryManagerPropertyTests
                 case Kind.Fault:
                     {
                         // A guest access to a page without pages: a stack grows over it, or it is the guest's SIGSEGV.
+                        // A write to pages a fork shared is resolved too (copied, or taken over).
                         bool mapped = model.ContainsKey(a & ~(P - 1));
+                        bool cow = mm.Find(a) is { Cow: true } cv && (cv.Prot & PROT_WRITE) != 0;
                         var result = mm.HandleFault(a + 8);
                         r = (long)result;
                         bool grew = !mapped && Grow(a + 8);
-                        Expect(result == (grew ? FaultResult.Retry : FaultResult.Unhandled), $"fault returned {result}");
+                        Expect(result == (grew || cow ? FaultResult.Retry : FaultResult.Unhandled), $"fault returned {result}");
+                        if (cow) Expect(mm.HandleFault(a + 8) == FaultResult.Unhandled, "a second fault on a page made writable was resolved again");
                         break;
                     }
                 case Kind.Fork:
@@ -311,15 +319,29 @@ public sealed unsafe class MemoryManagerPropertyTests
                                 Vma cv = childPages[x];
                                 Expect(cv.Prot == pm.Prot && cv.GrowsDown == pm.GrowsDown && cv.WipeOnFork == pm.Wipe,
                                     $"child page {x:x}: {cv}, model {pm}");
-                                Expect(child.TryTranslateKernel(x, P, out byte* h, out _), $"child page {x:x} not translatable");
+                                Expect(child.TryTranslateKernel(x, P, out byte* h, out _, write: false), $"child page {x:x} not translatable");
                                 var (first, last) = pm.Wipe ? ((byte)0, (byte)0) : (pm.First, pm.Last);
                                 Expect(h[0] == first && h[P - 1] == last,
                                     $"child page {x:x}: contents ({h[0]:x2}, {h[P - 1]:x2}), model ({first:x2}, {last:x2})");
                             }
                         }
-                        finally
+                        catch
                         {
                             child.Dispose();
+                            throw;
+                        }
+                        live?.Dispose();
+                        live = child;
+                        liveSpace = childSpace;
+                        liveModel.Clear();
+                        foreach (var (x, pm) in model)
+                            if (!pm.DontFork) liveModel[x] = pm.Wipe ? pm.Zeroed() : pm;
+                        // The child writes the page at the op's address (its own copy from now on).
+                        if (liveModel.TryGetValue(a, out var lp) && (lp.Prot & PROT_WRITE) != 0)
+                        {
+                            byte cb = (byte)(op.Arg2 ^ 0x5A);
+                            Expect(live.CopyOut(a, [cb]) == 0, "the child's write failed");
+                            liveModel[a] = lp with { First = cb };
                         }
                         break;
                     }
@@ -330,8 +352,20 @@ public sealed unsafe class MemoryManagerPropertyTests
 
             // The structure: VMAs vs platform vs MemoryFile.
             space.Changeable = false; // the probes below must not grow a stack
-            string? broken = MmChecks.Violation(mm, space, file);
+            string? broken = MmChecks.Violation(mm, space, file, accounting: live == null);
             if (broken != null) Fail(broken);
+            if (live != null)
+            {
+                // The child's memory is what it was at the fork, plus its own write.
+                string? childBroken = MmChecks.Violation(live, liveSpace!, file, accounting: false);
+                if (childBroken != null) Fail("live child: " + childBroken);
+                foreach (var (x, pm) in liveModel)
+                {
+                    Expect(live.TryTranslateKernel(x, P, out byte* h, out _, write: false), $"live child page {x:x} not translatable");
+                    Expect(h[0] == pm.First && h[P - 1] == pm.Last,
+                        $"live child page {x:x}: contents ({h[0]:x2}, {h[P - 1]:x2}), model ({pm.First:x2}, {pm.Last:x2})");
+                }
+            }
             // Page by page against the model.
             var vmaPages = new SortedDictionary<ulong, int>();
             foreach (Vma v in mm.Vmas)
@@ -345,7 +379,7 @@ public sealed unsafe class MemoryManagerPropertyTests
             {
                 Expect(vmaPages[x] == pm.Prot, $"page {x:x}: prot {vmaPages[x]}, model {pm.Prot}");
                 Expect(flags[x] == (pm.GrowsDown, pm.DontFork, pm.Wipe), $"page {x:x}: (growsdown, dontfork, wipe) {flags[x]}, model {pm}");
-                Expect(mm.TryTranslateKernel(x, P, out byte* h, out ulong avail) && avail == P, $"page {x:x} not translatable");
+                Expect(mm.TryTranslateKernel(x, P, out byte* h, out ulong avail, write: false) && avail == P, $"page {x:x} not translatable");
                 Expect(h[0] == pm.First && h[P - 1] == pm.Last,
                     $"page {x:x}: contents ({h[0]:x2}, {h[P - 1]:x2}), model ({pm.First:x2}, {pm.Last:x2})");
                 byte[] probe = new byte[1];
@@ -359,6 +393,9 @@ public sealed unsafe class MemoryManagerPropertyTests
             }
             space.Changeable = true;
         }
+        live?.Dispose();
+        string? atEnd = MmChecks.Violation(mm, space, file);
+        if (atEnd != null) Fail("after the last child: " + atEnd);
     }
 
     private static string Pages(IEnumerable<ulong> pages) =>

@@ -27,6 +27,7 @@ public static class MmChecks
             if (v.Start >= v.End) return $"VMA {v} is empty";
             if (v.Start < MemoryManager.MinAddress || v.End > mm.MaxAddress) return $"VMA {v} outside the user range";
             if (i > 0 && vmas[i - 1].End > v.Start) return $"VMAs {vmas[i - 1]} and {v} are unsorted or overlap";
+            if (v.Cow && !v.OwnsPages) return $"VMA {v} is copy-on-write but has no pages of its own";
             if (!v.Installed) continue; // no pages: nothing held, nothing installed
             if (v.FileOffset < 0 || v.FileOffset + (long)v.Length > file.Size) return $"VMA {v} outside the MemoryFile";
             // A shared memory object holds all its pages while any piece maps some of them.
