@@ -183,6 +183,8 @@ public static class DoCommand
 
     private static int Run(ParseResult parse, string[] command, Gofer? early, TextWriter? log, Func<int, string, int> fail)
     {
+        // What the confined Sentry could no longer load from disk is loaded while the Gofer starts.
+        var preload = System.Threading.Tasks.Task.Run(SentryConfinement.LoadAssemblies);
         string platformName = parse.GetValue(PlatformOption)!;
         if (platformName != "ptrace") return fail(UsageExitCode, $"unknown --platform '{platformName}' (supported: ptrace)");
 
@@ -223,7 +225,10 @@ public static class DoCommand
         };
         try
         {
-            using IPlatform platform = new PtracePlatform();
+            using var platform = new PtracePlatform();
+            preload.Wait();
+            string confined = SentryConfinement.Enter(platform);
+            log?.WriteLine($"runsc: {confined}");
             ExitStatus status = SandboxRunner.Run(config, platform);
             return status.ShellStatus;
         }
@@ -246,6 +251,10 @@ public static class DoCommand
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return fail(126, $"{executable}: cannot read: {e.Message}");
+        }
+        catch (Sandbox.Gofer.Confinement.ConfinementException e)
+        {
+            return fail(128, e.Message);
         }
         catch (SandboxException e)
         {

@@ -44,7 +44,13 @@ public sealed unsafe class Gofer : IDisposable
         {
             string self = Environment.ProcessPath ?? throw new HostException("locating runsc", 2);
             string[] argv = ["runsc-gofer", "gofer", "--root", rootDir, "--fd", GoferSocketFd.ToString(CultureInfo.InvariantCulture), "--read-only"];
-            var spec = new GoferSandboxSpec(rootDir, [], ReadOnly: true) { KeepFds = [GoferSocketFd], DieWithParent = true };
+            var spec = new GoferSandboxSpec(rootDir, [], ReadOnly: true)
+            {
+                KeepFds = [GoferSocketFd],
+                DieWithParent = true,
+                // runsc, the Sentry, drops to this uid once started (SentryConfinement).
+                RealUid = Identity.GetEuid() == 0 ? SentryConfinement.UnprivilegedId : null,
+            };
             try
             {
                 pid = StartConfined(spec, self, argv, envp, (sv[1], GoferSocketFd));

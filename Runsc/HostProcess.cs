@@ -105,8 +105,11 @@ public static unsafe class HostProcess
             if (r < 0) return; // ECHILD: none left
             break; // some child is still alive
         }
+        // Found through /proc when it can be seen; a confined runsc (chrooted) sees none, and
+        // can only wait for the children it told to go.
         int self = Environment.ProcessId;
-        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        IEnumerable<string> processes = Directory.Exists("/proc") ? Directory.EnumerateDirectories("/proc") : [];
+        foreach (string dir in processes)
         {
             if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
             string stat;

@@ -21,6 +21,10 @@ public static class SandboxRunner
     /// <summary>Guest threads get a large host stack: deep Sentry paths run on it.</summary>
     private const int TaskThreadStackSize = 16 << 20;
 
+    /// <summary>Reads the few host files the sandbox shows its guests (/proc/cpuinfo), while
+    /// the host is still visible: call before the Sentry confines itself (chroot).</summary>
+    public static void CaptureHostFacts() => Fs.Proc.SystemFiles.ReadHostCpuInfo();
+
     /// <summary>Runs the configured program; returns its exit status. Throws
     /// <see cref="ExecFailedException"/> if the program cannot be executed,
     /// <see cref="ElfFormatException"/> if a bare-tmpfs sandbox cannot load it, and

@@ -19,6 +19,9 @@ public static partial class Ptrace
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     public static unsafe partial int WaitPid(int pid, int* status, int options);
 
+    [LibraryImport("libc", EntryPoint = "wait4", SetLastError = true)]
+    public static unsafe partial int Wait4(int pid, int* status, int options, Rusage* usage);
+
     public static bool WIfExited(int s) => (s & 0x7f) == 0;
     public static int WExitStatus(int s) => (s >> 8) & 0xff;
     public static bool WIfSignaled(int s) => ((s & 0x7f) + 1) >> 1 > 0 && (s & 0x7f) != 0x7f && (s & 0x7f) != 0;

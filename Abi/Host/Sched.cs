@@ -17,6 +17,9 @@ public static unsafe partial class Sched
     [LibraryImport("libc", EntryPoint = "gettid")]
     public static partial int GetTid();
 
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    public static partial int GetPpid();
+
     [LibraryImport("libc", EntryPoint = "getpid")]
     public static partial int GetPid();
 }

@@ -21,6 +21,14 @@ public sealed record GoferSandboxSpec(string RootDir, IReadOnlyList<BindMount> B
     /// <summary>The gofer is killed (SIGKILL) when the thread that started it exits
     /// (PR_SET_PDEATHSIG), so that it can never outlive its runsc, even stuck in a request.</summary>
     public bool DieWithParent { get; init; }
+
+    /// <summary>The gofer's real uid, when not its caller's: that of a parent about to drop
+    /// privileges (runsc, whose Sentry runs as nobody once started). Linux delivers the death
+    /// signal (<see cref="DieWithParent"/>) only if the dying parent may signal the gofer, and
+    /// a real uid in common grants that; the effective and saved uids, with the gofer's file
+    /// access and kept capabilities, stay. The exec then counts as a privilege change, which
+    /// clears the death signal: the confined gofer sets it again (<see cref="EnterConfined"/>).</summary>
+    public uint? RealUid { get; init; }
 }
 
 /// <summary>Confines the gofer process: a private mount namespace whose root is a small,
@@ -117,6 +125,7 @@ public static partial class GoferSandbox
 
         const int PR_SET_PDEATHSIG = 1, SIGKILL = 9;
         if (spec.DieWithParent) p.Call(Sys.prctl, "prctl(PR_SET_PDEATHSIG, SIGKILL)", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (spec.RealUid is uint ruid) p.Call(Sys.setresuid, $"setresuid({ruid}, -1, -1)", ruid, uint.MaxValue, uint.MaxValue);
         p.Call(Sys.unshare, "unshare(CLONE_NEWNS) (the gofer must start as root, with CAP_SYS_ADMIN)", CLONE_NEWNS);
         p.Call(Sys.mount, "making / private (mount MS_REC|MS_PRIVATE)", 0, p.Str("/"), 0, (long)(MS_REC | MS_PRIVATE), 0);
 
@@ -210,7 +219,7 @@ public static partial class GoferSandbox
         }
         p.Call(Sys.close_range, "close_range", next, uint.MaxValue, Exec.CLOSE_RANGE_CLOEXEC);
         p.Call(Sys.execve, $"re-executing {exe} inside the confinement",
-            p.Str(exe), p.StringArray(argv), p.StringArray(ConfinedEnvironment(env, runtime.DotnetRoot)));
+            p.Str(exe), p.StringArray(argv), p.StringArray(ConfinedEnvironment(env, runtime.DotnetRoot, spec.DieWithParent ? Environment.ProcessId : 0)));
         return p;
     }
 
@@ -218,6 +227,7 @@ public static partial class GoferSandbox
     public static int EnterConfined()
     {
         Environment.SetEnvironmentVariable(ConfinedVariable, null);
+        StayWithParent();
         string? problem = GoferCapabilities.CheckDropped();
         if (problem is null)
         {
@@ -234,11 +244,27 @@ public static partial class GoferSandbox
             $"opening the served root {ServedRootPath}");
     }
 
+    /// <summary>Set in the environment of a confined gofer that must die with its parent: the parent's pid.</summary>
+    private const string ParentVariable = "RUNSC_GOFER_PARENT";
+
+    /// <summary>Arms the death signal again after the exec (an exec that changes privileges,
+    /// see <see cref="GoferSandboxSpec.RealUid"/>, clears it), and exits if the parent is
+    /// already gone, which the signal would no longer tell.</summary>
+    private static void StayWithParent()
+    {
+        string? parent = Environment.GetEnvironmentVariable(ParentVariable);
+        Environment.SetEnvironmentVariable(ParentVariable, null);
+        if (parent is null || !int.TryParse(parent, out int pid)) return;
+        const int PR_SET_PDEATHSIG = 1, SIGKILL = 9;
+        Capabilities.Prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (Sched.GetPpid() != pid) Environment.Exit(1);
+    }
+
     /// <summary>The confined gofer's environment: env with <see cref="ConfinedVariable"/> set,
     /// DOTNET_ROOT pointing at the runtime bound into the scaffold, and no diagnostics.</summary>
-    private static List<string> ConfinedEnvironment(IReadOnlyList<string> env, string? dotnetRoot)
+    private static List<string> ConfinedEnvironment(IReadOnlyList<string> env, string? dotnetRoot, int parent)
     {
-        string[] replaced = [ConfinedVariable, "DOTNET_ROOT", "DOTNET_EnableDiagnostics"];
+        string[] replaced = [ConfinedVariable, ParentVariable, "DOTNET_ROOT", "DOTNET_EnableDiagnostics"];
         var result = new List<string>();
         foreach (string e in env)
         {
@@ -247,6 +273,7 @@ public static partial class GoferSandbox
             if (!replaced.Contains(key)) result.Add(e);
         }
         result.Add($"{ConfinedVariable}=1");
+        if (parent != 0) result.Add($"{ParentVariable}={parent}");
         if (dotnetRoot is not null) result.Add($"DOTNET_ROOT={dotnetRoot}");
         // No diagnostics IPC socket or debugger pipes: nothing may attach to the gofer.
         result.Add("DOTNET_EnableDiagnostics=0");

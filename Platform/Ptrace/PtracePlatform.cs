@@ -8,7 +8,7 @@ namespace Sandbox.Platform.Ptrace;
 /// is intercepted with PTRACE_SYSEMU and emulated by the Sentry.</summary>
 public sealed unsafe class PtracePlatform : IPlatform
 {
-    private readonly int _stubFd;
+    private int _stubFd;
     private int _nextCpu;
 
     public string Name => "ptrace";
@@ -34,12 +34,38 @@ public sealed unsafe class PtracePlatform : IPlatform
                 throw new HostException("write(stub)", HostError.Last);
         }
         StubPath = $"/proc/self/fd/{_stubFd}";
+        _factory = new StubFactory(this);
+        // The image was needed once, for the template.
+        Unistd.Close(_stubFd);
+        _stubFd = -1;
     }
+
+    private readonly StubFactory _factory;
 
     public IAddressSpace NewAddressSpace()
     {
         PinCurrentThread();
-        return new PtraceStub(this);
+        return new PtraceStub(this, _factory.Fork());
+    }
+
+    /// <summary>Gives every stub made from now on the host credentials uid/gid (no supplementary
+    /// groups, so no capabilities when uid is not 0) while they stay traceable by a Sentry that
+    /// takes the same credentials: the template stub switches, its forks inherit. Called before
+    /// the Sentry drops its own privileges: afterwards it could not trace a root-owned stub.</summary>
+    public void SetStubCredentials(uint uid, uint gid)
+    {
+        const int PR_SET_DUMPABLE = 4;
+        Check(_factory.InjectIntoTemplate(SyscallNumber.setgroups, 0, 0), "setgroups");
+        Check(_factory.InjectIntoTemplate(SyscallNumber.setresgid, gid, gid, gid), "setresgid");
+        Check(_factory.InjectIntoTemplate(SyscallNumber.setresuid, uid, uid, uid), "setresuid");
+        // A credential change makes a process non-dumpable, and the Sentry, without
+        // CAP_SYS_PTRACE, could then not attach to the forks.
+        Check(_factory.InjectIntoTemplate(SyscallNumber.prctl, PR_SET_DUMPABLE, 1), "prctl(PR_SET_DUMPABLE)");
+
+        static void Check(long r, string call)
+        {
+            if (r < 0) throw new HostException($"{call} in the stub template", (int)-r);
+        }
     }
 
     /// <summary>Pins the calling (tracer) thread to one CPU; the stub it spawns inherits the
@@ -91,7 +117,7 @@ public sealed unsafe class PtracePlatform : IPlatform
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        Unistd.Close(_stubFd);
+        _factory.Dispose();
         MemoryFile.Dispose();
     }
 }

@@ -24,19 +24,69 @@ public sealed unsafe class PtraceStub : IAddressSpace
     public int Pid { get; }
     public IContext MainContext { get; }
 
-    internal PtraceStub(PtracePlatform platform)
+    /// <summary>A page of the stub's own, read-write, just above its code: where injected calls
+    /// that return a structure (getrusage) write it, for the tracer to read with PEEKDATA. The
+    /// guest can write it too (it is in its address space, above MaxUserAddress), so what is
+    /// read there is only ever a figure about that same guest.</summary>
+    internal const ulong ScratchAddress = StubElf.Base + StubElf.Size;
+    private const ulong ScratchSize = 0x1000;
+
+    /// <summary>Takes over a stub: with spawnedPid 0, starts the stub image (the template; see
+    /// <see cref="StubFactory"/>) and clears its address space; otherwise attaches to
+    /// spawnedPid, a fork of the template waiting in the clone gadget.</summary>
+    internal PtraceStub(PtracePlatform platform, int spawnedPid)
     {
-        Pid = SpawnStub(platform);
+        if (spawnedPid == 0)
+        {
+            Pid = SpawnStub(platform);
+        }
+        else
+        {
+            Pid = spawnedPid;
+            FollowTracerCpu(Pid);
+        }
         _unreaped.Add(Pid);
-        var main = new PtraceThread(this, Pid, expectSelfStop: true);
+        PtraceThread main;
+        try
+        {
+            main = new PtraceThread(this, Pid, expectSelfStop: spawnedPid == 0);
+        }
+        catch
+        {
+            // Never attached: it must not be left waiting.
+            Unistd.Kill(Pid, Signals.SIGKILL);
+            Reap(Pid);
+            throw;
+        }
         lock (_byTracer) _byTracer[main.TracerTid] = main;
         MainContext = main;
-        // Clear the address space down to the stub's own page: no stack, no vDSO.
+        if (spawnedPid != 0) return; // a fork of the template is already what follows
+        // Clear the address space down to the stub's own page and its scratch page: no stack, no vDSO.
         InjectChecked(SyscallNumber.munmap, 0, StubElf.Base);
-        InjectChecked(SyscallNumber.munmap, StubElf.Base + StubElf.Size, TopOfUserSpace - StubElf.Base - StubElf.Size);
+        InjectChecked(SyscallNumber.munmap, ScratchAddress, TopOfUserSpace - ScratchAddress);
+        InjectChecked(SyscallNumber.mmap, ScratchAddress, ScratchSize, (ulong)(Mm.PROT_READ | Mm.PROT_WRITE),
+            (ulong)(Mm.MAP_PRIVATE | Mm.MAP_ANONYMOUS | Mm.MAP_FIXED), ulong.MaxValue, 0);
         // Keep only the MemoryFile: the guest never gets a host descriptor.
         InjectChecked(SyscallNumber.close_range, 0, StubMemoryFd - 1, 0);
         InjectChecked(SyscallNumber.close_range, StubMemoryFd + 1, uint.MaxValue, 0);
+    }
+
+    /// <summary>Gives the stub the calling (tracer) thread's CPU mask: tracer and tracee on one
+    /// CPU (a cross-CPU wake-up costs ~7x more here). A spawned stub inherits it; a fork of the
+    /// template has the template's.</summary>
+    private static void FollowTracerCpu(int pid)
+    {
+        ulong mask;
+        if (Sched.GetAffinity(0, sizeof(ulong), &mask) == 0 && mask != 0) Sched.SetAffinity(pid, sizeof(ulong), &mask);
+    }
+
+    /// <summary>Forks this stub (the template) with the given clone flags; the child waits in
+    /// the clone gadget's pause() loop for its tracer. Returns its pid.</summary>
+    internal int ForkProcess(ulong cloneFlags)
+    {
+        long pid = Current.Inject(SyscallNumber.clone, StubElf.CloneGadget, cloneFlags);
+        if (pid <= 0) throw new InvalidOperationException($"injected clone (fork) failed in the stub template: errno {-pid}");
+        return (int)pid;
     }
 
     private static int SpawnStub(PtracePlatform platform)
@@ -161,34 +211,47 @@ public sealed unsafe class PtraceStub : IAddressSpace
         }
     }
 
-    /// <summary>The stub's VmHWM: read while it lives, kept once it is gone. (wait4's ru_maxrss
-    /// would not do: a posix_spawned stub shared the Sentry's memory until its exec, and Linux
-    /// counts that peak too.)</summary>
+    /// <summary>The stub's peak RSS (ru_maxrss, KiB). While it lives, asked of the stub itself
+    /// (an injected getrusage) when the calling thread traces one of its threads; at the end,
+    /// from wait4 when it is reaped. (Forked from the small template, a stub's figure is its
+    /// own: none of the Sentry's memory counts.)</summary>
     public long PeakResidentKb
     {
         get
         {
-            if (Pid <= 0 || _reaped) return _peakKb;
-            _statusPath ??= PtracePlatform.CString($"/proc/{Pid}/status");
-            long kb = ProcStat.Field(_statusPath, "VmHWM:"u8);
-            // Reaped meanwhile: the pid may be someone else's now; keep the last value.
-            if (kb > 0 && !_reaped) _peakKb = Math.Max(_peakKb, kb);
-            return _peakKb;
+            if (Pid <= 0 || _reaped) return Volatile.Read(ref _peakKb);
+            PtraceThread? own;
+            lock (_byTracer) _byTracer.TryGetValue(Sched.GetTid(), out own);
+            if (own != null && own.TryInject(SyscallNumber.getrusage, StubElf.SyscallGadget, 0 /* RUSAGE_SELF */, ScratchAddress) == 0
+                && own.TryPeek(ScratchAddress + RusageMaxrssOffset, out long kb) && kb > 0)
+            {
+                NotePeak(kb);
+            }
+            return Volatile.Read(ref _peakKb);
         }
     }
 
+    /// <summary>Offset of ru_maxrss in struct rusage (after two struct timevals).</summary>
+    private const ulong RusageMaxrssOffset = 32;
+
     private long _peakKb;
-    private byte[]? _statusPath;
+
+    private void NotePeak(long kb)
+    {
+        long seen;
+        while (kb > (seen = Volatile.Read(ref _peakKb)) && Interlocked.CompareExchange(ref _peakKb, kb, seen) != seen)
+        {
+        }
+    }
 
     /// <summary>Kills the stub and reaps it, so no host process outlives the address space.
-    /// Its peak RSS is read first (one small /proc read per address space), for ru_maxrss.
+    /// Its final peak RSS comes with the reaping (wait4), for ru_maxrss.
     /// Normally every other thread has exited already (the Sentry disposes an address space
     /// when its last task has left); any left over, e.g. after the stub was killed from
     /// outside, is reaped first: Linux reports a thread group leader's exit only once every
     /// thread of its group has been reaped, and a traced thread is reaped only by a wait.</summary>
     public void Dispose()
     {
-        _ = PeakResidentKb;
         int[] others;
         lock (_byTracer)
         {
@@ -206,11 +269,14 @@ public sealed unsafe class PtraceStub : IAddressSpace
     internal void Reap(int tid)
     {
         int status;
+        Rusage usage;
         while (true)
         {
-            int r = P.WaitPid(tid, &status, P.__WALL);
+            int r = P.Wait4(tid, &status, P.__WALL, &usage);
             if (r < 0 && HostError.Last == 4) continue;
             if (r == tid && P.WIfStopped(status)) continue;
+            // The process's peak RSS comes with its leader's exit.
+            if (r == tid && tid == Pid) NotePeak(usage.Maxrss);
             break; // exited, or ECHILD: gone already
         }
         MarkReaped(tid);

@@ -98,6 +98,33 @@ internal sealed unsafe class PtraceThread : IContext
         return (long)regs.Rax;
     }
 
+    /// <summary><see cref="Inject"/> for optional figures: the result, or -1 when the stub
+    /// thread could not run the call (gone, killed from outside).</summary>
+    public long TryInject(SyscallNumber nr, ulong gadget, ulong a0 = 0, ulong a1 = 0)
+    {
+        if (_dead) return -1;
+        try
+        {
+            return Inject(nr, gadget, a0, a1);
+        }
+        catch (InvalidOperationException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Reads one word of the stub's memory (its scratch page).</summary>
+    public bool TryPeek(ulong address, out long value)
+    {
+        value = 0;
+        if (_dead) return false;
+        // glibc's ptrace() returns the word itself for PEEKDATA; -1 is an error only with errno set.
+        long word = P.Call(P.PTRACE_PEEKDATA, Tid, (nint)address, 0);
+        if (word == -1 && HostError.Last != 0) return false;
+        value = word;
+        return true;
+    }
+
     public SwitchReason Switch(ref UserRegs regs, out SigInfo info)
     {
         info = default;
@@ -110,8 +137,10 @@ internal sealed unsafe class PtraceThread : IContext
         fixed (UserRegs* r = &regs)
         {
             if (P.Call(P.PTRACE_SETREGS, Tid, 0, (nint)r) < 0) return MarkDead(reaped: false);
+            ulong resumed = Rdtsc.Now();
             if (P.Call(P.PTRACE_SYSEMU, Tid, 0, 0) < 0) return MarkDead(reaped: false);
             int status = Wait();
+            _guestTicks += Rdtsc.Now() - resumed;
             if (!P.WIfStopped(status)) return MarkDead(reaped: true);
             P.Call(P.PTRACE_GETREGS, Tid, 0, (nint)r);
             int sig = P.WStopSig(status);
@@ -187,10 +216,12 @@ internal sealed unsafe class PtraceThread : IContext
     {
         if (_dead) return _lastCpu;
         // Read on demand (getrusage, CPU clocks and timers, the thread's exit), never on the
-        // syscall path. Linux refuses the CPU clock of a thread of another process (EINVAL)
-        // but gives that of a whole process: for a stub that never had a second thread that
-        // is this thread's, one clock_gettime. Otherwise the thread's run time comes from the
-        // scheduler: the first field of schedstat, in ns (open, read, close).
+        // syscall path. Linux gives the CPU clock of another process, but not that of a thread
+        // of another process (EINVAL): for a stub that never had a second thread, the process
+        // clock is this thread's, exactly. Otherwise the time this thread was let run, measured
+        // by its tracer (resume to stop, tracer and tracee sharing one CPU): the guest's time
+        // plus the kernel's side of each stop. (/proc/PID/task/TID/schedstat would be exact,
+        // but the Sentry sees no /proc once confined.)
         long ns;
         if (Tid == _stub.Pid && _stub.SingleThreaded)
         {
@@ -200,8 +231,7 @@ internal sealed unsafe class PtraceThread : IContext
         }
         else
         {
-            _schedstatPath ??= PtracePlatform.CString($"/proc/{_stub.Pid}/task/{Tid}/schedstat");
-            ns = ProcStat.FirstNumber(_schedstatPath);
+            ns = TscNanos(_guestTicks);
         }
         // Gone (killed from outside): keep the last value.
         if (ns >= 0 && !_dead) _lastCpu = Math.Max(_lastCpu, ns);
@@ -209,7 +239,18 @@ internal sealed unsafe class PtraceThread : IContext
     }
 
     private long _lastCpu;
-    private byte[]? _schedstatPath;
+    private ulong _guestTicks;
+
+    // The TSC's rate, measured against CLOCK_MONOTONIC from the first use of this class on.
+    private static readonly ulong CalibrationTsc = Rdtsc.Now();
+    private static readonly long CalibrationTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    private static long TscNanos(ulong ticks)
+    {
+        ulong tsc = Rdtsc.Now() - CalibrationTsc;
+        double seconds = (System.Diagnostics.Stopwatch.GetTimestamp() - CalibrationTimestamp) / (double)System.Diagnostics.Stopwatch.Frequency;
+        return tsc == 0 || seconds <= 0 ? 0 : (long)(ticks * (seconds * 1e9 / tsc));
+    }
 
     /// <summary>Makes the stub thread exit (a guest thread ended; its process goes on).</summary>
     public void Exit()

@@ -23,7 +23,7 @@ public static class StubElf
     /// <summary>Exit codes of a stub that gives up before its tracer takes over.</summary>
     public const int ExitParentGone = 127, ExitNoSeccomp = 126;
 
-    private readonly record struct CodeLayout(int ParentPid, int Gadget, int CloneGadget, int Filter, int Fprog);
+    private readonly record struct CodeLayout(int ParentPid, int ChildParentPid, int Gadget, int CloneGadget, int Filter, int Fprog);
 
     private static readonly (byte[] Code, CodeLayout Layout) Assembled = Assemble();
     private static byte[] Code => Assembled.Code;
@@ -82,8 +82,16 @@ public static class StubElf
         int cloneGadget = a.Position;
         Asm.Label child = new(), parent = new();
         a.Syscall().TestRax().Jne(parent);
-        // child: wait in pause() until its own tracer attaches and takes over.
-        a.Mark(child).MovEax(34).Syscall().Jmp(child);
+        // child: wait in pause() until its own tracer attaches and takes over. A new process (a
+        // fork of the template, see StubFactory) inherits no death signal: it asks for one, as
+        // the stub did at start, and gives up if the Sentry is already gone, so that a fork
+        // never attached (its Sentry died first) does not wait forever.
+        Asm.Label pause = new();
+        a.Mark(child).MovEax(157).MovEdi(1).MovEsi(9).Syscall(); // prctl(PR_SET_PDEATHSIG, SIGKILL)
+        a.MovEax(110).Syscall();                                 // getppid()
+        int childParentPid = a.CmpEax(0);                        // patched like parentPid
+        a.Jne(parentGone);
+        a.Mark(pause).MovEax(34).Syscall().Jmp(pause);           // pause()
         a.Mark(parent).Int3();
 
         // Data: the filter, then struct sock_fprog { unsigned short len; struct sock_filter *filter; }.
@@ -99,7 +107,7 @@ public static class StubElf
         BinaryPrimitives.WriteUInt64LittleEndian(fp[8..], Base + CodeOffset + (ulong)filter);
         a.Data(fp);
 
-        return (a.Finish(), new CodeLayout(parentPid, gadget, cloneGadget, filter, fprogAt));
+        return (a.Finish(), new CodeLayout(parentPid, childParentPid, gadget, cloneGadget, filter, fprogAt));
     }
 
     /// <summary>The image, for stubs spawned by the process <paramref name="parentPid"/> (this
@@ -117,6 +125,7 @@ public static class StubElf
         ElfWriter.WriteProgramHeader(s, 1, ElfWriter.PT_GNU_STACK, ElfWriter.PF_R | ElfWriter.PF_W, 0, 0, 0, 0, 0);
         Code.CopyTo(s[CodeOffset..]);
         BinaryPrimitives.WriteInt32LittleEndian(s[(CodeOffset + Layout.ParentPid)..], parentPid);
+        BinaryPrimitives.WriteInt32LittleEndian(s[(CodeOffset + Layout.ChildParentPid)..], parentPid);
         return image;
     }
 

@@ -104,7 +104,7 @@ public sealed partial class GoferProcessTests
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int sig);
 
-    private static IEnumerable<int> Children(int parent)
+    internal static IEnumerable<int> Children(int parent)
     {
         foreach (string dir in Directory.GetDirectories("/proc"))
         {
@@ -122,7 +122,7 @@ public sealed partial class GoferProcessTests
         }
     }
 
-    private static string Cmdline(int pid)
+    internal static string Cmdline(int pid)
     {
         try
         {
@@ -134,6 +134,6 @@ public sealed partial class GoferProcessTests
         }
     }
 
-    private static string? Field(string status, string name) =>
+    internal static string? Field(string status, string name) =>
         status.Split('\n').FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.Ordinal))?[(name.Length + 1)..].Trim();
 }

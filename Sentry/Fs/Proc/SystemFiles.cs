@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Sandbox.Abi;
@@ -65,8 +64,13 @@ internal static class SystemFiles
         return data.Length;
     }
 
-    /// <summary>The host's /proc/cpuinfo, read once at boot; a minimal one if it cannot be read.</summary>
-    public static byte[] ReadHostCpuInfo()
+    /// <summary>The host's /proc/cpuinfo, read once per process (before the Sentry confines
+    /// itself: see SandboxRunner.CaptureHostFacts); a minimal one if it cannot be read.</summary>
+    public static byte[] ReadHostCpuInfo() => LazyInitializer.EnsureInitialized(ref s_hostCpuInfo, ReadHostCpuInfoNow);
+
+    private static byte[]? s_hostCpuInfo;
+
+    private static byte[] ReadHostCpuInfoNow()
     {
         try
         {
@@ -96,8 +100,8 @@ internal static class SystemFiles
     /// <summary>CPU time the sandbox process has used, in centiseconds.</summary>
     private static long CpuBusyCentiseconds()
     {
-        using var self = Process.GetCurrentProcess();
-        return (long)self.TotalProcessorTime.TotalMilliseconds / 10;
+        // getrusage, not Process (which reads /proc/self/stat, out of sight of the confined Sentry).
+        return (long)Environment.CpuUsage.TotalTime.TotalMilliseconds / 10;
     }
 
     private static byte[] LoadAvg(ProcFileSystem proc)
@@ -112,9 +116,9 @@ internal static class SystemFiles
     private static byte[] Stat(ProcFileSystem proc)
     {
         int cpus = Environment.ProcessorCount;
-        using var self = Process.GetCurrentProcess();
-        long user = (long)self.UserProcessorTime.TotalMilliseconds / 10;
-        long system = (long)self.PrivilegedProcessorTime.TotalMilliseconds / 10;
+        var usage = Environment.CpuUsage;
+        long user = (long)usage.UserTime.TotalMilliseconds / 10;
+        long system = (long)usage.PrivilegedTime.TotalMilliseconds / 10;
         long idle = Math.Max(0, UptimeCentiseconds(proc) * cpus - user - system);
         var sb = new StringBuilder();
         void Cpu(string name, long u, long s, long i) => sb.Append(Inv, $"{name} {u} 0 {s} {i} 0 0 0 0 0 0\n");
