@@ -40,7 +40,7 @@ public static partial class Linux
         if (!shared && (prot & PROT_WRITE) == 0 && t.Kernel.FileCache.Acquire(inode) is { } cached)
         {
             if ((long)a.A5 < cached.Pages.Length)
-                return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino);
+                return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino, inode.FileSystem.DeviceId);
             t.Kernel.FileCache.Release(cached); // starts past the end of the file: zero pages, as before
         }
         // A shared mapping can become writable later only through a descriptor open for writing.

@@ -17,6 +17,11 @@ public sealed class Mount
     }
 
     public int Id { get; } = Interlocked.Increment(ref _nextId);
+
+    /// <summary>The mount id of files that have no place in any tree (pipes, sockets, event
+    /// files, donated host files), as Linux's pipefs and sockfs have internal mounts of their
+    /// own: fdinfo shows it, no mountinfo lists it.</summary>
+    public static int InternalId { get; } = Interlocked.Increment(ref _nextId);
     public FileSystem FileSystem { get; }
     public Dentry Root { get; }
     public string Source { get; }

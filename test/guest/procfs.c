@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -122,6 +123,56 @@ static void test_self(int argc, char **argv) {
     check(strstr(buf, "\nMax open files            ") != NULL, "limits has Max open files");
 }
 
+// The maps line of the mapping that starts at addr: its device and inode. 1 if found.
+static int maps_entry(void *addr, unsigned *maj, unsigned *min, unsigned long *ino) {
+    static char maps[1 << 16];
+    if (slurp("/proc/self/maps", maps, sizeof maps) <= 0) return 0;
+    for (char *line = maps; *line; ) {
+        unsigned long s, e, off;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &s, &e, perms, &off, maj, min, ino) == 7 && s == (unsigned long)addr)
+            return 1;
+        char *end = strchr(line, '\n');
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+// Whether the maps line of a mapping of fd at addr shows the device and inode fstat gives.
+static int maps_matches_stat(int fd, void *addr) {
+    struct stat st;
+    unsigned maj, min;
+    unsigned long ino;
+    return addr != MAP_FAILED && fstat(fd, &st) == 0 && maps_entry(addr, &maj, &min, &ino)
+        && maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino;
+}
+
+// fdinfo's mnt_id names a mountinfo line whose mount point is mnt and whose major:minor is
+// the file's st_dev.
+static int fdinfo_mount_matches(int fd, const char *mnt) {
+    static char info[4096], mounts[1 << 16];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    if (slurp(path, info, sizeof info) <= 0) return 0;
+    char *p = strstr(info, "\nmnt_id:\t");
+    int id;
+    struct stat st;
+    if (!p || sscanf(p, "\nmnt_id:\t%d", &id) != 1 || fstat(fd, &st) != 0) return 0;
+    if (slurp("/proc/self/mountinfo", mounts, sizeof mounts) <= 0) return 0;
+    for (char *line = mounts; *line; ) {
+        int mid, parent;
+        unsigned maj, min;
+        char root[PATH_MAX], point[PATH_MAX];
+        if (sscanf(line, "%d %d %u:%u %4095s %4095s", &mid, &parent, &maj, &min, root, point) == 6 && mid == id)
+            return strcmp(point, mnt) == 0 && maj == major(st.st_dev) && min == minor(st.st_dev);
+        char *end = strchr(line, '\n');
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
 static void test_maps(void) {
     void *p = malloc(200000); // brk (or mmap): either way the heap exists after the small one
     void *q = malloc(100);
@@ -154,6 +205,25 @@ static void test_maps(void) {
     check(good, "maps lines are well formed");
     free(q);
     free(p);
+
+    // A mapped file shows the device stat gives it (st_dev) and its inode, whichever way it
+    // is mapped: read-only, written privately, or shared on tmpfs.
+    int fd = open(exe, O_RDONLY);
+    void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    check(fd >= 0 && maps_matches_stat(fd, ro), "maps shows a read-only file mapping's st_dev and inode");
+    void *rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    check(fd >= 0 && maps_matches_stat(fd, rw), "maps shows a private writable file mapping's st_dev and inode");
+    munmap(ro, 4096);
+    munmap(rw, 4096);
+    close(fd);
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/procfs-map-%d", getpid());
+    fd = open(shm, O_CREAT | O_EXCL | O_RDWR, 0600);
+    void *sh = fd >= 0 && ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    check(fd >= 0 && maps_matches_stat(fd, sh), "maps shows a shared tmpfs mapping's st_dev and inode");
+    if (sh != MAP_FAILED) munmap(sh, 4096);
+    unlink(shm);
+    close(fd);
 }
 
 static void test_fds(void) {
@@ -174,6 +244,13 @@ static void test_fds(void) {
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     long len = slurp(path, buf, sizeof buf);
     check(len > 0 && strncmp(buf, "pos:\t0\nflags:\t0100000\nmnt_id:\t", 30) == 0, "fdinfo pos and flags");
+    check(fdinfo_mount_matches(fd, "/dev"), "fdinfo mnt_id of /dev/null is the /dev mount in mountinfo, with its st_dev");
+    int other = open("/proc/self/status", O_RDONLY);
+    check(fdinfo_mount_matches(other, "/proc"), "fdinfo mnt_id of a /proc file is the /proc mount, with its st_dev");
+    close(other);
+    other = open("/", O_RDONLY | O_DIRECTORY);
+    check(fdinfo_mount_matches(other, "/"), "fdinfo mnt_id of / is the root mount, with its st_dev");
+    close(other);
     close(fd);
     check(open(path, O_RDONLY) < 0 && errno == ENOENT, "closed fd is gone from fdinfo");
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
