@@ -54,6 +54,11 @@ public sealed class MountNamespace
 {
     private readonly Dictionary<(Mount, Dentry), Mount> _mounts = [];
     private readonly Lock _lock = new();
+    private static long _created;
+
+    /// <summary>Linux's inode number for the initial mount namespace; later ones get numbers
+    /// from its dynamic range (PROC_DYNAMIC_FIRST up).</summary>
+    private const ulong InitialInodeNumber = 0xEFFFFFF8, FirstDynamicInodeNumber = 0xF0000000;
 
     public MountNamespace(Mount root)
     {
@@ -62,6 +67,12 @@ public sealed class MountNamespace
     }
 
     public Mount Root { get; }
+
+    /// <summary>Its inode number in nsfs: what /proc/[pid]/ns/mnt reads as ("mnt:[N]") and
+    /// what stat gives as st_ino through it. The sandbox's first namespace has the number of
+    /// Linux's initial one.</summary>
+    public ulong InodeNumber { get; } = Interlocked.Increment(ref _created) is var n && n == 1
+        ? InitialInodeNumber : FirstDynamicInodeNumber + (ulong)(n - 2);
 
     public PathPos RootPos => new(Root, Root.Root);
 

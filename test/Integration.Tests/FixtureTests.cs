@@ -71,6 +71,21 @@ public class FixtureTests
         Assert.EndsWith("mntns ok\n", sandboxed.Stdout);
     }
 
+    /// <summary>/proc/PID/ns links and setns(2): moving between mount namespaces and Linux's
+    /// errors (EBADF, EINVAL, EPERM, EUSERS). Natively it needs root and mounts only inside a
+    /// private mount namespace of its own, under a temporary directory it removes.</summary>
+    [Fact]
+    public void SetnsFixture_BehavesAsOnLinux()
+    {
+        var native = Runner.Native(Repo.Guest("setns"));
+        var sandboxed = Runner.Sandboxed(Repo.Guest("setns"));
+
+        Expect.ExitCode(native, 0, "native setns (the fixture needs root)");
+        Expect.ExitCode(sandboxed, 0, "sandboxed setns");
+        Expect.SameStdout(native, sandboxed);
+        Assert.EndsWith("setns ok\n", sandboxed.Stdout);
+    }
+
     [Fact]
     public void Fifo_OnAHostFifo_PassesItsChecks_LikeNative()
     {
