@@ -18,6 +18,7 @@ public class FixtureTests
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("files2")]  // linkat of O_TMPFILE files, tmpfs space reclaim, preadv2/pwritev2 flags, memfd seals
+    [InlineData("files3")]  // xattrs on tmpfs, sendfile/copy_file_range/splice/tee, FIO* ioctls, fadvise/readahead, *at calls, F_OFD_SETLKW, RESOLVE_NO_XDEV (root natively)
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     [InlineData("fifo")]    // FIFO opens pair up (or ENXIO/EINTR) in /tmp and /dev/shm; affinity and ioprio of other pids; CLONE_PIDFD
     [InlineData("exitthreads")] // 49 processes end (exit_group from any thread, exit(), signals, execve) with threads blocked every way

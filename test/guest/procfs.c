@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -294,6 +295,21 @@ static void test_devices(void) {
     check(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3
           && (st.st_mode & 0777) == 0666, "/dev/null is chr 1,3 rw-rw-rw-");
     check(stat("/dev/urandom", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 9), "/dev/urandom is chr 1,9");
+    check(stat("/dev/random", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 8) && (st.st_mode & 0777) == 0666,
+          "/dev/random is chr 1,8 rw-rw-rw-");
+    check(stat("/dev/tty", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0), "/dev/tty is chr 5,0");
+    check(stat("/dev/console", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 1) && (st.st_mode & 0777) == 0600,
+          "/dev/console is chr 5,1 rw-------");
+    static const char *stdio[] = {"stdin", "stdout", "stderr"};
+    for (int i = 0; i < 3; i++) {
+        char path[32], want[32], got[64], what[64];
+        snprintf(path, sizeof path, "/dev/%s", stdio[i]);
+        snprintf(want, sizeof want, "/proc/self/fd/%d", i);
+        ssize_t len = readlink(path, got, sizeof got - 1);
+        got[len > 0 ? len : 0] = 0;
+        snprintf(what, sizeof what, "/dev/%s -> /proc/self/fd/%d", stdio[i], i);
+        check(strcmp(got, want) == 0, what);
+    }
     char link[64];
     ssize_t n = readlink("/dev/fd", link, sizeof link - 1);
     link[n > 0 ? n : 0] = 0;
@@ -318,6 +334,11 @@ static void test_devices(void) {
     check(fd >= 0 && write(fd, "x", 1) == -1 && errno == ENOSPC, "write /dev/full is ENOSPC");
     memset(b, 0xff, sizeof b);
     check(fd >= 0 && read(fd, b, 8) == 8 && b[0] == 0 && b[7] == 0, "read /dev/full gives zeros");
+    close(fd);
+
+    fd = open("/dev/random", O_RDONLY);
+    unsigned char r8[8] = {0};
+    check(fd >= 0 && read(fd, r8, sizeof r8) == (ssize_t)sizeof r8, "read 8 bytes of /dev/random");
     close(fd);
 
     fd = open("/dev/urandom", O_RDONLY);
@@ -374,10 +395,29 @@ static void test_system(void) {
     len = slurp("/proc/self/mountinfo", buf, sizeof buf);
     check(len > 0 && strstr(buf, " /proc ") != NULL && strstr(buf, " - proc ") != NULL, "mountinfo has /proc");
 
-    len = slurp("/sys/devices/system/cpu/online", buf, sizeof buf);
-    int good = len > 1 && buf[len - 1] == '\n';
-    for (long i = 0; i < len - 1; i++) good = good && (strchr("0123456789-,", buf[i]) != NULL);
-    check(good, "/sys/devices/system/cpu/online is a cpu list");
+    static const char *cpulists[] = {"/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible"};
+    for (int f = 0; f < 2; f++) {
+        len = slurp(cpulists[f], buf, sizeof buf);
+        int good = len > 1 && buf[len - 1] == '\n';
+        for (long i = 0; i < len - 1; i++) good = good && (strchr("0123456789-,", buf[i]) != NULL);
+        char what[96];
+        snprintf(what, sizeof what, "%s is a cpu list", cpulists[f]);
+        check(good, what);
+    }
+
+    len = slurp("/proc/sys/kernel/ostype", buf, sizeof buf);
+    check(len > 0 && strcmp(buf, "Linux\n") == 0, "/proc/sys/kernel/ostype is Linux");
+    long value = -1;
+    len = slurp("/proc/sys/kernel/pid_max", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && value > getpid(), "pid_max is above our pid");
+    len = slurp("/proc/sys/vm/overcommit_memory", buf, sizeof buf);
+    check(len == 2 && buf[0] >= '0' && buf[0] <= '2' && buf[1] == '\n', "overcommit_memory is 0, 1 or 2");
+    len = slurp("/proc/sys/fs/file-max", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && value > 0, "file-max is a positive number");
+    struct rlimit nofile;
+    len = slurp("/proc/sys/fs/nr_open", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && getrlimit(RLIMIT_NOFILE, &nofile) == 0
+          && nofile.rlim_max <= (rlim_t)value, "nr_open bounds RLIMIT_NOFILE");
     struct stat st;
     check(stat("/sys/fs/cgroup", &st) == 0 && S_ISDIR(st.st_mode), "/sys/fs/cgroup is a directory");
 
