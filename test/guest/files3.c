@@ -1,16 +1,19 @@
 // files3: the rest of issue 3's file syscalls -- extended attributes on tmpfs (user. and
 // trusted., create/replace flags, sizes, lists, removal, symlinks), sendfile,
 // copy_file_range, splice and tee, the generic ioctls (FIONREAD, FIOCLEX, FIONCLEX, FIONBIO,
-// FIOASYNC), posix_fadvise and readahead, futimesat, symlinkat/readlinkat and newfstatat
-// through a directory fd, F_OFD_SETLKW waiting for another description's lock, and openat2's
-// RESOLVE_NO_XDEV and RESOLVE_NO_MAGICLINKS.
+// FIOASYNC), posix_fadvise and readahead, futimesat, utime, utimes, creat, sync, the old
+// getdents, symlinkat/readlinkat and newfstatat through a directory fd, F_OFD_SETLKW waiting for another description's lock, and openat2's
+// RESOLVE_NO_XDEV and RESOLVE_NO_MAGICLINKS; permission checks: sticky directories,
+// supplementary groups, owner bits before other bits, directory search, root's override.
 //
 // Run as root (trusted. attributes need CAP_SYS_ADMIN). Works in fresh subdirectories of /tmp
 // and of /dev/shm (tmpfs natively and in the sandbox) that it removes at the end. Prints one
 // line per check and "files3 ok" last; the output is the same natively and in the sandbox.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +28,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <utime.h>
 
 static int failures;
 static char tmp[64], shm[64];
@@ -300,6 +304,61 @@ static void test_at_calls(void) {
     EXPECT_ERR("futimesat: microseconds out of range EINVAL", syscall(SYS_futimesat, dfd, "atf", tv), EINVAL);
     EXPECT_ERR("futimesat: missing file ENOENT", syscall(SYS_futimesat, dfd, "nope", NULL), ENOENT);
 
+    // utime and utimes (whole seconds, microseconds); a null times argument means now.
+    char path[128];
+    path_in(path, sizeof path, tmp, "atf");
+    struct utimbuf ub = {.actime = 1200000000, .modtime = 1300000000};
+    EXPECT_EQ("utime: sets both times", syscall(SYS_utime, path, &ub), 0);
+    EXPECT("utime: whole seconds", stat(path, &st) == 0 && st.st_atim.tv_sec == 1200000000 && st.st_atim.tv_nsec == 0
+           && st.st_mtim.tv_sec == 1300000000 && st.st_mtim.tv_nsec == 0);
+    struct timeval utv[2] = {{1250000000, 7}, {1350000000, 9}};
+    EXPECT_EQ("utimes: sets both times", syscall(SYS_utimes, path, utv), 0);
+    EXPECT("utimes: microseconds", stat(path, &st) == 0 && st.st_atim.tv_nsec == 7000 && st.st_mtim.tv_sec == 1350000000
+           && st.st_mtim.tv_nsec == 9000);
+    EXPECT_EQ("utime: null means now", syscall(SYS_utime, path, NULL), 0);
+    EXPECT("utime: now is later than what was set", stat(path, &st) == 0 && st.st_mtim.tv_sec > 1600000000);
+    EXPECT_ERR("utime: bad pointer EFAULT", syscall(SYS_utime, path, (void *)8), EFAULT);
+
+    // creat is open(O_CREAT|O_WRONLY|O_TRUNC).
+    int cfd = creat(path, 0600);
+    char c;
+    EXPECT("creat: truncates and opens write-only", cfd >= 0 && fstat(cfd, &st) == 0 && st.st_size == 0 && write(cfd, "z", 1) == 1);
+    EXPECT_ERR("creat: the descriptor is not readable EBADF", read(cfd, &c, 1), EBADF);
+    close(cfd);
+
+    EXPECT_EQ("sync: returns 0", syscall(SYS_sync), 0);
+
+    // The old getdents: linux_dirent records, d_type in the record's last byte.
+    int sub = openat(dfd, "dents", O_RDONLY | O_DIRECTORY);
+    if (sub < 0 && mkdirat(dfd, "dents", 0755) == 0) sub = openat(dfd, "dents", O_RDONLY | O_DIRECTORY);
+    close(openat(sub, "file", O_CREAT | O_WRONLY, 0644));
+    mkdirat(sub, "dir", 0755);
+    char dbuf[1024];
+    int found_file = 0, found_dir = 0, dots = 0, total = 0;
+    long n;
+    while ((n = syscall(SYS_getdents, sub, dbuf, sizeof dbuf)) > 0) {
+        for (long off = 0; off < n;) {
+            unsigned short reclen = *(unsigned short *)(dbuf + off + 16);
+            const char *name = dbuf + off + 18;
+            unsigned char type = (unsigned char)dbuf[off + reclen - 1];
+            total++;
+            if (strcmp(name, "file") == 0 && type == DT_REG) found_file = 1;
+            if (strcmp(name, "dir") == 0 && type == DT_DIR) found_dir = 1;
+            if ((strcmp(name, ".") == 0 || strcmp(name, "..") == 0) && type == DT_DIR) dots++;
+            off += reclen;
+        }
+    }
+    EXPECT("getdents: the old record format, with d_type", n == 0 && found_file && found_dir && dots == 2 && total == 4);
+    EXPECT_ERR("getdents: on a file ENOTDIR", syscall(SYS_getdents, cfd = open(path, O_RDONLY), dbuf, sizeof dbuf), ENOTDIR);
+    close(cfd);
+    char tiny[8];
+    lseek(sub, 0, SEEK_SET);
+    EXPECT_ERR("getdents: buffer too small EINVAL", syscall(SYS_getdents, sub, tiny, sizeof tiny), EINVAL);
+    unlinkat(sub, "file", 0);
+    unlinkat(sub, "dir", AT_REMOVEDIR);
+    close(sub);
+    unlinkat(dfd, "dents", AT_REMOVEDIR);
+
     unlinkat(dfd, "atl", 0);
     unlinkat(dfd, "atf", 0);
     close(dfd);
@@ -389,6 +448,129 @@ static void test_resolve(void) {
     close(root);
 }
 
+// ---------------------------------------------------------------- permissions
+
+// Runs fn in a child with the given uid, gid and supplementary groups; its failures count here.
+static void as_user(uid_t uid, gid_t gid, int ngroups, const gid_t *groups, void (*fn)(void)) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        failures = 0;
+        if (setgroups((size_t)ngroups, groups) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(3);
+        fn();
+        fflush(stdout);
+        _exit(failures ? 1 : 0);
+    }
+    int status = 0;
+    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+}
+
+static char pdir[160];
+
+static void in_pdir(char *out, const char *name) { snprintf(out, 200, "%s/%s", pdir, name); }
+
+static void user_a_creates(void) {
+    char f[200];
+    in_pdir(f, "sticky/a");
+    int fd = open(f, O_CREAT | O_EXCL | O_WRONLY, 0666);
+    EXPECT("sticky: user A creates a file in a 01777 directory", fd >= 0 && fchmod(fd, 0666) == 0);
+    close(fd);
+}
+
+static void user_b_in_sticky(void) {
+    char f[200], g[200];
+    in_pdir(f, "sticky/a");
+    in_pdir(g, "sticky/b");
+    EXPECT_ERR("sticky: user B may not unlink A's file EPERM", unlink(f), EPERM);
+    EXPECT_ERR("sticky: user B may not rename A's file EPERM", rename(f, g), EPERM);
+    int fd = open(g, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    EXPECT("sticky: user B creates its own file", fd >= 0);
+    close(fd);
+    EXPECT_EQ("sticky: user B unlinks its own file", unlink(g), 0);
+    fd = open(f, O_WRONLY);
+    EXPECT("sticky: user B may still write A's 0666 file", fd >= 0);
+    close(fd);
+}
+
+static void member_reads(void) {
+    char f[200];
+    in_pdir(f, "group");
+    int fd = open(f, O_RDONLY);
+    EXPECT("groups: a supplementary group member reads a 0640 file of that group", fd >= 0);
+    close(fd);
+    EXPECT_ERR("groups: but may not write it EACCES", open(f, O_WRONLY), EACCES);
+    in_pdir(f, "owner-denied");
+    EXPECT_ERR("owner bits win: the owner of a 0077 file may not read it EACCES", open(f, O_RDONLY), EACCES);
+    in_pdir(f, "private/file");
+    EXPECT_ERR("search: a file in a 0700 directory of another user EACCES", open(f, O_RDONLY), EACCES);
+    struct stat st;
+    EXPECT_ERR("search: stat there EACCES", stat(f, &st), EACCES);
+}
+
+static void stranger_reads(void) {
+    char f[200];
+    in_pdir(f, "group");
+    EXPECT_ERR("groups: without the group a 0640 file is EACCES", open(f, O_RDONLY), EACCES);
+    in_pdir(f, "owner-denied");
+    int fd = open(f, O_RDONLY);
+    EXPECT("other bits: a stranger reads the 0077 file", fd >= 0);
+    close(fd);
+}
+
+static void test_permissions(void) {
+    snprintf(pdir, sizeof pdir, "%s/perm", tmp);
+    mkdir(pdir, 0755);
+    char d[200], f[200];
+    in_pdir(d, "sticky");
+    mkdir(d, 0755);
+    chmod(d, 01777);
+    as_user(1001, 1001, 0, NULL, user_a_creates);
+    as_user(1002, 1002, 0, NULL, user_b_in_sticky);
+    in_pdir(f, "sticky/a");
+    EXPECT_EQ("sticky: root unlinks anyone's file", unlink(f), 0);
+
+    in_pdir(f, "group");
+    close(make_file(f, "g"));
+    chown(f, 0, 2000);
+    chmod(f, 0640);
+    in_pdir(f, "owner-denied");
+    close(make_file(f, "o"));
+    chown(f, 1001, 1001);
+    chmod(f, 0077);
+    in_pdir(d, "private");
+    mkdir(d, 0700);
+    in_pdir(f, "private/file");
+    close(make_file(f, "p"));
+    chmod(f, 0644);
+    gid_t groups[] = {3000, 2000};
+    as_user(1001, 1001, 2, groups, member_reads);
+    as_user(1003, 1003, 0, NULL, stranger_reads);
+
+    // Root's override: reading and writing regardless of mode, executing only if some x bit is set.
+    in_pdir(f, "none");
+    close(make_file(f, "n"));
+    chmod(f, 0);
+    int fd = open(f, O_RDWR);
+    EXPECT("root: opens a mode 0000 file read-write", fd >= 0);
+    close(fd);
+    EXPECT_ERR("root: X_OK on a file with no x bit EACCES", access(f, X_OK), EACCES);
+    chmod(f, 0010);
+    EXPECT_EQ("root: X_OK once one x bit is set", access(f, X_OK), 0);
+    unlink(f);
+
+    in_pdir(f, "private/file");
+    unlink(f);
+    in_pdir(f, "group");
+    unlink(f);
+    in_pdir(f, "owner-denied");
+    unlink(f);
+    in_pdir(d, "private");
+    rmdir(d);
+    in_pdir(d, "sticky");
+    rmdir(d);
+    rmdir(pdir);
+}
+
 static void rm_dir(const char *dir) {
     if (rmdir(dir) != 0) {
         printf("check remove %s: FAILED (%s)\n", strncmp(dir, "/tmp", 4) == 0 ? "the /tmp directory" : "the /dev/shm directory",
@@ -411,6 +593,7 @@ int main(void) {
         return 2;
     }
     chmod(shm, 0755);
+    chmod(tmp, 0755);
     umask(022);
 
     test_xattrs();
@@ -419,6 +602,7 @@ int main(void) {
     test_at_calls();
     test_ofd_wait();
     test_resolve();
+    test_permissions();
 
     rm_dir(tmp);
     rm_dir(shm);
