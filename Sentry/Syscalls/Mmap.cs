@@ -35,7 +35,9 @@ public static partial class Linux
             long r = overlay.CopyUp();
             if (r < 0) return r;
         }
-        string name = Vfs.MountNamespace.PathOf(path, t.Fs.Root);
+        // /proc/PID/maps names the file as Linux's d_path does, " (deleted)" once unlinked (a
+        // memfd always); the name is taken now, so a later unlink does not show.
+        string name = Vfs.MountNamespace.PathOf(path, t.Fs.Root) + (path.Dentry.Deleted ? " (deleted)" : "");
         // A private mapping that does not write maps the file cache's pages: nothing is copied.
         if (!shared && (prot & PROT_WRITE) == 0 && t.Kernel.FileCache.Acquire(inode) is { } cached)
         {

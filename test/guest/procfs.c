@@ -223,7 +223,21 @@ static void test_maps(void) {
     void *sh = fd >= 0 && ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
     check(fd >= 0 && maps_matches_stat(fd, sh), "maps shows a shared tmpfs mapping's st_dev and inode");
     if (sh != MAP_FAILED) munmap(sh, 4096);
+    // A file unlinked before it is mapped (a memfd is one from the start) is named with
+    // " (deleted)".
     unlink(shm);
+    sh = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    char line[256];
+    snprintf(line, sizeof line, " %s (deleted)\n", shm);
+    check(sh != MAP_FAILED && slurp("/proc/self/maps", buf, sizeof buf) > 0 && strstr(buf, line) != NULL,
+          "maps marks a file unlinked before mapping (deleted)");
+    if (sh != MAP_FAILED) munmap(sh, 4096);
+    close(fd);
+    fd = memfd_create("procfs-memfd", 0);
+    void *mf = fd >= 0 && ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    check(maps_matches_stat(fd, mf) && slurp("/proc/self/maps", buf, sizeof buf) > 0
+          && strstr(buf, " /memfd:procfs-memfd (deleted)\n") != NULL, "maps shows a memfd mapping as /memfd:NAME (deleted), with its st_dev and inode");
+    if (mf != MAP_FAILED) munmap(mf, 4096);
     close(fd);
 }
 
