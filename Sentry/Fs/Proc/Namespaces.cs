@@ -89,9 +89,13 @@ public sealed class NamespaceFile : FileDescription
 internal sealed class NamespaceDirectory : SyntheticDirectory
 {
     private readonly Dictionary<string, NamespaceLink> _links = new(StringComparer.Ordinal);
+    private readonly ProcFileSystem _proc;
+    private readonly int _tid;
 
     public NamespaceDirectory(ProcFileSystem proc, int tid) : base(proc, 0x149 /* 0511 */)
     {
+        _proc = proc;
+        _tid = tid;
         foreach (var (name, of) in NamespaceId.Entries)
             _links[name] = new NamespaceLink(proc, tid, of);
     }
@@ -106,12 +110,15 @@ internal sealed class NamespaceDirectory : SyntheticDirectory
 
     public override long Lookup(string name, out Inode? child)
     {
+        child = null;
+        if (_proc.FindTask(_tid) == null) return -(long)Errno.ENOENT;
         child = _links.TryGetValue(name, out var link) ? Owned(link) : null;
         return child != null ? 0 : -(long)Errno.ENOENT;
     }
 
     public override long ReadDir(List<DirEntry> entries)
     {
+        if (_proc.FindTask(_tid) == null) return -(long)Errno.ENOENT;
         foreach (var (name, _) in NamespaceId.Entries)
             entries.Add(new DirEntry(name, Owned(_links[name]).Ino, DirentType.DT_LNK));
         return 0;
