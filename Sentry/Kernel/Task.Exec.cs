@@ -206,12 +206,12 @@ public sealed partial class Task
         string resolved = MountNamespace.PathOf(pos, Fs.Root);
         if (Kernel.FileCache.Acquire(pos.Inode) is { } cached)
         {
-            file = new LoadedFile(Kernel.FileCache, cached, resolved, pos.Inode.Ino);
+            file = new LoadedFile(Kernel.FileCache, cached, resolved, pos.Inode.Ino, pos.Inode.FileSystem.DeviceId);
             return 0;
         }
         long r = pos.Inode.ReadAll(out byte[] data);
         if (r < 0) return r;
-        file = new LoadedFile(data, resolved, pos.Inode.Ino);
+        file = new LoadedFile(data, resolved, pos.Inode.Ino, pos.Inode.FileSystem.DeviceId);
         return 0;
     }
 

@@ -156,6 +156,17 @@ public sealed partial class Task
         Fs = Fs.Translate(map);
     }
 
+    /// <summary>setns(2) into a mount namespace: this task's paths resolve in ns from now on,
+    /// and its root and working directory both become the top of ns's root, as on Linux.
+    /// The caller checks that no other task shares the FsContext.</summary>
+    public void EnterMounts(MountNamespace ns)
+    {
+        var root = MountNamespace.Cross(ns.RootPos);
+        Mounts = ns;
+        Fs.Root = root;
+        Fs.Cwd = root;
+    }
+
     /// <summary>Ends the whole thread group with status.</summary>
     public void ExitGroup(ExitStatus status) => Group.BeginExit(status);
 

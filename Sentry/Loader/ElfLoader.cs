@@ -6,31 +6,34 @@ using Sandbox.Sentry.Memory;
 namespace Sandbox.Sentry.Loader;
 
 /// <summary>A file the loader reads: its bytes (an array of its own, or the file cache's pages,
-/// which read-only segments then map instead of copying), its resolved path and inode (for
-/// /proc/self/maps). Dispose gives the cache reference back.</summary>
+/// which read-only segments then map instead of copying), its resolved path, inode number and
+/// device (for /proc/self/maps). Dispose gives the cache reference back.</summary>
 public sealed class LoadedFile : IDisposable
 {
     private readonly byte[]? _data;
     private readonly FileCache? _cache;
 
-    public LoadedFile(byte[] data, string path, ulong inode)
+    public LoadedFile(byte[] data, string path, ulong inode, ulong device)
     {
         _data = data;
         Path = path;
         Inode = inode;
+        Device = device;
     }
 
     /// <summary>Takes over the caller's reference on <paramref name="cached"/>.</summary>
-    public LoadedFile(FileCache cache, FileCache.Entry cached, string path, ulong inode)
+    public LoadedFile(FileCache cache, FileCache.Entry cached, string path, ulong inode, ulong device)
     {
         _cache = cache;
         Cached = cached;
         Path = path;
         Inode = inode;
+        Device = device;
     }
 
     public string Path { get; }
     public ulong Inode { get; }
+    public ulong Device { get; }
     public FileCache.Entry? Cached { get; private set; }
 
     public ReadOnlySpan<byte> Data => Cached != null ? _cache!.Bytes(Cached) : _data;
@@ -41,7 +44,7 @@ public sealed class LoadedFile : IDisposable
     {
         if (Cached is not { } entry || fileOffset + (long)length > entry.Pages.Length) return false;
         Interlocked.Increment(ref entry.Pages.Refs); // the mapping's own
-        long r = mm.MapFromCache(addr, length, prot, Mm.MAP_PRIVATE | Mm.MAP_FIXED, entry, _cache!, fileOffset, name, Inode);
+        long r = mm.MapFromCache(addr, length, prot, Mm.MAP_PRIVATE | Mm.MAP_FIXED, entry, _cache!, fileOffset, name, Inode, Device);
         if (r < 0) throw new ElfFormatException($"cannot map a segment at 0x{addr:x}: {(Errno)(-r)}");
         return true;
     }
@@ -183,7 +186,7 @@ public static class ElfLoader
             bool cached = fileEnd > mapStart && (prot & Mm.PROT_WRITE) == 0 && ph.FileSize == ph.MemSize
                 && source != null && source.TryMapFromCache(mm, mapStart, fileEnd - mapStart, prot, mapFileOffset, name);
             if (!cached && fileEnd > mapStart)
-                mm.MapFixed(mapStart, fileEnd - mapStart, prot, name, mapFileOffset, inode);
+                mm.MapFixed(mapStart, fileEnd - mapStart, prot, name, mapFileOffset, inode, source?.Device ?? 0);
             ulong anonStart = Math.Max(mapStart, fileEnd);
             if (end > anonStart) mm.MapFixed(anonStart, end - anonStart, prot, null);
             if (start < mapStart)

@@ -253,7 +253,7 @@ public sealed unsafe partial class MemoryManager
     private static bool Joinable(Vma a, Vma b) =>
         a.End == b.Start && a.OwnsPages && b.OwnsPages && !a.Cow && !b.Cow && !a.Shared && !b.Shared
         && a.Prot == b.Prot && a.GrowsDown == b.GrowsDown && a.DontFork == b.DontFork && a.WipeOnFork == b.WipeOnFork
-        && a.Name == b.Name && a.MapInode == b.MapInode && (a.MapInode == 0 || a.MapOffset + (long)a.Length == b.MapOffset)
+        && a.Name == b.Name && a.MapInode == b.MapInode && a.MapDev == b.MapDev && (a.MapInode == 0 || a.MapOffset + (long)a.Length == b.MapOffset)
         && a.File == null && b.File == null && a.Pages == null && b.Pages == null
         && a.CacheOrigin == null && b.CacheOrigin == null && !a.FromFileCache && !b.FromFileCache
         && a.WriteDenied == b.WriteDenied;
@@ -304,14 +304,14 @@ public sealed unsafe partial class MemoryManager
         int i = IndexAbove(start);
         Vma v = _vmas[i];
         _vmas.RemoveAt(i);
-        InsertFilePagesLocked(start, end - start, v.Prot, v.Pages!, v.MapOffset, v.Name, v.MapInode, v, shared: false);
+        InsertFilePagesLocked(start, end - start, v.Prot, v.Pages!, v.MapOffset, v.Name, v.MapInode, v.MapDev, v, shared: false);
         _refs.Release(v.FileOffset, (long)v.Length);
     }
 
     /// <summary>Two adjacent pieces that Linux would hold as one VMA.</summary>
     private static bool Alike(Vma a, Vma b) =>
         a.Prot == b.Prot && a.Shared == b.Shared && a.GrowsDown == b.GrowsDown && a.DontFork == b.DontFork
-        && a.WipeOnFork == b.WipeOnFork && a.MapInode == b.MapInode
+        && a.WipeOnFork == b.WipeOnFork && a.MapInode == b.MapInode && a.MapDev == b.MapDev
         && (a.MapInode == 0 || a.MapOffset + (long)a.Length == b.MapOffset)
         && a.File == b.File && a.Pages == b.Pages && (!a.Shared || a.Pages != null || a.Backing == b.Backing);
 
@@ -332,7 +332,7 @@ public sealed unsafe partial class MemoryManager
         string? name = v.Name;
         ulong ino = v.MapInode;
         RemoveRange(start, end); // nothing to free or unmap: the piece had no pages
-        InsertFilePagesLocked(start, end - start, prot, pages, offset, name, ino, v, v.Shared);
+        InsertFilePagesLocked(start, end - start, prot, pages, offset, name, ino, v.MapDev, v, v.Shared);
         return true;
     }
 

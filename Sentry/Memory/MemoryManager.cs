@@ -297,7 +297,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     private static readonly Vma GrowsDownLike = new() { GrowsDown = true };
 
     /// <summary>Maps anonymous memory for the loader or the kernel itself (no syscall checks).</summary>
-    public Vma MapFixed(ulong addr, ulong length, int prot, string? name, long mapOffset = 0, ulong mapInode = 0)
+    public Vma MapFixed(ulong addr, ulong length, int prot, string? name, long mapOffset = 0, ulong mapInode = 0, ulong mapDev = 0)
     {
         lock (_lock)
         {
@@ -307,6 +307,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             {
                 v.MapOffset = mapOffset;
                 v.MapInode = mapInode;
+                v.MapDev = mapDev;
             }
             return v;
         }
@@ -360,7 +361,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         bool denyWrite = false)
     {
         if (inode.SharedPages is { } pages)
-            return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino, denyWrite);
+            return MapFilePages(addr, length, prot, flags, pages, offset, name, inode.Ino, inode.FileSystem.DeviceId, denyWrite);
         long r = Mmap(addr, length, prot, flags);
         if (r < 0) return r;
         ulong start = (ulong)r, len = MemoryFile.AlignUp(length);
@@ -373,6 +374,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 Vma v = _vmas[i];
                 v.Name = name;
                 v.MapInode = inode.Ino;
+                v.MapDev = inode.FileSystem.DeviceId;
                 v.MapOffset = offset + (long)(v.Start - start);
                 if ((flags & MAP_TYPE) != MAP_PRIVATE)
                 {
@@ -414,7 +416,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// also when it fails. A mapping longer than the file gets zero pages past the end (ld.so
     /// reserves a library's whole span with its first mmap). Returns the address or -errno.</summary>
     public long MapFromCache(ulong addr, ulong length, int prot, int flags, FileCache.Entry entry, FileCache cache,
-        long fileOffset, string name, ulong ino)
+        long fileOffset, string name, ulong ino, ulong dev = 0)
     {
         ulong len = MemoryFile.AlignUp(length);
         if ((prot & PROT_WRITE) != 0 || fileOffset < 0 || (fileOffset & (long)(PageSize - 1)) != 0
@@ -446,6 +448,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 Backing = entry.Pages,
                 FromFileCache = true,
                 MapInode = ino,
+                MapDev = dev,
                 MapOffset = fileOffset,
             };
             Insert(vma);
@@ -486,7 +489,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// becomes its own copy. Pages wholly past the end of the file are not mapped (SIGBUS) until
     /// the file grows over them.</summary>
     private long MapFilePages(ulong addr, ulong length, int prot, int flags, Vfs.IMappablePages pages, long offset, string name,
-        ulong ino, bool denyWrite = false)
+        ulong ino, ulong dev, bool denyWrite = false)
     {
         // Reserve the range as an ordinary mapping first (placement, MAP_FIXED rules), then
         // replace its pages with the file's.
@@ -503,7 +506,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         {
             RemoveRange(start, start + len); // the file's pages replace these in the platform
             bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
-            InsertFilePagesLocked(start, len, prot, pages, offset, name, ino, like: null, shared, denyWrite: shared && denyWrite);
+            InsertFilePagesLocked(start, len, prot, pages, offset, name, ino, dev, like: null, shared, denyWrite: shared && denyWrite);
         }
         return r;
     }
@@ -522,7 +525,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// that are contiguous in the MemoryFile become one piece each, and the pages past the
     /// file's end one piece without pages. Private pieces are installed without PROT_WRITE.</summary>
     private void InsertFilePagesLocked(ulong start, ulong len, int prot, Vfs.IMappablePages pages, long offset, string? name, ulong ino,
-        Vma? like, bool shared, bool denyWrite = false)
+        ulong dev, Vma? like, bool shared, bool denyWrite = false)
     {
         long firstPage = offset / (long)PageSize;
         long count = (long)(len / PageSize);
@@ -539,6 +542,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
             FileOwned = true,
             Pages = pages,
             MapInode = ino,
+            MapDev = dev,
             MapOffset = offset + i * (long)PageSize,
             DontFork = like?.DontFork ?? false,
             WriteDenied = denyWrite || (like?.WriteDenied ?? false),
@@ -589,7 +593,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
 
     /// <summary>Maps pages the Sentry shares with every process (the vDSO), top-down.</summary>
     public long MapPages(ulong length, int prot, Vfs.IMappablePages pages, string name) =>
-        MapFilePages(0, length, prot, MAP_SHARED, pages, 0, name, 0);
+        MapFilePages(0, length, prot, MAP_SHARED, pages, 0, name, 0, 0);
 
     /// <summary>Writes bytes into guest memory ignoring guest protections (the kernel's own fills).</summary>
     private long CopyOutKernel(ulong addr, ReadOnlySpan<byte> data)
@@ -897,7 +901,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
     {
         if (last.Pages != null)
         {
-            InsertFilePagesLocked(from, length, last.Prot, last.Pages, last.MapOffset + (long)(from - last.Start), last.Name, last.MapInode, last,
+            InsertFilePagesLocked(from, length, last.Prot, last.Pages, last.MapOffset + (long)(from - last.Start), last.Name, last.MapInode, last.MapDev, last,
                 last.Shared);
         }
         else if (last.Shared)
@@ -938,7 +942,7 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
         if (v.Pages != null)
         {
-            InsertFilePagesLocked(dest, newLen, v.Prot, v.Pages, v.MapOffset + (long)(oldAddr - v.Start), v.Name, v.MapInode, like: null, shared: true);
+            InsertFilePagesLocked(dest, newLen, v.Prot, v.Pages, v.MapOffset + (long)(oldAddr - v.Start), v.Name, v.MapInode, v.MapDev, like: null, shared: true);
             return (long)dest;
         }
         // A shared memory object: its pages from oldAddr on, as far as it goes.

@@ -45,10 +45,11 @@ public sealed class Vma
     /// a file not open for writing, or sealed against writes, and the vDSO.</summary>
     public bool WriteDenied;
 
-    /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start
-    /// and the file's inode number.</summary>
+    /// <summary>What /proc/[pid]/maps shows for file-backed memory: the file offset of Start,
+    /// the file's inode number and the device of its file system (st_dev).</summary>
     public long MapOffset;
     public ulong MapInode;
+    public ulong MapDev;
 
     /// <summary>A private mapping of a file's pages in the <see cref="FileCache"/> (read-only in
     /// the stub, shared by every process that maps the file; <see cref="Backing"/> holds the
@@ -108,6 +109,7 @@ public sealed class Vma
         FilePosition = FilePosition + (long)(start - Start),
         MapOffset = (Name != null && MapInode != 0) || Pages != null ? MapOffset + (long)(start - Start) : 0,
         MapInode = MapInode,
+        MapDev = MapDev,
         FileOwned = FileOwned,
         WriteDenied = WriteDenied,
         FromFileCache = FromFileCache,

@@ -35,12 +35,14 @@ public static partial class Linux
             long r = overlay.CopyUp();
             if (r < 0) return r;
         }
-        string name = Vfs.MountNamespace.PathOf(path, t.Fs.Root);
+        // /proc/PID/maps names the file as Linux's d_path does, " (deleted)" once unlinked (a
+        // memfd always); the name is taken now, so a later unlink does not show.
+        string name = Vfs.MountNamespace.PathOf(path, t.Fs.Root) + (path.Dentry.Deleted ? " (deleted)" : "");
         // A private mapping that does not write maps the file cache's pages: nothing is copied.
         if (!shared && (prot & PROT_WRITE) == 0 && t.Kernel.FileCache.Acquire(inode) is { } cached)
         {
             if ((long)a.A5 < cached.Pages.Length)
-                return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino);
+                return t.MemoryManager.MapFromCache(a.A0, a.A1, prot, flags, cached, t.Kernel.FileCache, (long)a.A5, name, inode.Ino, inode.FileSystem.DeviceId);
             t.Kernel.FileCache.Release(cached); // starts past the end of the file: zero pages, as before
         }
         // A shared mapping can become writable later only through a descriptor open for writing.

@@ -39,7 +39,8 @@ public static partial class Linux
             if (source.Mount.Namespace != t.Mounts) return -(long)Errno.EINVAL;
             if (target.Mount.Namespace != t.Mounts) return -(long)Errno.ENOENT;
             if (source.Inode.IsDirectory != target.Inode.IsDirectory) return -(long)Errno.ENOTDIR;
-            var bind = new Mount(source.Mount.FileSystem, source.Dentry, source.Mount.Source, (flags & MS_RDONLY) != 0);
+            // As on Linux, a new bind mount takes no flags but MS_REC: MS_RDONLY needs a remount.
+            var bind = new Mount(source.Mount.FileSystem, source.Dentry, source.Mount.Source, readOnly: false);
             t.Mounts.Attach(bind, target);
             return 0;
         }

@@ -61,8 +61,7 @@ public static partial class Linux
     /// CLONE_SIGHAND and CLONE_VM are accepted, changing nothing, when nothing is shared, as on
     /// Linux. The other namespaces are not offered: without CAP_SYS_ADMIN they fail with EPERM,
     /// as on Linux; with it with EINVAL, as on a kernel built without them; CLONE_NEWUSER, which
-    /// needs no privilege, always with EINVAL. setns(2) is not implemented (ENOSYS): there are
-    /// no namespace files to join.</summary>
+    /// needs no privilege, always with EINVAL.</summary>
     public static long Unshare(Task t, in SyscallArgs a)
     {
         const ulong Known = Task.CLONE_THREAD | Task.CLONE_FS | Task.CLONE_NEWNS | Task.CLONE_SIGHAND | Task.CLONE_VM
@@ -85,6 +84,39 @@ public static partial class Linux
         if ((flags & Task.CLONE_NEWNS) != 0) t.UnshareMounts(); // unshares the FsContext too
         else if ((flags & Task.CLONE_FS) != 0) t.UnshareFs();
         return 0;
+    }
+
+    /// <summary>Implements Linux syscall setns(2) for the files of /proc/[pid]/ns (pidfds are not
+    /// offered: any other file is EINVAL). A mount namespace is entered: root and working
+    /// directory move to its root; it needs CAP_SYS_ADMIN and CAP_SYS_CHROOT, and an FsContext
+    /// no other task shares. The sandbox has one namespace of each other kind, the caller's:
+    /// entering it changes nothing, but is checked as Linux checks it (EPERM without
+    /// CAP_SYS_ADMIN; a time namespace only single-threaded, EUSERS; one's own user namespace
+    /// is refused with EINVAL).</summary>
+    public static long Setns(Task t, in SyscallArgs a)
+    {
+        if (t.Fds.Get((int)a.A0) is not { } f) return -(long)Errno.EBADF;
+        if (f is not Fs.Proc.NamespaceFile { Namespace: var ns }) return -(long)Errno.EINVAL;
+        uint nstype = (uint)a.A1;
+        if (nstype != 0 && nstype != ns.CloneFlag) return -(long)Errno.EINVAL;
+        bool admin = t.Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_ADMIN);
+        bool othersLive = t.Group.Tasks.Any(other => other != t && other.Exit == null);
+        switch (ns.CloneFlag)
+        {
+            case Task.CLONE_NEWNS:
+                if (!admin || !t.Creds.HasCapability(Abi.Host.Capabilities.CAP_SYS_CHROOT)) return -(long)Errno.EPERM;
+                if (t.Kernel.Tasks.Values.Any(other => other != t && other.Exit == null && other.Fs == t.Fs))
+                    return -(long)Errno.EINVAL;
+                t.EnterMounts(ns.Mounts!);
+                return 0;
+            case Task.CLONE_NEWUSER:
+                return -(long)Errno.EINVAL; // the only user namespace is the caller's own
+            case Task.CLONE_NEWTIME:
+                if (othersLive) return -(long)Errno.EUSERS;
+                return admin ? 0 : -(long)Errno.EPERM;
+            default:
+                return admin ? 0 : -(long)Errno.EPERM;
+        }
     }
 
     private const int MaxArgStrings = 0x7fffffff / 8, MaxArgBytes = 2 << 20;

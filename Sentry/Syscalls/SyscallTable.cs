@@ -207,6 +207,7 @@ public static class SyscallTable
         Add(N.clone, Linux.CloneCall, Hex, Hex, Hex, Hex, Hex);
         Add(N.clone3, Linux.Clone3, Hex, Int);
         Add(N.unshare, Linux.Unshare, Hex);
+        Add(N.setns, Linux.Setns, Fd, Hex);
         Add(N.fork, Linux.Fork);
         Add(N.vfork, Linux.Vfork);
         Add(N.execve, Linux.Execve, ArgKind.Path, Hex, Hex);

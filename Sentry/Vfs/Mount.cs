@@ -17,6 +17,11 @@ public sealed class Mount
     }
 
     public int Id { get; } = Interlocked.Increment(ref _nextId);
+
+    /// <summary>The mount id of files that have no place in any tree (pipes, sockets, event
+    /// files, donated host files), as Linux's pipefs and sockfs have internal mounts of their
+    /// own: fdinfo shows it, no mountinfo lists it.</summary>
+    public static int InternalId { get; } = Interlocked.Increment(ref _nextId);
     public FileSystem FileSystem { get; }
     public Dentry Root { get; }
     public string Source { get; }
@@ -49,6 +54,11 @@ public sealed class MountNamespace
 {
     private readonly Dictionary<(Mount, Dentry), Mount> _mounts = [];
     private readonly Lock _lock = new();
+    private static long _created;
+
+    /// <summary>Linux's inode number for the initial mount namespace; later ones get numbers
+    /// from its dynamic range (PROC_DYNAMIC_FIRST up).</summary>
+    private const ulong InitialInodeNumber = 0xEFFFFFF8, FirstDynamicInodeNumber = 0xF0000000;
 
     public MountNamespace(Mount root)
     {
@@ -57,6 +67,12 @@ public sealed class MountNamespace
     }
 
     public Mount Root { get; }
+
+    /// <summary>Its inode number in nsfs: what /proc/[pid]/ns/mnt reads as ("mnt:[N]") and
+    /// what stat gives as st_ino through it. The sandbox's first namespace has the number of
+    /// Linux's initial one.</summary>
+    public ulong InodeNumber { get; } = Interlocked.Increment(ref _created) is var n && n == 1
+        ? InitialInodeNumber : FirstDynamicInodeNumber + (ulong)(n - 2);
 
     public PathPos RootPos => new(Root, Root.Root);
 

@@ -121,12 +121,17 @@ public static class PathResolver
                 if (next.Inode.FollowMagic(w.Task) is { } magic)
                 {
                     if ((w.Flags & (RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT)) != 0) return -(long)Errno.ELOOP;
+                    if ((w.Flags & RESOLVE_NO_XDEV) != 0 && magic.Mount != pos.Mount) return -(long)Errno.EXDEV;
                     pos = magic;
                     continue;
                 }
                 r = next.Inode.ReadLink(out string target);
                 if (r < 0) return r;
                 if (target.Length == 0) return -(long)Errno.ENOENT;
+                // RESOLVE_NO_XDEV: an absolute symlink jumps to the root, a crossing unless it
+                // stays on the same mount (an absolute path argument is allowed, as on Linux).
+                if ((w.Flags & RESOLVE_NO_XDEV) != 0 && target.StartsWith('/') && pos.Mount != w.Root.Mount)
+                    return -(long)Errno.EXDEV;
                 r = WalkPath(ref w, pos, target, followFinal: true, out pos);
                 if (r < 0) return r;
                 continue;
@@ -138,7 +143,8 @@ public static class PathResolver
         return 0;
     }
 
-    /// <summary>"..": stays at the walk's root; climbs out of mounts at their roots.</summary>
+    /// <summary>"..": stays at the walk's root; climbs out of mounts at their roots (not with
+    /// RESOLVE_NO_XDEV: EXDEV).</summary>
     private static long Parent(ref Walk w, ref PathPos pos)
     {
         while (true)
@@ -148,6 +154,7 @@ public static class PathResolver
             if (pos.Dentry == pos.Mount.Root)
             {
                 if (pos.Mount.Parent == null) return 0; // the namespace root
+                if ((w.Flags & RESOLVE_NO_XDEV) != 0) return -(long)Errno.EXDEV;
                 pos = new PathPos(pos.Mount.Parent, pos.Mount.MountPoint!);
                 continue;
             }

@@ -213,14 +213,15 @@ public partial class FileTreeTests
         var sandboxed = Sandboxed("cat", "/proc/self/maps");
 
         // busybox is a static non-PIE executable: its segments sit at fixed addresses, so the
-        // mappings below the heap (range, permissions, file offset, file) are the same as
-        // native. The device and inode columns are the sandbox's own.
+        // mappings below the heap (range, permissions, file offset, inode, file) are the same
+        // as native: the root's lower layer shows the host's inode numbers. The device is the
+        // sandbox's own (its overlay root; procfs.c checks it is the file's st_dev).
         static List<(string Layout, string Path)> Image(string text)
         {
             var lines = Expect.Lines(text).Select(l => MapsLine().Match(l)).ToList();
             Assert.All(lines, m => Assert.True(m.Success, m.Value));
             return [.. lines.TakeWhile(m => m.Groups["path"].Value != "[heap]")
-                .Select(m => ($"{m.Groups["range"].Value} {m.Groups["perms"].Value} {m.Groups["offset"].Value}", m.Groups["path"].Value))];
+                .Select(m => ($"{m.Groups["range"].Value} {m.Groups["perms"].Value} {m.Groups["offset"].Value} {m.Groups["ino"].Value}", m.Groups["path"].Value))];
         }
         var n = Image(native.Stdout);
         var s = Image(sandboxed.Stdout);
@@ -233,7 +234,7 @@ public partial class FileTreeTests
         Assert.Contains(Expect.Lines(sandboxed.Stdout), l => l.EndsWith(" [stack]") && l.Contains(" rw-p "));
     }
 
-    [GeneratedRegex(@"^(?<range>[0-9a-f]+-[0-9a-f]+) (?<perms>[r-][w-][x-][ps]) (?<offset>[0-9a-f]{8}) [0-9a-f]{2}:[0-9a-f]{2} \d+ *(?<path>.*)$")]
+    [GeneratedRegex(@"^(?<range>[0-9a-f]+-[0-9a-f]+) (?<perms>[r-][w-][x-][ps]) (?<offset>[0-9a-f]{8}) [0-9a-f]{2}:[0-9a-f]{2} (?<ino>\d+) *(?<path>.*)$")]
     private static partial Regex MapsLine();
 
     // ---- changing the tree -------------------------------------------------------------

@@ -18,6 +18,7 @@ public class FixtureTests
     [InlineData("filemap")] // private mappings of a lower-layer file: shared pages, private writes, fork
     [InlineData("tmpfswrite")] // writes in page runs: writev, holes, short writes at unmapped pages, self-mapped source
     [InlineData("files2")]  // linkat of O_TMPFILE files, tmpfs space reclaim, preadv2/pwritev2 flags, memfd seals
+    [InlineData("files3")]  // xattrs on tmpfs, sendfile/copy_file_range/splice/tee, FIO* ioctls, fadvise/readahead, *at calls, F_OFD_SETLKW, RESOLVE_NO_XDEV (root natively)
     [InlineData("tasks")]   // mutexes/condvars, 200 fork+exec, faults, FP state, restarts, epoll ET, SIGCHLD
     [InlineData("fifo")]    // FIFO opens pair up (or ENXIO/EINTR) in /tmp and /dev/shm; affinity and ioprio of other pids; CLONE_PIDFD
     [InlineData("exitthreads")] // 49 processes end (exit_group from any thread, exit(), signals, execve) with threads blocked every way
@@ -69,6 +70,21 @@ public class FixtureTests
         Expect.ExitCode(sandboxed, 0, "sandboxed mntns");
         Expect.SameStdout(native, sandboxed);
         Assert.EndsWith("mntns ok\n", sandboxed.Stdout);
+    }
+
+    /// <summary>/proc/PID/ns links and setns(2): moving between mount namespaces and Linux's
+    /// errors (EBADF, EINVAL, EPERM, EUSERS). Natively it needs root and mounts only inside a
+    /// private mount namespace of its own, under a temporary directory it removes.</summary>
+    [Fact]
+    public void SetnsFixture_BehavesAsOnLinux()
+    {
+        var native = Runner.Native(Repo.Guest("setns"));
+        var sandboxed = Runner.Sandboxed(Repo.Guest("setns"));
+
+        Expect.ExitCode(native, 0, "native setns (the fixture needs root)");
+        Expect.ExitCode(sandboxed, 0, "sandboxed setns");
+        Expect.SameStdout(native, sandboxed);
+        Assert.EndsWith("setns ok\n", sandboxed.Stdout);
     }
 
     [Fact]

@@ -2,7 +2,9 @@
 // clone3 or unshare(CLONE_NEWNS) stay there; /proc/PID/mountinfo shows each task's own; the
 // caller's root and cwd move to the new namespace's copies; unshare(CLONE_NEWNS) needs
 // CAP_SYS_ADMIN; umount2 says EBUSY for a mount with an open file, a cwd or a mount below it,
-// detaches it with MNT_DETACH, says EINVAL for a place that is not a mount point.
+// detaches it with MNT_DETACH, says EINVAL for a place that is not a mount point; proc can be
+// mounted again; a bind mount ignores MS_RDONLY until a remount makes it read-only (EROFS);
+// a tmpfs with size= says ENOSPC when full.
 //
 // Run as root. Natively this runs on the host, so before mounting anything it moves into a
 // mount namespace of its own and makes every mount there private (nothing can propagate back
@@ -277,6 +279,57 @@ static void test_umount(void) {
     check_err(umount2(dir_a, MNT_DETACH), EINVAL, "umount2(MNT_DETACH) again");
 }
 
+// ---- kinds of mounts: proc, bind (read-only by remount), tmpfs size limits -----------------
+
+static void test_mount_kinds(void) {
+    char path[200], text[64], want[32];
+    check_ok(mount("proc", dir_a, "proc", 0, NULL), "mount proc");
+    snprintf(path, sizeof path, "%s/self", dir_a);
+    ssize_t n = readlink(path, text, sizeof text - 1);
+    text[n > 0 ? n : 0] = 0;
+    snprintf(want, sizeof want, "%d", getpid());
+    check(strcmp(text, want) == 0, "the new proc's self is our pid");
+    check(listed("self", dir_a) == 1, "mountinfo lists the new proc");
+    check_ok(umount2(dir_a, 0), "umount proc");
+
+    // A bind mount shows the same files; MS_RDONLY when making it is ignored (as on Linux), a
+    // remount with MS_BIND|MS_RDONLY makes it read-only, and the original stays writable.
+    snprintf(path, sizeof path, "%s/src", base);
+    mkdir(path, 0755);
+    char inner[220], through[220];
+    snprintf(inner, sizeof inner, "%s/file", path);
+    snprintf(through, sizeof through, "%s/file", dir_a);
+    int fd = open(inner, O_CREAT | O_WRONLY, 0644);
+    close(fd);
+    check_ok(mount(path, dir_a, NULL, MS_BIND | MS_RDONLY, NULL), "bind mount with MS_RDONLY");
+    fd = open(through, O_WRONLY);
+    check(fd >= 0, "MS_RDONLY is ignored when the bind mount is made");
+    close(fd);
+    check_ok(mount(NULL, dir_a, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), "remount it MS_BIND|MS_RDONLY");
+    check_err(open(through, O_WRONLY), EROFS, "writing through the read-only bind mount");
+    check_err(unlink(through), EROFS, "unlinking through it");
+    fd = open(inner, O_WRONLY);
+    check(fd >= 0, "the original place stays writable");
+    close(fd);
+    check_ok(umount2(dir_a, 0), "umount the bind mount");
+    unlink(inner);
+    rmdir(path);
+
+    // tmpfs size=: writes past it fail with ENOSPC.
+    check_ok(mount("tmpfs", dir_a, "tmpfs", 0, "size=64k"), "mount a 64 KiB tmpfs");
+    snprintf(path, sizeof path, "%s/big", dir_a);
+    fd = open(path, O_CREAT | O_WRONLY, 0644);
+    static char chunk[16384];
+    long written = 0;
+    ssize_t w;
+    while ((w = write(fd, chunk, sizeof chunk)) > 0 && written < (1 << 20)) written += w;
+    int e = errno;
+    check(w == -1 && e == ENOSPC && written == 64 * 1024, "a 64 KiB tmpfs takes 64 KiB, then ENOSPC");
+    close(fd);
+    unlink(path);
+    check_ok(umount2(dir_a, 0), "umount the small tmpfs");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (getuid() != 0) {
@@ -308,6 +361,7 @@ int main(void) {
     test_unshare_umount_copy();
     test_unshare_flags();
     test_umount();
+    test_mount_kinds();
 
     // Clean up: nothing should be mounted any more; lazily detach whatever still is.
     if (chdir("/") != 0) failures++;

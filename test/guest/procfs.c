@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -122,6 +124,56 @@ static void test_self(int argc, char **argv) {
     check(strstr(buf, "\nMax open files            ") != NULL, "limits has Max open files");
 }
 
+// The maps line of the mapping that starts at addr: its device and inode. 1 if found.
+static int maps_entry(void *addr, unsigned *maj, unsigned *min, unsigned long *ino) {
+    static char maps[1 << 16];
+    if (slurp("/proc/self/maps", maps, sizeof maps) <= 0) return 0;
+    for (char *line = maps; *line; ) {
+        unsigned long s, e, off;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &s, &e, perms, &off, maj, min, ino) == 7 && s == (unsigned long)addr)
+            return 1;
+        char *end = strchr(line, '\n');
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+// Whether the maps line of a mapping of fd at addr shows the device and inode fstat gives.
+static int maps_matches_stat(int fd, void *addr) {
+    struct stat st;
+    unsigned maj, min;
+    unsigned long ino;
+    return addr != MAP_FAILED && fstat(fd, &st) == 0 && maps_entry(addr, &maj, &min, &ino)
+        && maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino;
+}
+
+// fdinfo's mnt_id names a mountinfo line whose mount point is mnt and whose major:minor is
+// the file's st_dev.
+static int fdinfo_mount_matches(int fd, const char *mnt) {
+    static char info[4096], mounts[1 << 16];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    if (slurp(path, info, sizeof info) <= 0) return 0;
+    char *p = strstr(info, "\nmnt_id:\t");
+    int id;
+    struct stat st;
+    if (!p || sscanf(p, "\nmnt_id:\t%d", &id) != 1 || fstat(fd, &st) != 0) return 0;
+    if (slurp("/proc/self/mountinfo", mounts, sizeof mounts) <= 0) return 0;
+    for (char *line = mounts; *line; ) {
+        int mid, parent;
+        unsigned maj, min;
+        char root[PATH_MAX], point[PATH_MAX];
+        if (sscanf(line, "%d %d %u:%u %4095s %4095s", &mid, &parent, &maj, &min, root, point) == 6 && mid == id)
+            return strcmp(point, mnt) == 0 && maj == major(st.st_dev) && min == minor(st.st_dev);
+        char *end = strchr(line, '\n');
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
 static void test_maps(void) {
     void *p = malloc(200000); // brk (or mmap): either way the heap exists after the small one
     void *q = malloc(100);
@@ -154,6 +206,39 @@ static void test_maps(void) {
     check(good, "maps lines are well formed");
     free(q);
     free(p);
+
+    // A mapped file shows the device stat gives it (st_dev) and its inode, whichever way it
+    // is mapped: read-only, written privately, or shared on tmpfs.
+    int fd = open(exe, O_RDONLY);
+    void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    check(fd >= 0 && maps_matches_stat(fd, ro), "maps shows a read-only file mapping's st_dev and inode");
+    void *rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    check(fd >= 0 && maps_matches_stat(fd, rw), "maps shows a private writable file mapping's st_dev and inode");
+    munmap(ro, 4096);
+    munmap(rw, 4096);
+    close(fd);
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/procfs-map-%d", getpid());
+    fd = open(shm, O_CREAT | O_EXCL | O_RDWR, 0600);
+    void *sh = fd >= 0 && ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    check(fd >= 0 && maps_matches_stat(fd, sh), "maps shows a shared tmpfs mapping's st_dev and inode");
+    if (sh != MAP_FAILED) munmap(sh, 4096);
+    // A file unlinked before it is mapped (a memfd is one from the start) is named with
+    // " (deleted)".
+    unlink(shm);
+    sh = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    char line[256];
+    snprintf(line, sizeof line, " %s (deleted)\n", shm);
+    check(sh != MAP_FAILED && slurp("/proc/self/maps", buf, sizeof buf) > 0 && strstr(buf, line) != NULL,
+          "maps marks a file unlinked before mapping (deleted)");
+    if (sh != MAP_FAILED) munmap(sh, 4096);
+    close(fd);
+    fd = memfd_create("procfs-memfd", 0);
+    void *mf = fd >= 0 && ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    check(maps_matches_stat(fd, mf) && slurp("/proc/self/maps", buf, sizeof buf) > 0
+          && strstr(buf, " /memfd:procfs-memfd (deleted)\n") != NULL, "maps shows a memfd mapping as /memfd:NAME (deleted), with its st_dev and inode");
+    if (mf != MAP_FAILED) munmap(mf, 4096);
+    close(fd);
 }
 
 static void test_fds(void) {
@@ -174,6 +259,13 @@ static void test_fds(void) {
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     long len = slurp(path, buf, sizeof buf);
     check(len > 0 && strncmp(buf, "pos:\t0\nflags:\t0100000\nmnt_id:\t", 30) == 0, "fdinfo pos and flags");
+    check(fdinfo_mount_matches(fd, "/dev"), "fdinfo mnt_id of /dev/null is the /dev mount in mountinfo, with its st_dev");
+    int other = open("/proc/self/status", O_RDONLY);
+    check(fdinfo_mount_matches(other, "/proc"), "fdinfo mnt_id of a /proc file is the /proc mount, with its st_dev");
+    close(other);
+    other = open("/", O_RDONLY | O_DIRECTORY);
+    check(fdinfo_mount_matches(other, "/"), "fdinfo mnt_id of / is the root mount, with its st_dev");
+    close(other);
     close(fd);
     check(open(path, O_RDONLY) < 0 && errno == ENOENT, "closed fd is gone from fdinfo");
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -217,6 +309,21 @@ static void test_devices(void) {
     check(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3
           && (st.st_mode & 0777) == 0666, "/dev/null is chr 1,3 rw-rw-rw-");
     check(stat("/dev/urandom", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 9), "/dev/urandom is chr 1,9");
+    check(stat("/dev/random", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 8) && (st.st_mode & 0777) == 0666,
+          "/dev/random is chr 1,8 rw-rw-rw-");
+    check(stat("/dev/tty", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0), "/dev/tty is chr 5,0");
+    check(stat("/dev/console", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 1) && (st.st_mode & 0777) == 0600,
+          "/dev/console is chr 5,1 rw-------");
+    static const char *stdio[] = {"stdin", "stdout", "stderr"};
+    for (int i = 0; i < 3; i++) {
+        char path[32], want[32], got[64], what[64];
+        snprintf(path, sizeof path, "/dev/%s", stdio[i]);
+        snprintf(want, sizeof want, "/proc/self/fd/%d", i);
+        ssize_t len = readlink(path, got, sizeof got - 1);
+        got[len > 0 ? len : 0] = 0;
+        snprintf(what, sizeof what, "/dev/%s -> /proc/self/fd/%d", stdio[i], i);
+        check(strcmp(got, want) == 0, what);
+    }
     char link[64];
     ssize_t n = readlink("/dev/fd", link, sizeof link - 1);
     link[n > 0 ? n : 0] = 0;
@@ -241,6 +348,11 @@ static void test_devices(void) {
     check(fd >= 0 && write(fd, "x", 1) == -1 && errno == ENOSPC, "write /dev/full is ENOSPC");
     memset(b, 0xff, sizeof b);
     check(fd >= 0 && read(fd, b, 8) == 8 && b[0] == 0 && b[7] == 0, "read /dev/full gives zeros");
+    close(fd);
+
+    fd = open("/dev/random", O_RDONLY);
+    unsigned char r8[8] = {0};
+    check(fd >= 0 && read(fd, r8, sizeof r8) == (ssize_t)sizeof r8, "read 8 bytes of /dev/random");
     close(fd);
 
     fd = open("/dev/urandom", O_RDONLY);
@@ -297,10 +409,29 @@ static void test_system(void) {
     len = slurp("/proc/self/mountinfo", buf, sizeof buf);
     check(len > 0 && strstr(buf, " /proc ") != NULL && strstr(buf, " - proc ") != NULL, "mountinfo has /proc");
 
-    len = slurp("/sys/devices/system/cpu/online", buf, sizeof buf);
-    int good = len > 1 && buf[len - 1] == '\n';
-    for (long i = 0; i < len - 1; i++) good = good && (strchr("0123456789-,", buf[i]) != NULL);
-    check(good, "/sys/devices/system/cpu/online is a cpu list");
+    static const char *cpulists[] = {"/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible"};
+    for (int f = 0; f < 2; f++) {
+        len = slurp(cpulists[f], buf, sizeof buf);
+        int good = len > 1 && buf[len - 1] == '\n';
+        for (long i = 0; i < len - 1; i++) good = good && (strchr("0123456789-,", buf[i]) != NULL);
+        char what[96];
+        snprintf(what, sizeof what, "%s is a cpu list", cpulists[f]);
+        check(good, what);
+    }
+
+    len = slurp("/proc/sys/kernel/ostype", buf, sizeof buf);
+    check(len > 0 && strcmp(buf, "Linux\n") == 0, "/proc/sys/kernel/ostype is Linux");
+    long value = -1;
+    len = slurp("/proc/sys/kernel/pid_max", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && value > getpid(), "pid_max is above our pid");
+    len = slurp("/proc/sys/vm/overcommit_memory", buf, sizeof buf);
+    check(len == 2 && buf[0] >= '0' && buf[0] <= '2' && buf[1] == '\n', "overcommit_memory is 0, 1 or 2");
+    len = slurp("/proc/sys/fs/file-max", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && value > 0, "file-max is a positive number");
+    struct rlimit nofile;
+    len = slurp("/proc/sys/fs/nr_open", buf, sizeof buf);
+    check(len > 0 && sscanf(buf, "%ld", &value) == 1 && getrlimit(RLIMIT_NOFILE, &nofile) == 0
+          && nofile.rlim_max <= (rlim_t)value, "nr_open bounds RLIMIT_NOFILE");
     struct stat st;
     check(stat("/sys/fs/cgroup", &st) == 0 && S_ISDIR(st.st_mode), "/sys/fs/cgroup is a directory");
 

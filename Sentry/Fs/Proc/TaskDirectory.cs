@@ -22,6 +22,7 @@ internal sealed class TaskDirectory : SyntheticDirectory
         if (!isThread) Add(new TaskListDirectory(proc, tid), "task");
         Add(new FdDirectory(proc, tid, info: false), "fd");
         Add(new FdDirectory(proc, tid, info: true), "fdinfo");
+        Add(new NamespaceDirectory(proc, tid), "ns");
         AddFile("environ", TaskFiles.Environ, 0x100 /* 0400 */, private_: true);
         AddFile("status", TaskFiles.Status);
         AddFile("limits", TaskFiles.Limits);
@@ -250,7 +251,8 @@ internal sealed class FdLink(ProcFileSystem proc, int tid, int fd) : Inode(proc,
     /// <summary>What a /proc fd link reads as: the path seen from the reader's root.</summary>
     internal static string DescribeFile(Task reader, FileDescription file)
     {
-        if (file.Path is not { } p) return file.Name;
+        // Namespace files read as "mnt:[N]", as Linux's nsfs names them.
+        if (file.Path is not { } p || file is NamespaceFile) return file.Name;
         string path = MountNamespace.PathOf(p, reader.Fs.Root);
         return p.Dentry.Deleted ? path + " (deleted)" : path;
     }

@@ -69,7 +69,7 @@ internal static class TaskFiles
 
     // ---- memory statistics -------------------------------------------------------------------
 
-    private readonly record struct VmaView(ulong Start, ulong End, int Prot, bool Shared, string? Name, long MapOffset, ulong MapInode)
+    private readonly record struct VmaView(ulong Start, ulong End, int Prot, bool Shared, string? Name, long MapOffset, ulong MapInode, ulong MapDev)
     {
         public ulong Length => End - Start;
     }
@@ -86,11 +86,11 @@ internal static class TaskFiles
             try { v = vmas[i]; }
             catch (ArgumentOutOfRangeException) { break; }
             if (v == null || v.End <= v.Start) continue;
-            var view = new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name, v.MapOffset, v.MapInode);
+            var view = new VmaView(v.Start, v.End, v.Prot, v.Shared, v.Name, v.MapOffset, v.MapInode, v.MapDev);
             // Pieces of one mapping (a stack grown in steps, a heap or mapping whose pages are
             // not contiguous in the MemoryFile) show as one, as Linux's one VMA would.
             if (list.Count > 0 && list[^1] is var prev && prev.End == view.Start && prev.Prot == view.Prot
-                && prev.Shared == view.Shared && prev.Name == view.Name && prev.MapInode == view.MapInode
+                && prev.Shared == view.Shared && prev.Name == view.Name && prev.MapInode == view.MapInode && prev.MapDev == view.MapDev
                 && (view.MapInode == 0 || prev.MapOffset + (long)prev.Length == view.MapOffset))
             {
                 list[^1] = prev with { End = view.End };
@@ -260,7 +260,7 @@ internal static class TaskFiles
             MapsLine(sb, v);
         // Linux lists the vsyscall page last, outside the VMAs, when the kernel offers one.
         if (t.Kernel.Platform.VsyscallProt is var prot and not 0)
-            MapsLine(sb, new VmaView(Vsyscall.VSYSCALL_ADDR, Vsyscall.VSYSCALL_ADDR + Vsyscall.Size, prot, false, "[vsyscall]", 0, 0));
+            MapsLine(sb, new VmaView(Vsyscall.VSYSCALL_ADDR, Vsyscall.VSYSCALL_ADDR + Vsyscall.Size, prot, false, "[vsyscall]", 0, 0, 0));
         return Bytes(sb);
     }
 
@@ -272,7 +272,9 @@ internal static class TaskFiles
         sb.Append((v.Prot & Mm.PROT_WRITE) != 0 ? 'w' : '-');
         sb.Append((v.Prot & Mm.PROT_EXEC) != 0 ? 'x' : '-');
         sb.Append(v.Shared ? 's' : 'p');
-        sb.Append(Inv, $" {v.MapOffset:x8} 00:00 {v.MapInode} ");
+        // The device as stat's st_dev gives it for the file, in hex as Linux prints it.
+        var (major, minor) = DeviceRegistry.Split(v.MapDev);
+        sb.Append(Inv, $" {v.MapOffset:x8} {major:x2}:{minor:x2} {v.MapInode} ");
         if (v.Name != null)
         {
             int width = sb.Length - lineStart;
@@ -350,6 +352,16 @@ internal static class TaskFiles
         return Bytes(sb);
     }
 
+    /// <summary>Where a mount's root lies within its file system: "/" except for bind mounts of
+    /// a subdirectory, the fourth field of mountinfo.</summary>
+    private static string RootWithin(Mount m)
+    {
+        var parts = new List<string>();
+        for (var d = m.Root; d.Parent != null; d = d.Parent) parts.Add(d.Name);
+        parts.Reverse();
+        return "/" + string.Join('/', parts);
+    }
+
     public static byte[] MountInfo(Task reader, Task t)
     {
         var sb = new StringBuilder();
@@ -357,7 +369,7 @@ internal static class TaskFiles
         {
             var (major, minor) = DeviceRegistry.Split(m.FileSystem.DeviceId);
             string opts = m.ReadOnly ? "ro" : "rw";
-            sb.Append(Inv, $"{m.Id} {m.Parent?.Id ?? m.Id} {major}:{minor} / {Mangle(path)} {opts} - ");
+            sb.Append(Inv, $"{m.Id} {m.Parent?.Id ?? m.Id} {major}:{minor} {Mangle(RootWithin(m))} {Mangle(path)} {opts} - ");
             sb.Append(Inv, $"{m.FileSystem.Type} {Mangle(m.Source)} {opts}\n");
         }
         return Bytes(sb);
@@ -371,7 +383,7 @@ internal static class TaskFiles
         long pos = file is InodeFile f ? f.Offset : Math.Max(0, file.Seek(0, 1));
         int flags = file.StatusFlags | (cloexec ? OpenFlags.O_CLOEXEC : 0);
         ulong ino = file.Stat(out Stat st) == 0 ? st.Ino : 0;
-        int mntId = file.Path?.Mount.Id ?? 0;
+        int mntId = file.Path?.Mount.Id ?? Mount.InternalId;
         return Bytes(string.Create(Inv, $"pos:\t{pos}\nflags:\t0{Convert.ToString(flags, 8)}\nmnt_id:\t{mntId}\nino:\t{ino}\n"));
     }
 }
