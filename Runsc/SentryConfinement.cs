@@ -18,15 +18,23 @@ namespace Sandbox.Runsc;
 /// <item>chroot into an empty directory that is removed as soon as it is the root: nothing can
 /// ever be created in it, and nothing of the host is reachable by path. The root directory is
 /// per process (every .NET thread shares it, CLONE_FS), so one chroot confines all threads.</item>
-/// <item>uid and gid <see cref="UnprivilegedId"/> and no supplementary groups, through glibc, which
+/// <item>uid and gid <see cref="UnprivilegedId"/> (the sandbox's own) and no supplementary groups, through glibc, which
 /// applies them to every thread: leaving uid 0 clears every thread's capabilities.</item>
 /// <item>no_new_privs and the seccomp filter, synchronised to every thread (TSYNC).</item>
 /// </list>
 /// Not root: no chroot or identity change is possible; only the seccomp filter is installed.</summary>
 public static class SentryConfinement
 {
-    /// <summary>"nobody": the host identity of the confined Sentry and of its stubs.</summary>
-    public const uint UnprivilegedId = 65534;
+    /// <summary>Where the sandboxes' host uids start: far above the ids of users, of systemd's
+    /// dynamic users and of the subordinate ranges container tools hand out.</summary>
+    public const uint FirstSandboxId = 3_000_000_000;
+
+    /// <summary>The host uid and gid of this sandbox's confined Sentry and of its stubs: one of
+    /// its own (FirstSandboxId + runsc's pid, unique among the sandboxes alive), not "nobody",
+    /// so that no other sandbox and no host daemon running as nobody shares it: signals,
+    /// ptrace and /proc/PID/mem between processes of different uids need privileges neither
+    /// side has.</summary>
+    public static uint UnprivilegedId { get; } = FirstSandboxId + (uint)Environment.ProcessId;
 
     /// <summary>Loads every assembly the Sentry may still need (call early, off the critical
     /// path: it overlaps the Gofer's start).</summary>
@@ -134,7 +142,7 @@ public static class SentryConfinement
 
     private static unsafe void DropIdentity()
     {
-        const uint id = UnprivilegedId;
+        uint id = UnprivilegedId;
         if (Identity.SetGroups(0, null) != 0) throw Fail("setgroups(none)");
         if (Identity.SetResGid(id, id, id) != 0) throw Fail("setresgid");
         if (Identity.SetResUid(id, id, id) != 0) throw Fail("setresuid");

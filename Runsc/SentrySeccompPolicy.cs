@@ -18,13 +18,8 @@ namespace Sandbox.Runsc;
 /// calls that would undo the confinement are also denied by name.</summary>
 public static class SentrySeccompPolicy
 {
-    private const uint CLONE_THREAD = 0x10000;
-    /// <summary>CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.</summary>
-    private const uint CLONE_NEW_ANY = 0x20000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x80;
-    private const uint PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_NAME = 15, PR_GET_NAME = 16;
     private const uint TCGETS = 0x5401, TCSETS = 0x5402, TCSETSW = 0x5403, TCSETSF = 0x5404, TIOCGWINSZ = 0x5413;
     private const uint FIONREAD = 0x541B, FIONBIO = 0x5421, FIONCLEX = 0x5450, FIOCLEX = 0x5451;
-    private const uint PR_GET_SECCOMP = 21, PR_CAPBSET_READ = 23, PR_GET_NO_NEW_PRIVS = 39, PR_SET_VMA = 0x53564d41;
 
     public static SeccompPolicy Create() => new(Rules(), Errno.EPERM);
 
@@ -34,18 +29,8 @@ public static class SentrySeccompPolicy
 
     private static readonly Sys[] DeniedCalls =
     [
-        Sys.open, Sys.openat, Sys.openat2, Sys.creat, Sys.open_by_handle_at, Sys.name_to_handle_at,
-        Sys.mount, Sys.umount2, Sys.pivot_root, Sys.chroot, Sys.setns, Sys.unshare,
-        Sys.open_tree, Sys.move_mount, Sys.fsopen, Sys.fsconfig, Sys.fsmount, Sys.fspick, Sys.mount_setattr,
-        Sys.execve, Sys.execveat, Sys.fork, Sys.vfork,
-        Sys.init_module, Sys.finit_module, Sys.delete_module, Sys.kexec_load, Sys.kexec_file_load, Sys.reboot,
-        Sys.bpf, Sys.perf_event_open, Sys.userfaultfd, Sys.io_uring_setup, Sys.io_uring_enter, Sys.io_uring_register,
-        Sys.keyctl, Sys.add_key, Sys.request_key,
-        Sys.setuid, Sys.setgid, Sys.setreuid, Sys.setregid, Sys.setresuid, Sys.setresgid, Sys.setgroups,
-        Sys.setfsuid, Sys.setfsgid, Sys.capset,
-        Sys.socket, Sys.connect, Sys.bind, Sys.listen, Sys.accept, Sys.accept4,
-        Sys.iopl, Sys.ioperm, Sys.swapon, Sys.swapoff, Sys.acct, Sys.quotactl, Sys.syslog,
-        Sys.settimeofday, Sys.clock_settime, Sys.adjtimex, Sys.clock_adjtime, Sys.sethostname, Sys.setdomainname,
+        Sys.open, Sys.openat, Sys.openat2, Sys.creat,
+        .. RuntimeSeccompRules.Escapes,
     ];
 
     private static List<SeccompRule> Rules()
@@ -77,7 +62,7 @@ public static class SentrySeccompPolicy
             Sys.mremap, Sys.madvise, Sys.msync, Sys.mincore, Sys.brk, Sys.membarrier, Sys.memfd_create);
         AllowAll("signals: stubs are killed and interrupted; the runtime suspends its threads",
             Sys.kill, Sys.tgkill, Sys.tkill, Sys.rt_sigaction, Sys.rt_sigprocmask, Sys.rt_sigreturn,
-            Sys.sigaltstack, Sys.rt_sigtimedwait, Sys.rt_sigpending, Sys.rt_sigsuspend);
+            Sys.sigaltstack, Sys.rt_sigtimedwait, Sys.rt_sigpending, Sys.rt_sigsuspend, Sys.restart_syscall);
         AllowAll("identity and limits, read only", Sys.getpid, Sys.gettid, Sys.getppid, Sys.getuid, Sys.geteuid,
             Sys.getgid, Sys.getegid, Sys.getgroups, Sys.getresuid, Sys.getresgid, Sys.getpgid, Sys.getsid,
             Sys.uname, Sys.sysinfo, Sys.getrusage, Sys.times, Sys.getrlimit, Sys.prlimit64, Sys.capget,
@@ -87,20 +72,7 @@ public static class SentrySeccompPolicy
             Sys.sched_get_priority_max, Sys.sched_get_priority_min, Sys.getpriority);
         AllowAll("runtime: thread start and exit", Sys.set_robust_list, Sys.get_robust_list, Sys.rseq,
             Sys.set_tid_address, Sys.arch_prctl, Sys.exit, Sys.exit_group);
-        rules.Add(new SeccompRule(Sys.clone, AllowIfArgMaskEquals,
-            "runtime: new threads (pthread_create) only: CLONE_THREAD set, no new namespaces, no processes")
-        { Arg = 0, Values = [CLONE_THREAD | CLONE_NEW_ANY, CLONE_THREAD] });
-        rules.Add(new SeccompRule(Sys.clone3, Deny,
-            "clone3's flags are in memory BPF cannot read, so it could make processes or namespaces; " +
-            "ENOSYS makes glibc's pthread_create fall back to clone, whose flags are checked above")
-        { Errno = Errno.ENOSYS });
-        rules.Add(new SeccompRule(Sys.prctl, AllowIfArgIn,
-            "runtime: thread names, VMA names, queries; nothing that changes privileges")
-        {
-            Arg = 0,
-            Values = [PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE, PR_SET_PDEATHSIG, PR_GET_SECCOMP,
-                PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ],
-        });
+        RuntimeSeccompRules.AddThreadRules(rules);
         rules.Add(new SeccompRule(Sys.ioctl, AllowIfArgIn,
             "terminal attributes and size of the host stdio the guest was given (HostFile), non-blocking and " +
             "close-on-exec for the runtime; no TIOCSTI or device ioctls")

@@ -14,11 +14,6 @@ namespace Sandbox.Gofer.Confinement;
 public static class GoferSeccompPolicy
 {
     // Constants of the argument checks (values as the kernel defines them).
-    private const uint CLONE_THREAD = 0x10000;
-    /// <summary>CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.</summary>
-    private const uint CLONE_NEW_ANY = 0x20000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x80;
-    private const uint PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_NAME = 15, PR_GET_NAME = 16;
-    private const uint PR_GET_SECCOMP = 21, PR_CAPBSET_READ = 23, PR_GET_NO_NEW_PRIVS = 39, PR_SET_VMA = 0x53564d41;
     private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, FIONREAD = 0x541B, FIONBIO = 0x5421;
     private const uint FIONCLEX = 0x5450, FIOCLEX = 0x5451;
 
@@ -33,20 +28,9 @@ public static class GoferSeccompPolicy
     // IReadOnlyList<Sys> enumerator would first be JIT-compiled.
     private static readonly Sys[] DeniedCalls =
     [
-        Sys.ptrace, Sys.process_vm_readv, Sys.process_vm_writev, Sys.pidfd_getfd, Sys.kcmp,
-        Sys.mount, Sys.umount2, Sys.pivot_root, Sys.chroot, Sys.setns, Sys.unshare,
-        Sys.open_tree, Sys.move_mount, Sys.fsopen, Sys.fsconfig, Sys.fsmount, Sys.fspick, Sys.mount_setattr,
-        Sys.open_by_handle_at, Sys.name_to_handle_at,
-        Sys.execve, Sys.execveat, Sys.fork, Sys.vfork,
-        Sys.init_module, Sys.finit_module, Sys.delete_module, Sys.kexec_load, Sys.kexec_file_load, Sys.reboot,
-        Sys.bpf, Sys.perf_event_open, Sys.userfaultfd, Sys.io_uring_setup, Sys.io_uring_enter, Sys.io_uring_register,
-        Sys.keyctl, Sys.add_key, Sys.request_key,
-        Sys.setuid, Sys.setgid, Sys.setreuid, Sys.setregid, Sys.setresuid, Sys.setresgid, Sys.setgroups,
-        Sys.setfsuid, Sys.setfsgid, Sys.capset, Sys.seccomp,
-        Sys.socket, Sys.socketpair, Sys.connect, Sys.bind, Sys.listen, Sys.accept, Sys.accept4,
+        Sys.ptrace, Sys.process_vm_readv, Sys.process_vm_writev, Sys.pidfd_getfd, Sys.kcmp, Sys.seccomp, Sys.socketpair,
         Sys.kill, Sys.tkill, Sys.rt_sigqueueinfo, Sys.rt_tgsigqueueinfo, Sys.pidfd_open, Sys.pidfd_send_signal,
-        Sys.iopl, Sys.ioperm, Sys.swapon, Sys.swapoff, Sys.acct, Sys.quotactl, Sys.syslog,
-        Sys.settimeofday, Sys.clock_settime, Sys.adjtimex, Sys.clock_adjtime, Sys.sethostname, Sys.setdomainname,
+        .. RuntimeSeccompRules.Escapes,
     ];
 
     private static IReadOnlyList<SeccompRule> Rules(int pid)
@@ -97,22 +81,9 @@ public static class GoferSeccompPolicy
             "runtime: every new thread sets its own affinity (pid 0) and fails to start if refused")
         { Arg = 0, Values = [0] });
         AllowAll("runtime: thread start and exit", Sys.set_robust_list, Sys.rseq, Sys.exit, Sys.exit_group);
-        rules.Add(new SeccompRule(Sys.clone, AllowIfArgMaskEquals,
-            "runtime: new threads (pthread_create) only: CLONE_THREAD set, no new namespaces, no processes")
-        { Arg = 0, Values = [CLONE_THREAD | CLONE_NEW_ANY, CLONE_THREAD] });
-        rules.Add(new SeccompRule(Sys.clone3, Deny,
-            "runtime: clone3's flags are in memory BPF cannot read, so it could make processes or namespaces; " +
-            "ENOSYS makes glibc's pthread_create fall back to clone, whose flags are checked above")
-        { Errno = Errno.ENOSYS });
+        RuntimeSeccompRules.AddThreadRules(rules);
         AllowAll("runtime: the socket engine and wake-ups", Sys.epoll_create1, Sys.epoll_ctl, Sys.epoll_wait,
             Sys.epoll_pwait, Sys.epoll_pwait2, Sys.eventfd2, Sys.pipe2, Sys.poll, Sys.ppoll);
-        rules.Add(new SeccompRule(Sys.prctl, AllowIfArgIn,
-            "runtime: thread names, VMA names, queries; nothing that changes privileges")
-        {
-            Arg = 0,
-            Values = [PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE, PR_SET_PDEATHSIG, PR_GET_SECCOMP,
-                PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ],
-        });
         rules.Add(new SeccompRule(Sys.ioctl, AllowIfArgIn,
             "isatty/terminal size on stderr and non-blocking mode; no TIOCSTI or device ioctls")
         { Arg = 1, Values = [TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX] });

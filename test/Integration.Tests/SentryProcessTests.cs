@@ -5,11 +5,11 @@ namespace Sandbox.Integration.Tests;
 
 /// <summary>The Sentry of `runsc do` (the runsc process itself), inspected from the host while
 /// its guest runs: once started it is chrooted into an empty, deleted directory, runs as
-/// nobody with no capability on any thread, under its own seccomp filter with no_new_privs,
-/// holds no descriptor of a host directory, and its stubs (made after that) are nobody's too.</summary>
+/// a uid of its own (3,000,000,000 + its pid: no other sandbox or host user has it) with no
+/// capability on any thread, under its own seccomp filter with no_new_privs, holds no
+/// descriptor of a host directory, and its stubs (made after that) have its uid too.</summary>
 public sealed class SentryProcessTests
 {
-    private const string Nobody = "65534";
 
     [Fact]
     public void TheSentryOfRunscDo_IsConfinedOnEveryThread()
@@ -25,6 +25,7 @@ public sealed class SentryProcessTests
         {
             Assert.Equal("ready", process.StandardOutput.ReadLine());
             int sentry = process.Id;
+            string id = (3_000_000_000L + sentry).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
             string[] tasks = Directory.GetDirectories($"/proc/{sentry}/task");
             Assert.True(tasks.Length > 1, "the Sentry runs a .NET runtime: several threads");
@@ -34,8 +35,8 @@ public sealed class SentryProcessTests
                 string what = $"Sentry thread {Path.GetFileName(task)}";
                 Assert.True(Field(status, "Seccomp") == "2", $"{what}: Seccomp {Field(status, "Seccomp")}");
                 Assert.True(Field(status, "NoNewPrivs") == "1", $"{what}: NoNewPrivs {Field(status, "NoNewPrivs")}");
-                Assert.Equal($"{Nobody}\t{Nobody}\t{Nobody}\t{Nobody}", Field(status, "Uid"));
-                Assert.Equal($"{Nobody}\t{Nobody}\t{Nobody}\t{Nobody}", Field(status, "Gid"));
+                Assert.Equal($"{id}\t{id}\t{id}\t{id}", Field(status, "Uid"));
+                Assert.Equal($"{id}\t{id}\t{id}\t{id}", Field(status, "Gid"));
                 Assert.Equal("", Field(status, "Groups"));
                 foreach (string set in new[] { "CapInh", "CapPrm", "CapEff", "CapAmb" })
                     Assert.True(Convert.ToUInt64(Field(status, set), 16) == 0, $"{what}: {set} {Field(status, set)}");
@@ -54,13 +55,13 @@ public sealed class SentryProcessTests
                 Assert.False(Directory.Exists(fd), $"the Sentry holds fd {Path.GetFileName(fd)} on the directory {target}");
             }
 
-            // The stubs run as nobody too, with nothing to gain.
+            // The stubs run with the same uid, with nothing to gain.
             int[] stubs = [.. Stubs.Of(sentry)];
             Assert.NotEmpty(stubs);
             foreach (int stub in stubs)
             {
                 string status = File.ReadAllText($"/proc/{stub}/status");
-                Assert.Equal($"{Nobody}\t{Nobody}\t{Nobody}\t{Nobody}", Field(status, "Uid"));
+                Assert.Equal($"{id}\t{id}\t{id}\t{id}", Field(status, "Uid"));
                 Assert.Equal("0000000000000000", Field(status, "CapEff"));
                 Assert.Equal("0000000000000000", Field(status, "CapPrm"));
             }
