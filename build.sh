@@ -47,7 +47,8 @@ build_guest() {
     for c in test/guest/*.c; do
         [ -e "$c" ] || continue
         local bin=$OUT/guest/$(basename "$c" .c)
-        if [ ! -e "$bin" ] || [ "$c" -nt "$bin" ]; then
+        # A fixture is stale when it or the header the fixtures share is newer than it.
+        if [ ! -e "$bin" ] || [ "$c" -nt "$bin" ] || [ test/guest/check.h -nt "$bin" ]; then
             # A first line "// build: FLAGS" adds linker or compiler flags (e.g. -z execstack).
             local extra=()
             local first

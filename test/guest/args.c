@@ -6,16 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include "check.h"
 
 extern char _start[];
 extern char **environ;
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 int main(int argc, char **argv, char **envp) {
     printf("argc=%d\n", argc);
@@ -71,6 +65,5 @@ int main(int argc, char **argv, char **envp) {
     // The entry point is _start of this executable (also true for static-PIE).
     check(getauxval(AT_ENTRY) == (unsigned long)_start, "AT_ENTRY == _start");
 
-    printf("%s\n", failures == 0 ? "args ok" : "args FAILED");
-    return failures == 0 ? 0 : 1;
+    return finish("args");
 }

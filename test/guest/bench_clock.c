@@ -6,13 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include "check.h"
 
 int main(int argc, char **argv) {
-    long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
-    if (n <= 0) {
-        fprintf(stderr, "usage: %s [iterations > 0]\n", argv[0]);
-        return 2;
-    }
+    long n = count_arg(argc, argv, 1000000, "[iterations > 0]");
     struct timespec ts, t0, t1;
     volatile long sink = 0;
     for (int i = 0; i < 1000; i++) {

@@ -12,32 +12,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int once(void) {
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return -1;
-    }
-    if (pid == 0) _exit(0);
-    int status;
-    if (waitpid(pid, &status, 0) != pid) {
-        perror("waitpid");
-        return -1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "child ended with status 0x%x\n", status);
-        return -1;
-    }
-    return 0;
-}
+#include "check.h"
 
 int main(int argc, char **argv) {
-    long n = argc > 1 ? strtol(argv[1], NULL, 10) : 20;
-    if (n <= 0) {
-        fprintf(stderr, "usage: %s [iterations > 0 [MiB...]]\n", argv[0]);
-        return 2;
-    }
+    long n = count_arg(argc, argv, 20, "[iterations > 0 [MiB...]]");
     long default_sizes[] = {64, 256};
     int count = argc > 2 ? argc - 2 : 2;
     long heap = 0;
@@ -54,15 +32,9 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < grow; i += (size_t)page) p[i] = (char)i | 1;
             heap = mib;
         }
-        for (int i = 0; i < 2; i++)
-            if (once() != 0) return 1;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (long i = 0; i < n; i++)
-            if (once() != 0) return 1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
-        printf("us_per_fork_%ld %.1f\n", mib, ns / (double)n / 1e3);
+        double ns = fork_ns_each(2, n);
+        if (ns < 0) return 1;
+        printf("us_per_fork_%ld %.1f\n", mib, ns / 1e3);
         fflush(stdout);
     }
     return 0;

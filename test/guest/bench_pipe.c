@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 static int roundtrip(int wfd, int rfd) {
     char c = 'x';
@@ -24,11 +25,7 @@ static int roundtrip(int wfd, int rfd) {
 }
 
 int main(int argc, char **argv) {
-    long n = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
-    if (n <= 0) {
-        fprintf(stderr, "usage: %s [round trips > 0]\n", argv[0]);
-        return 2;
-    }
+    long n = count_arg(argc, argv, 20000, "[round trips > 0]");
     int toChild[2], toParent[2];
     if (pipe(toChild) != 0 || pipe(toParent) != 0) {
         perror("pipe");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "check.h"
 
 static void *body(void *arg) { return arg; }
 
@@ -32,11 +33,7 @@ static int once(long i) {
 }
 
 int main(int argc, char **argv) {
-    long n = argc > 1 ? strtol(argv[1], NULL, 10) : 5000;
-    if (n <= 0) {
-        fprintf(stderr, "usage: %s [iterations > 0]\n", argv[0]);
-        return 2;
-    }
+    long n = count_arg(argc, argv, 5000, "[iterations > 0]");
     for (long i = 0; i < 20; i++)
         if (once(i) != 0) return 1;
 

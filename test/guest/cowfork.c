@@ -18,16 +18,10 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #define PAGE 4096UL
 #define PAGES 64
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 // Every page of p (n pages) starts with byte v and ends with byte v.
 static int all_pages(const char *p, int n, char v) {
@@ -299,8 +293,7 @@ static int release(void) {
     check(bad == 0, "24 children wrote the whole heap");
     check(lost < 128, "their memory came back");
     if (lost >= 128) printf("lost %ld MiB\n", lost);
-    printf("cowfork %s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return finish("cowfork");
 }
 
 int main(int argc, char **argv) {
@@ -312,6 +305,5 @@ int main(int argc, char **argv) {
     threads_during_fork();
     mapping_changes();
     shared_stays_shared();
-    printf("cowfork %s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return finish("cowfork");
 }

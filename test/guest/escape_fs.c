@@ -26,31 +26,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #define MARKER "sandbox-root-marker" // a file only DIR's root has
 #define SENTINEL_NAME "sentinel"     // a file only DIR's parent on the host has
 #define PARENT_ONLY "root"           // DIR's own name, an entry of its host parent
 
-static int failures;
 static struct stat root_st;
-
-static const char *ename(int e) {
-    if (e == 0) return "none";
-    const char *n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static void pass(const char *name) { printf("check %s: ok\n", name); }
-
-static void fail(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("check %s: FAILED (", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(")\n");
-    failures++;
-}
 
 static void info(const char *fmt, ...) {
     va_list ap;
@@ -488,10 +470,5 @@ int main(int argc, char **argv) {
     bind_mounts();
     chroot_climb();
 
-    if (failures) {
-        printf("escape_fs FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("escape_fs ok\n");
-    return 0;
+    return finish_count("escape_fs");
 }

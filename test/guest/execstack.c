@@ -8,21 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static sigjmp_buf jump;
-static volatile int caught;
-
-static void on_fault(int sig) {
-    caught = sig;
-    siglongjmp(jump, 1);
-}
+#define CHECK_FAULTS
+#include "check.h"
 
 static int __attribute__((noinline)) apply(int (*f)(int), int x) { return f(x); }
 
@@ -60,10 +47,5 @@ int main(void) {
     if (sigsetjmp(jump, 1) == 0) r = ((int (*)(void))(void *)m)();
     check(caught == SIGSEGV, "a PROT_READ|PROT_WRITE mapping is not executable");
 
-    if (failures) {
-        printf("execstack FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("execstack ok\n");
-    return 0;
+    return finish_count("execstack");
 }

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #define EXIT_CODE 42
 #define STACK_SIZE (64 * 1024)
@@ -31,13 +32,6 @@
 enum mode { VIA_EXECVE, VIA_EXECVEAT, VIA_VFORK, MODES };
 static const char *const mode_names[MODES] = {"execve from a pthread", "execveat from a pthread",
                                               "execve from a thread of a vfork child"};
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 // Shared with the parent: the old main thread's and a raw thread's clear-child-tid words.
 struct shared {
@@ -245,10 +239,5 @@ int main(int argc, char **argv) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGCHLD, &sa, NULL);
     for (int m = 0; m < MODES; m++) run((enum mode)m);
-    if (failures) {
-        printf("execthread: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("execthread ok\n");
-    return 0;
+    return finish_as("execthread: %d checks FAILED\n", "execthread ok");
 }

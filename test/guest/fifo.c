@@ -29,14 +29,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 #define NOBODY 65534
 #define PARTNER_DELAY_MS 200
 
-static int failures;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
+// Like check() in check.h, with a printf-style name.
+static void checkf(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void checkf(int ok, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     printf("check ");
@@ -89,10 +89,10 @@ static void fifo_checks(const char *path, const char *where) {
     long start = now_ms();
     int r = open(path, O_RDONLY);
     long waited = now_ms() - start;
-    check(r >= 0 && waited >= PARTNER_DELAY_MS / 2, "%s: O_RDONLY open waits for a writer", where);
+    checkf(r >= 0 && waited >= PARTNER_DELAY_MS / 2, "%s: O_RDONLY open waits for a writer", where);
     ssize_t n = r >= 0 ? read_all(r, buf, sizeof buf) : -1;
-    check(n == 5 && memcmp(buf, "hello", 5) == 0, "%s: the reader gets the writer's data, then EOF", where);
-    check(child_status_ok(child), "%s: the writer child wrote", where);
+    checkf(n == 5 && memcmp(buf, "hello", 5) == 0, "%s: the reader gets the writer's data, then EOF", where);
+    checkf(child_status_ok(child), "%s: the writer child wrote", where);
     if (r >= 0) close(r);
 
     // Writer first: the parent's write open waits until the child opens for reading.
@@ -107,63 +107,63 @@ static void fifo_checks(const char *path, const char *where) {
     start = now_ms();
     int w = open(path, O_WRONLY);
     waited = now_ms() - start;
-    check(w >= 0 && waited >= PARTNER_DELAY_MS / 2, "%s: O_WRONLY open waits for a reader", where);
-    check(w >= 0 && write(w, "world", 5) == 5, "%s: the writer writes to the waiting reader", where);
+    checkf(w >= 0 && waited >= PARTNER_DELAY_MS / 2, "%s: O_WRONLY open waits for a reader", where);
+    checkf(w >= 0 && write(w, "world", 5) == 5, "%s: the writer writes to the waiting reader", where);
     if (w >= 0) close(w);
-    check(child_status_ok(child), "%s: the reader child got the data and EOF", where);
+    checkf(child_status_ok(child), "%s: the reader child got the data and EOF", where);
 
     // O_NONBLOCK: a write end without readers fails; a read end opens at once.
     errno = 0;
     w = open(path, O_WRONLY | O_NONBLOCK);
-    check(w == -1 && errno == ENXIO, "%s: O_WRONLY|O_NONBLOCK without a reader is ENXIO", where);
+    checkf(w == -1 && errno == ENXIO, "%s: O_WRONLY|O_NONBLOCK without a reader is ENXIO", where);
     if (w >= 0) close(w);
     r = open(path, O_RDONLY | O_NONBLOCK);
-    check(r >= 0, "%s: O_RDONLY|O_NONBLOCK opens without a writer", where);
-    check(read(r, buf, sizeof buf) == 0, "%s: reading with no writer yet gives 0", where);
+    checkf(r >= 0, "%s: O_RDONLY|O_NONBLOCK opens without a writer", where);
+    checkf(read(r, buf, sizeof buf) == 0, "%s: reading with no writer yet gives 0", where);
     struct pollfd pfd = {.fd = r, .events = POLLIN};
-    check(poll(&pfd, 1, 0) == 0, "%s: no POLLHUP before any writer came", where);
+    checkf(poll(&pfd, 1, 0) == 0, "%s: no POLLHUP before any writer came", where);
     w = open(path, O_WRONLY | O_NONBLOCK);
-    check(w >= 0, "%s: O_WRONLY|O_NONBLOCK with a reader opens", where);
+    checkf(w >= 0, "%s: O_WRONLY|O_NONBLOCK with a reader opens", where);
     errno = 0;
-    check(read(r, buf, sizeof buf) == -1 && errno == EAGAIN, "%s: empty with a writer: EAGAIN", where);
+    checkf(read(r, buf, sizeof buf) == -1 && errno == EAGAIN, "%s: empty with a writer: EAGAIN", where);
     int w2 = open(path, O_WRONLY | O_NONBLOCK);
-    check(write(w, "ab", 2) == 2 && read(r, buf, sizeof buf) == 2, "%s: data passes", where);
+    checkf(write(w, "ab", 2) == 2 && read(r, buf, sizeof buf) == 2, "%s: data passes", where);
     close(w);
     errno = 0;
-    check(read(r, buf, sizeof buf) == -1 && errno == EAGAIN, "%s: one writer left: still EAGAIN", where);
+    checkf(read(r, buf, sizeof buf) == -1 && errno == EAGAIN, "%s: one writer left: still EAGAIN", where);
     close(w2);
-    check(read(r, buf, sizeof buf) == 0, "%s: EOF after the last writer closed", where);
+    checkf(read(r, buf, sizeof buf) == 0, "%s: EOF after the last writer closed", where);
     pfd.revents = 0;
-    check(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP), "%s: POLLHUP once a writer came and went", where);
+    checkf(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP), "%s: POLLHUP once a writer came and went", where);
     int r2 = open(path, O_RDONLY | O_NONBLOCK);
     struct pollfd pfd2 = {.fd = r2, .events = POLLIN};
-    check(poll(&pfd2, 1, 0) == 0, "%s: a reader opened after that sees no POLLHUP", where);
+    checkf(poll(&pfd2, 1, 0) == 0, "%s: a reader opened after that sees no POLLHUP", where);
     close(r2);
 
     // Unread data goes when the last opener closes.
     w = open(path, O_WRONLY | O_NONBLOCK);
-    check(write(w, "lost", 4) == 4, "%s: write with a reader open", where);
+    checkf(write(w, "lost", 4) == 4, "%s: write with a reader open", where);
     close(w);
     close(r);
     r = open(path, O_RDONLY | O_NONBLOCK);
-    check(read(r, buf, sizeof buf) == 0, "%s: data is dropped once every end closed", where);
+    checkf(read(r, buf, sizeof buf) == 0, "%s: data is dropped once every end closed", where);
     close(r);
 
     // O_RDWR never waits, and is a reader for O_WRONLY|O_NONBLOCK opens.
     int rw = open(path, O_RDWR);
-    check(rw >= 0, "%s: O_RDWR opens without waiting", where);
-    check(write(rw, "xy", 2) == 2 && read(rw, buf, sizeof buf) == 2 && memcmp(buf, "xy", 2) == 0,
+    checkf(rw >= 0, "%s: O_RDWR opens without waiting", where);
+    checkf(write(rw, "xy", 2) == 2 && read(rw, buf, sizeof buf) == 2 && memcmp(buf, "xy", 2) == 0,
           "%s: O_RDWR reads back its own write", where);
     w = open(path, O_WRONLY | O_NONBLOCK);
-    check(w >= 0, "%s: O_RDWR counts as a reader", where);
+    checkf(w >= 0, "%s: O_RDWR counts as a reader", where);
     if (w >= 0) close(w);
     r = open(path, O_RDONLY);
-    check(r >= 0, "%s: O_RDWR counts as a writer (O_RDONLY does not wait)", where);
+    checkf(r >= 0, "%s: O_RDWR counts as a writer (O_RDONLY does not wait)", where);
     if (r >= 0) close(r);
     close(rw);
 
     struct stat st;
-    check(stat(path, &st) == 0 && S_ISFIFO(st.st_mode), "%s: stat says FIFO", where);
+    checkf(stat(path, &st) == 0 && S_ISFIFO(st.st_mode), "%s: stat says FIFO", where);
 }
 
 static volatile sig_atomic_t alarms;
@@ -198,11 +198,11 @@ static void interrupt_checks(const char *path) {
     int r = open(path, O_RDONLY);
     int open_errno = errno;
     disarm_alarm();
-    check(r == -1 && open_errno == EINTR && alarms >= 1, "a read open waiting for a writer: EINTR after a handler");
+    checkf(r == -1 && open_errno == EINTR && alarms >= 1, "a read open waiting for a writer: EINTR after a handler");
     if (r >= 0) close(r);
     errno = 0;
     int w = open(path, O_WRONLY | O_NONBLOCK);
-    check(w == -1 && errno == ENXIO, "the interrupted reader does not count as a reader");
+    checkf(w == -1 && errno == ENXIO, "the interrupted reader does not count as a reader");
     if (w >= 0) close(w);
 
     alarms = 0;
@@ -211,10 +211,10 @@ static void interrupt_checks(const char *path) {
     w = open(path, O_WRONLY);
     open_errno = errno;
     disarm_alarm();
-    check(w == -1 && open_errno == EINTR && alarms >= 1, "a write open waiting for a reader: EINTR after a handler");
+    checkf(w == -1 && open_errno == EINTR && alarms >= 1, "a write open waiting for a reader: EINTR after a handler");
     if (w >= 0) close(w);
     r = open(path, O_RDONLY | O_NONBLOCK);
-    check(r >= 0 && read(r, buf, sizeof buf) == 0, "the interrupted writer does not count as a writer");
+    checkf(r >= 0 && read(r, buf, sizeof buf) == 0, "the interrupted writer does not count as a writer");
     if (r >= 0) close(r);
 
     pid_t child = fork();
@@ -227,10 +227,10 @@ static void interrupt_checks(const char *path) {
     arm_alarm(100, SA_RESTART);
     r = open(path, O_RDONLY);
     disarm_alarm();
-    check(r >= 0 && alarms >= 1, "with SA_RESTART the open restarts after the handler");
-    check(r >= 0 && read_all(r, buf, sizeof buf) == 1 && buf[0] == 'r', "the restarted open pairs with the writer");
+    checkf(r >= 0 && alarms >= 1, "with SA_RESTART the open restarts after the handler");
+    checkf(r >= 0 && read_all(r, buf, sizeof buf) == 1 && buf[0] == 'r', "the restarted open pairs with the writer");
     if (r >= 0) close(r);
-    check(child_status_ok(child), "the late writer wrote");
+    checkf(child_status_ok(child), "the late writer wrote");
     signal(SIGALRM, SIG_DFL);
 }
 
@@ -241,8 +241,8 @@ static long raw_getaffinity(pid_t pid, unsigned long *mask) {
 
 static void affinity_checks(void) {
     unsigned long self = 0, other = 0;
-    check(raw_getaffinity(0, &self) == sizeof self && self != 0, "sched_getaffinity(0)");
-    check(raw_getaffinity(getpid(), &other) == sizeof other && other == self, "sched_getaffinity(own pid)");
+    checkf(raw_getaffinity(0, &self) == sizeof self && self != 0, "sched_getaffinity(0)");
+    checkf(raw_getaffinity(getpid(), &other) == sizeof other && other == self, "sched_getaffinity(own pid)");
 
     int sync[2];
     pipe(sync);
@@ -255,25 +255,25 @@ static void affinity_checks(void) {
         _exit(raw_getaffinity(0, &mine) == sizeof mine ? (int)(mine & 0xff) : 255);
     }
     close(sync[0]);
-    check(raw_getaffinity(child, &other) == sizeof other && other == self, "sched_getaffinity(child pid)");
-    check(raw_getaffinity(getppid(), &other) == sizeof other, "sched_getaffinity(parent pid)");
+    checkf(raw_getaffinity(child, &other) == sizeof other && other == self, "sched_getaffinity(child pid)");
+    checkf(raw_getaffinity(getppid(), &other) == sizeof other, "sched_getaffinity(parent pid)");
     // Narrow the child to its lowest CPU; it then reports that mask itself.
     unsigned long lowest = self & -self;
-    check(syscall(SYS_sched_setaffinity, child, sizeof lowest, &lowest) == 0, "sched_setaffinity(child pid)");
-    check(raw_getaffinity(child, &other) == sizeof other && other == lowest, "the child's mask changed");
+    checkf(syscall(SYS_sched_setaffinity, child, sizeof lowest, &lowest) == 0, "sched_setaffinity(child pid)");
+    checkf(raw_getaffinity(child, &other) == sizeof other && other == lowest, "the child's mask changed");
     write(sync[1], "x", 1);
     close(sync[1]);
     int st;
     waitpid(child, &st, 0);
-    check(WIFEXITED(st) && (unsigned long)WEXITSTATUS(st) == (lowest & 0xff), "the child sees its new mask");
+    checkf(WIFEXITED(st) && (unsigned long)WEXITSTATUS(st) == (lowest & 0xff), "the child sees its new mask");
     errno = 0;
-    check(raw_getaffinity(child, &other) == -1 && errno == ESRCH, "sched_getaffinity of a reaped pid: ESRCH");
+    checkf(raw_getaffinity(child, &other) == -1 && errno == ESRCH, "sched_getaffinity of a reaped pid: ESRCH");
     errno = 0;
-    check(syscall(SYS_sched_setaffinity, child, sizeof self, &self) == -1 && errno == ESRCH,
+    checkf(syscall(SYS_sched_setaffinity, child, sizeof self, &self) == -1 && errno == ESRCH,
           "sched_setaffinity of a reaped pid: ESRCH");
     unsigned long none = 0;
     errno = 0;
-    check(syscall(SYS_sched_setaffinity, 0, sizeof none, &none) == -1 && errno == EINVAL, "an empty mask: EINVAL");
+    checkf(syscall(SYS_sched_setaffinity, 0, sizeof none, &none) == -1 && errno == EINVAL, "an empty mask: EINVAL");
 
     // Another uid may read the mask but not change it.
     pid_t parent = getpid();
@@ -287,7 +287,7 @@ static void affinity_checks(void) {
         if (syscall(SYS_sched_setaffinity, 0, sizeof m, &m) != 0) _exit(13);
         _exit(0);
     }
-    check(child_status_ok(child), "another uid: getaffinity works, setaffinity of root's process is EPERM");
+    checkf(child_status_ok(child), "another uid: getaffinity works, setaffinity of root's process is EPERM");
 }
 
 #define IOPRIO_WHO_PROCESS 1
@@ -299,39 +299,39 @@ static long ioprio_get(int which, int who) { return syscall(SYS_ioprio_get, whic
 static long ioprio_set(int which, int who, int value) { return syscall(SYS_ioprio_set, which, who, value); }
 
 static void ioprio_checks(void) {
-    check(ioprio_get(IOPRIO_WHO_PROCESS, 0) == 0, "ioprio_get of a fresh process: 0 (class none)");
-    check(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(2, 5)) == 0, "ioprio_set best-effort 5");
-    check(ioprio_get(IOPRIO_WHO_PROCESS, 0) == IOPRIO_VALUE(2, 5), "ioprio_get returns it");
-    check(ioprio_get(IOPRIO_WHO_PROCESS, getpid()) == IOPRIO_VALUE(2, 5), "ioprio_get by pid");
+    checkf(ioprio_get(IOPRIO_WHO_PROCESS, 0) == 0, "ioprio_get of a fresh process: 0 (class none)");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(2, 5)) == 0, "ioprio_set best-effort 5");
+    checkf(ioprio_get(IOPRIO_WHO_PROCESS, 0) == IOPRIO_VALUE(2, 5), "ioprio_get returns it");
+    checkf(ioprio_get(IOPRIO_WHO_PROCESS, getpid()) == IOPRIO_VALUE(2, 5), "ioprio_get by pid");
 
     pid_t child = fork();
     if (child == 0) {
         pause();
         _exit(0);
     }
-    check(ioprio_get(IOPRIO_WHO_PROCESS, child) == IOPRIO_VALUE(2, 5), "a child inherits the I/O priority");
-    check(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(3, 0)) == 0 &&
+    checkf(ioprio_get(IOPRIO_WHO_PROCESS, child) == IOPRIO_VALUE(2, 5), "a child inherits the I/O priority");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(3, 0)) == 0 &&
               ioprio_get(IOPRIO_WHO_PROCESS, child) == IOPRIO_VALUE(3, 0) &&
               ioprio_get(IOPRIO_WHO_PROCESS, 0) == IOPRIO_VALUE(2, 5),
           "ioprio_set of the child changes only the child");
-    check(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(1, 2)) == 0 &&
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(1, 2)) == 0 &&
               ioprio_get(IOPRIO_WHO_PROCESS, child) == IOPRIO_VALUE(1, 2),
           "root may set the real-time class");
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
 
     errno = 0;
-    check(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(0, 3)) == -1 && errno == EINVAL, "class none with a level: EINVAL");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(0, 3)) == -1 && errno == EINVAL, "class none with a level: EINVAL");
     errno = 0;
-    check(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(4, 0)) == -1 && errno == EINVAL, "an unknown class: EINVAL");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(4, 0)) == -1 && errno == EINVAL, "an unknown class: EINVAL");
     errno = 0;
-    check(ioprio_set(9, 0, IOPRIO_VALUE(2, 0)) == -1 && errno == EINVAL, "ioprio_set with a bad which: EINVAL");
+    checkf(ioprio_set(9, 0, IOPRIO_VALUE(2, 0)) == -1 && errno == EINVAL, "ioprio_set with a bad which: EINVAL");
     errno = 0;
-    check(ioprio_get(9, 0) == -1 && errno == EINVAL, "ioprio_get with a bad which: EINVAL");
+    checkf(ioprio_get(9, 0) == -1 && errno == EINVAL, "ioprio_get with a bad which: EINVAL");
     errno = 0;
-    check(ioprio_get(IOPRIO_WHO_PROCESS, child) == -1 && errno == ESRCH, "ioprio_get of a reaped pid: ESRCH");
+    checkf(ioprio_get(IOPRIO_WHO_PROCESS, child) == -1 && errno == ESRCH, "ioprio_get of a reaped pid: ESRCH");
     errno = 0;
-    check(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(2, 1)) == -1 && errno == ESRCH, "ioprio_set of a reaped pid: ESRCH");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, child, IOPRIO_VALUE(2, 1)) == -1 && errno == ESRCH, "ioprio_set of a reaped pid: ESRCH");
 
     // A process group: the best of its members, where class none follows the nice value.
     child = fork();
@@ -345,9 +345,9 @@ static void ioprio_checks(void) {
         ok = ok && ioprio_get(IOPRIO_WHO_USER, 0) >= 0;
         _exit(ok ? 0 : 1);
     }
-    check(child_status_ok(child), "IOPRIO_WHO_PGRP get and set");
+    checkf(child_status_ok(child), "IOPRIO_WHO_PGRP get and set");
     errno = 0;
-    check(ioprio_get(IOPRIO_WHO_PGRP, child) == -1 && errno == ESRCH, "an empty process group: ESRCH");
+    checkf(ioprio_get(IOPRIO_WHO_PGRP, child) == -1 && errno == ESRCH, "an empty process group: ESRCH");
 
     // Another uid may not change root's process or take the real-time class.
     pid_t parent = getpid();
@@ -362,8 +362,8 @@ static void ioprio_checks(void) {
         if (ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_VALUE(3, 0)) != 0) _exit(14);
         _exit(0);
     }
-    check(child_status_ok(child), "another uid: ioprio_set of root's process and the real-time class are EPERM");
-    check(ioprio_set(IOPRIO_WHO_PROCESS, 0, 0) == 0 && ioprio_get(IOPRIO_WHO_PROCESS, 0) == 0, "ioprio_set 0 resets");
+    checkf(child_status_ok(child), "another uid: ioprio_set of root's process and the real-time class are EPERM");
+    checkf(ioprio_set(IOPRIO_WHO_PROCESS, 0, 0) == 0 && ioprio_get(IOPRIO_WHO_PROCESS, 0) == 0, "ioprio_set 0 resets");
 }
 
 #ifndef CLONE_PIDFD
@@ -378,16 +378,16 @@ static void pidfd_checks(void) {
     if (pid == 0) _exit(0);
     int clone_errno = errno;
     int gave_fd = pid > 0 && pidfd >= 0;
-    check(gave_fd || (pid == -1 && clone_errno == EINVAL && pidfd == -1), "clone(CLONE_PIDFD): a pidfd or EINVAL");
+    checkf(gave_fd || (pid == -1 && clone_errno == EINVAL && pidfd == -1), "clone(CLONE_PIDFD): a pidfd or EINVAL");
     if (pid > 0) waitpid(pid, NULL, 0);
     if (pidfd >= 0) close(pidfd);
     long fd = syscall(SYS_pidfd_open, getpid(), 0);
-    check((fd >= 0) == gave_fd, "pidfd_open agrees with clone(CLONE_PIDFD)");
+    checkf((fd >= 0) == gave_fd, "pidfd_open agrees with clone(CLONE_PIDFD)");
     if (fd >= 0) close(fd);
     errno = 0;
     pid = syscall(SYS_clone, CLONE_PIDFD | CLONE_PARENT_SETTID | SIGCHLD, 0, &pidfd, 0, 0);
     if (pid == 0) _exit(0);
-    check(pid == -1 && errno == EINVAL, "clone(CLONE_PIDFD|CLONE_PARENT_SETTID): EINVAL");
+    checkf(pid == -1 && errno == EINVAL, "clone(CLONE_PIDFD|CLONE_PARENT_SETTID): EINVAL");
 }
 
 int main(int argc, char **argv) {
@@ -402,8 +402,8 @@ int main(int argc, char **argv) {
     char tmpfifo[64], shmfifo[64];
     snprintf(tmpfifo, sizeof tmpfifo, "%s/f", tmp);
     snprintf(shmfifo, sizeof shmfifo, "%s/f", shm);
-    check(mkfifo(tmpfifo, 0600) == 0, "mkfifo in /tmp");
-    check(mkfifo(shmfifo, 0600) == 0, "mkfifo in /dev/shm");
+    checkf(mkfifo(tmpfifo, 0600) == 0, "mkfifo in /tmp");
+    checkf(mkfifo(shmfifo, 0600) == 0, "mkfifo in /dev/shm");
 
     fifo_checks(tmpfifo, "/tmp");
     fifo_checks(shmfifo, "/dev/shm");
@@ -419,10 +419,5 @@ int main(int argc, char **argv) {
     ioprio_checks();
     pidfd_checks();
 
-    if (failures) {
-        printf("fifo FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("fifo ok\n");
-    return 0;
+    return finish_count("fifo");
 }

@@ -11,13 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -74,6 +68,5 @@ int main(int argc, char **argv) {
     check(munmap(b + 4096, 4096) == 0, "munmap a middle page");
     check(b[0] == original[0] && b[8192] == original[8192], "both sides remain");
 
-    printf("filemap %s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return finish("filemap");
 }

@@ -28,68 +28,12 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 #define MiB (1024 * 1024)
 
-static int failures;
 static char base[4096];     // the absolute path of our working directory (canonical)
 static int basefd = -1;     // an O_PATH|O_DIRECTORY descriptor for it
-
-static const char *ename(int e) {
-    if (e == 0) return "none";
-    const char *n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static void pass(const char *name) { printf("check %s: ok\n", name); }
-
-static void fail(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("check %s: FAILED (", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(")\n");
-    failures++;
-}
-
-// COND must hold; on failure the last errno (possibly from a call before COND) is shown.
-#define EXPECT(name, cond)                                                            \
-    do {                                                                              \
-        if (cond) pass(name);                                                         \
-        else fail(name, "condition `%s` false, last errno %s", #cond, ename(errno)); \
-    } while (0)
-
-// EXPR (a syscall-like call) must not return -1.
-#define EXPECT_OK(name, expr)                                                         \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        if (_r != -1) pass(name);                                                     \
-        else fail(name, "returned -1 errno %s, expected success", ename(errno));      \
-    } while (0)
-
-// EXPR must return -1 with errno E.
-#define EXPECT_ERR(name, expr, E)                                                     \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        int _e = errno;                                                               \
-        if (_r == -1 && _e == (E)) pass(name);                                        \
-        else if (_r == -1) fail(name, "errno %s, expected %s", ename(_e), #E);        \
-        else fail(name, "returned %ld, expected -1 with %s", _r, #E);                 \
-    } while (0)
-
-// EXPR must return exactly WANT.
-#define EXPECT_EQ(name, expr, want)                                                   \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long long _r = (long long)(expr);                                             \
-        long long _w = (long long)(want);                                             \
-        if (_r == _w) pass(name);                                                     \
-        else if (_r == -1) fail(name, "returned -1 errno %s, expected %lld", ename(errno), _w); \
-        else fail(name, "got %lld, expected %lld", _r, _w);                           \
-    } while (0)
 
 // ---------------------------------------------------------------- small helpers
 
@@ -161,32 +105,6 @@ static long sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mo
 
 static long sys_renameat2(const char *from, const char *to, unsigned flags) {
     return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags);
-}
-
-// Removes PATH (relative to dirfd) recursively; best effort.
-static void rm_rf_at(int dirfd, const char *path) {
-    struct stat st;
-    if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        fchmodat(dirfd, path, 0755, 0);
-        int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        if (fd >= 0) {
-            DIR *d = fdopendir(fd);
-            if (d) {
-                struct dirent *e;
-                while ((e = readdir(d)) != NULL) {
-                    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                    rm_rf_at(fd, e->d_name);
-                }
-                closedir(d);   // closes fd
-            } else {
-                close(fd);
-            }
-        }
-        unlinkat(dirfd, path, AT_REMOVEDIR);
-    } else {
-        unlinkat(dirfd, path, 0);
-    }
 }
 
 // ---------------------------------------------------------------- offsets and flags
@@ -1251,16 +1169,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     umask(022);
-    char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/files-XXXXXX", argv[1]);
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        return 2;
-    }
-    if (!realpath(tmpl, base) || chdir(base) != 0) {
-        perror(tmpl);
-        return 2;
-    }
+    if (make_workdir(argv[1], "files", base) != 0) return 2;
     basefd = open(base, O_PATH | O_DIRECTORY);
 
     test_append();
@@ -1293,7 +1202,5 @@ int main(int argc, char **argv) {
         printf("check cleanup removes the work directory: FAILED\n");
         failures++;
     }
-    if (failures) printf("files FAILED (%d)\n", failures);
-    else printf("files ok\n");
-    return failures ? 1 : 0;
+    return finish_count("files");
 }

@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U
@@ -41,55 +42,7 @@
 
 #define MiB (1024 * 1024)
 
-static int failures;
 static char base[4096];   // our working directory (canonical path)
-
-static const char *ename(int e) {
-    if (e == 0) return "none";
-    const char *n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static void pass(const char *name) { printf("check %s: ok\n", name); }
-
-static void fail(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("check %s: FAILED (", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(")\n");
-    failures++;
-}
-
-// COND must hold; on failure the last errno (possibly from a call before COND) is shown.
-#define EXPECT(name, cond)                                                            \
-    do {                                                                              \
-        if (cond) pass(name);                                                         \
-        else fail(name, "condition `%s` false, last errno %s", #cond, ename(errno)); \
-    } while (0)
-
-// EXPR must return -1 with errno E.
-#define EXPECT_ERR(name, expr, E)                                                     \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        int _e = errno;                                                               \
-        if (_r == -1 && _e == (E)) pass(name);                                        \
-        else if (_r == -1) fail(name, "errno %s, expected %s", ename(_e), #E);        \
-        else fail(name, "returned %ld, expected -1 with %s", _r, #E);                 \
-    } while (0)
-
-// EXPR must return exactly WANT.
-#define EXPECT_EQ(name, expr, want)                                                   \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long long _r = (long long)(expr);                                             \
-        long long _w = (long long)(want);                                             \
-        if (_r == _w) pass(name);                                                     \
-        else if (_r == -1) fail(name, "returned -1 errno %s, expected %lld", ename(errno), _w); \
-        else fail(name, "got %lld, expected %lld", _r, _w);                           \
-    } while (0)
 
 // ---------------------------------------------------------------- helpers
 
@@ -159,27 +112,6 @@ static void guard(void) {
     sa.sa_handler = on_signal;
     sigaction(SIGALRM, &sa, NULL);
     alarm(2);
-}
-
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char child[8192];
-                snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 // ---------------------------------------------------------------- O_TMPFILE and linkat
@@ -577,16 +509,7 @@ static void test_seals(void) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *parent = argc > 1 ? argv[1] : "/tmp";
-    char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/files2-XXXXXX", parent);
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        return 2;
-    }
-    if (!realpath(tmpl, base) || chdir(base) != 0) {
-        perror(tmpl);
-        return 2;
-    }
+    if (make_workdir(parent, "files2", base) != 0) return 2;
     umask(022);
 
     test_tmpfile_in(base, "in a new directory");
@@ -597,12 +520,10 @@ int main(int argc, char **argv) {
     test_seals();
 
     if (chdir("/") != 0) perror("chdir /");
-    rm_rf(base);
+    rm_rf_at(AT_FDCWD, base);
     if (access(base, F_OK) == 0) {
         printf("check cleanup removes the work directory: FAILED\n");
         failures++;
     }
-    if (failures) printf("files2 FAILED (%d)\n", failures);
-    else printf("files2 ok\n");
-    return failures ? 1 : 0;
+    return finish_count("files2");
 }

@@ -29,53 +29,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <utime.h>
+#include "check.h"
 
-static int failures;
 static char tmp[64], shm[64];
-
-static const char *ename(int e) {
-    if (e == 0) return "none";
-    const char *n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static void pass(const char *name) { printf("check %s: ok\n", name); }
-
-static void fail(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("check %s: FAILED (", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(")\n");
-    failures++;
-}
-
-#define EXPECT(name, cond)                                                            \
-    do {                                                                              \
-        if (cond) pass(name);                                                         \
-        else fail(name, "condition `%s` false, last errno %s", #cond, ename(errno)); \
-    } while (0)
-
-#define EXPECT_ERR(name, expr, E)                                                     \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        int _e = errno;                                                               \
-        if (_r == -1 && _e == (E)) pass(name);                                        \
-        else if (_r == -1) fail(name, "errno %s, expected %s", ename(_e), #E);        \
-        else fail(name, "returned %ld, expected -1 with %s", _r, #E);                 \
-    } while (0)
-
-#define EXPECT_EQ(name, expr, want)                                                   \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long long _r = (long long)(expr);                                             \
-        long long _w = (long long)(want);                                             \
-        if (_r == _w) pass(name);                                                     \
-        else if (_r == -1) fail(name, "returned -1 errno %s, expected %lld", ename(errno), _w); \
-        else fail(name, "got %lld, expected %lld", _r, _w);                           \
-    } while (0)
 
 static int make_file(const char *path, const char *text) {
     int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0644);
@@ -150,19 +106,15 @@ static void test_xattrs(void) {
     EXPECT("llistxattr: the link's own", llistxattr(l, list, sizeof list) == 10 && strcmp(list, "trusted.x") == 0);
 
     // Permissions: another user may not write user. attributes of a file it cannot write.
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
-        failures = 0;
         if (setresuid(65534, 65534, 65534) != 0) _exit(3);
         EXPECT_ERR("setxattr: user. without write permission EACCES", setxattr(f, "user.z", "z", 1, 0), EACCES);
         EXPECT("getxattr: user. with read permission", getxattr(f, "user.empty", buf, sizeof buf) == 0);
         EXPECT_ERR("getxattr: trusted. unprivileged is not there", getxattr(f, "trusted.t", buf, sizeof buf), ENODATA);
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
+        exit_checks();
     }
-    int status = 0;
-    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+    reap(c);
 
     close(fd);
     unlink(l);
@@ -452,17 +404,13 @@ static void test_resolve(void) {
 
 // Runs fn in a child with the given uid, gid and supplementary groups; its failures count here.
 static void as_user(uid_t uid, gid_t gid, int ngroups, const gid_t *groups, void (*fn)(void)) {
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
-        failures = 0;
         if (setgroups((size_t)ngroups, groups) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(3);
         fn();
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
+        exit_checks();
     }
-    int status = 0;
-    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+    reap(c);
 }
 
 static char pdir[160];
@@ -606,7 +554,5 @@ int main(void) {
 
     rm_dir(tmp);
     rm_dir(shm);
-    if (failures) printf("files3 FAILED (%d)\n", failures);
-    else printf("files3 ok\n");
-    return failures ? 1 : 0;
+    return finish_count("files3");
 }

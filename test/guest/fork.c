@@ -10,13 +10,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "exec-child") == 0) {
@@ -96,6 +90,5 @@ int main(int argc, char **argv) {
     check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 5,
           "execve child exits 5");
 
-    printf("%s\n", failures ? "fork FAILED" : "fork ok");
-    return failures ? 1 : 0;
+    return finish("fork");
 }

@@ -12,17 +12,11 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #define LIMIT 20
 #define MAX_FORKS 25
 #define GIVE_UP 100
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 // The bomb itself; its exit status reports what happened (0 = as expected).
 static int bomb(void) {
@@ -87,10 +81,5 @@ int main(void) {
     c = fork();
     if (c == 0) _exit(0);
     check(c > 0 && waitpid(c, NULL, 0) == c, "root forks past RLIMIT_NPROC");
-    if (failures) {
-        printf("forkbomb: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("forkbomb ok\n");
-    return 0;
+    return finish_as("forkbomb: %d checks FAILED\n", "forkbomb ok");
 }

@@ -21,52 +21,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "check.h"
 
 #define NOBODY 65534
-
-static int failures;
-
-static const char *ename(int e) {
-    if (e == 0) return "none";
-    const char *n = strerrorname_np(e);
-    return n ? n : "E?";
-}
-
-static void pass(const char *name) { printf("check %s: ok\n", name); }
-
-static void fail(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("check %s: FAILED (", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(")\n");
-    failures++;
-}
-
-#define EXPECT(name, cond)                                                            \
-    do {                                                                              \
-        if (cond) pass(name);                                                         \
-        else fail(name, "condition `%s` false, last errno %s", #cond, ename(errno)); \
-    } while (0)
-
-#define EXPECT_OK(name, expr)                                                         \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        if (_r != -1) pass(name);                                                     \
-        else fail(name, "returned -1 errno %s, expected success", ename(errno));      \
-    } while (0)
-
-#define EXPECT_ERR(name, expr, E)                                                     \
-    do {                                                                              \
-        errno = 0;                                                                    \
-        long _r = (long)(expr);                                                       \
-        int _e = errno;                                                               \
-        if (_r == -1 && _e == (E)) pass(name);                                        \
-        else if (_r == -1) fail(name, "errno %s, expected %s", ename(_e), #E);        \
-        else fail(name, "returned %ld, expected -1 with %s", _r, #E);                 \
-    } while (0)
 
 // Creates NAME with MODE (exactly, whatever the umask) holding TEXT.
 static int make_file(const char *name, mode_t mode, const char *text) {
@@ -139,10 +96,5 @@ int main(int argc, char **argv) {
     EXPECT("still 65534", getuid() == NOBODY && geteuid() == NOBODY);
     EXPECT_ERR("open 0600 O_RDONLY still refused", open("otheruid-secret", O_RDONLY), EACCES);
 
-    if (failures) {
-        printf("fs_otheruid FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("fs_otheruid ok\n");
-    return 0;
+    return finish_count("fs_otheruid");
 }

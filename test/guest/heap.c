@@ -6,15 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 int main(void) {
     // brk: grow by 8 MiB in 1 MiB steps with sbrk, writing every page as we go.

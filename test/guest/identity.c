@@ -22,6 +22,7 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE 2
@@ -29,36 +30,6 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC 4
 #endif
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-// A call that must fail with a given errno.
-static void check_err(long rc, int want, const char *what) {
-    int e = errno;
-    char buf[200];
-    snprintf(buf, sizeof buf, "%s fails with %s", what, strerrorname_np(want));
-    check(rc == -1 && e == want, buf);
-    if (!(rc == -1 && e == want)) printf("  (got rc=%ld errno=%s)\n", rc, strerrorname_np(e));
-}
-
-// Runs fn in a forked child; the child's checks print there, its failures count here.
-static void in_child(void (*fn)(void)) {
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        failures = 0;
-        fn();
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
-    }
-    int status = 0;
-    if (c < 0 || waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
-}
 
 struct caps { uint64_t eff, prm, inh; };
 
@@ -104,15 +75,15 @@ static void test_ids(void) {
           "setreuid(1500, -1): saved follows euid");
     check(setreuid(-1, 1600) == 0 && getresuid(&r, &e, &s) == 0 && r == 1500 && e == 1600 && s == 1600,
           "setreuid(-1, 1600): euid differs from ruid so saved follows");
-    check_err(setreuid(-1, 0), EPERM, "setreuid(-1, 0) without 0 among the ids");
+    check_err_errno(setreuid(-1, 0), EPERM, "setreuid(-1, 0) without 0 among the ids");
     check(setreuid(1600, 1500) == 0 && getresuid(&r, &e, &s) == 0 && r == 1600 && e == 1500 && s == 1500,
           "setreuid swaps real and effective unprivileged");
     check(setuid(1600) == 0 && getresuid(&r, &e, &s) == 0 && r == 1600 && e == 1600 && s == 1500,
           "unprivileged setuid(ruid) sets only the euid");
     check(setuid(1500) == 0 && getresuid(&r, &e, &s) == 0 && r == 1600 && e == 1500 && s == 1500,
           "unprivileged setuid(suid) sets only the euid");
-    check_err(setuid(0), EPERM, "unprivileged setuid(0)");
-    check_err(setuid(-1), EINVAL, "setuid(-1)");
+    check_err_errno(setuid(0), EPERM, "unprivileged setuid(0)");
+    check_err_errno(setuid(-1), EINVAL, "setuid(-1)");
 }
 
 static void test_groups(void) {
@@ -121,9 +92,9 @@ static void test_groups(void) {
     check(getgroups(0, NULL) == 3, "getgroups(0) counts 3");
     int n = getgroups(8, out);
     check(n == 3 && out[0] == 10 && out[1] == 20 && out[2] == 30, "getgroups returns them sorted");
-    check_err(getgroups(1, out), EINVAL, "getgroups with a short buffer");
-    check_err(setgroups(65537, in), EINVAL, "setgroups beyond NGROUPS_MAX");
-    check_err(setgroups(2, (gid_t *)8), EFAULT, "setgroups with a bad pointer");
+    check_err_errno(getgroups(1, out), EINVAL, "getgroups with a short buffer");
+    check_err_errno(setgroups(65537, in), EINVAL, "setgroups beyond NGROUPS_MAX");
+    check_err_errno(setgroups(2, (gid_t *)8), EFAULT, "setgroups with a bad pointer");
     check(setgroups(0, NULL) == 0 && getgroups(0, NULL) == 0, "setgroups(0) clears the list");
 }
 
@@ -136,7 +107,7 @@ static void test_caps(void) {
 
     struct __user_cap_header_struct h = {0x12345678, 0};
     struct __user_cap_data_struct data[2];
-    check_err(syscall(SYS_capget, &h, data), EINVAL, "capget with an unknown version");
+    check_err_errno(syscall(SYS_capget, &h, data), EINVAL, "capget with an unknown version");
     check(h.version == _LINUX_CAPABILITY_VERSION_3, "capget writes back the preferred version");
     h.version = 0x12345678;
     check(syscall(SYS_capget, &h, NULL) == 0 && h.version == _LINUX_CAPABILITY_VERSION_3,
@@ -152,17 +123,17 @@ static void test_caps(void) {
     d.eff &= ~BIT(CAP_SYS_BOOT);
     check(set_caps(&d) == 0, "capset drops CAP_SYS_BOOT from permitted");
     d.prm |= BIT(CAP_SYS_BOOT);
-    check_err(set_caps(&d), EPERM, "capset adding to permitted");
+    check_err_errno(set_caps(&d), EPERM, "capset adding to permitted");
     d.prm &= ~BIT(CAP_SYS_BOOT);
     d.eff |= BIT(CAP_SYS_BOOT);
-    check_err(set_caps(&d), EPERM, "capset effective beyond permitted");
+    check_err_errno(set_caps(&d), EPERM, "capset effective beyond permitted");
     check(setfsuid(1234) == 0 && setfsuid(-1) == 1234, "root setfsuid(1234), setfsuid(-1) queries");
     check(get_caps(0, &d) == 0 && !(d.eff & BIT(CAP_CHOWN)) && (d.eff & BIT(CAP_SETUID)),
           "fsuid != 0 drops the file system caps only");
     check(setfsuid(0) == 1234 && get_caps(0, &d) == 0 && (d.eff & BIT(CAP_CHOWN)), "fsuid 0 brings them back");
     check(setfsgid(77) == 0 && setfsgid(-1) == 77, "root setfsgid(77)");
     check(prctl(PR_CAPBSET_READ, CAP_SETUID) == 1, "PR_CAPBSET_READ CAP_SETUID");
-    check_err(prctl(PR_CAPBSET_READ, 200), EINVAL, "PR_CAPBSET_READ of an unknown capability");
+    check_err_errno(prctl(PR_CAPBSET_READ, 200), EINVAL, "PR_CAPBSET_READ of an unknown capability");
 }
 
 static void test_drop(void) {
@@ -173,16 +144,16 @@ static void test_drop(void) {
     check(setresuid(65534, 65534, 65534) == 0, "setresuid(65534 x3)");
     check(getresuid(&r, &e, &s) == 0 && r == 65534 && e == 65534 && s == 65534, "getresuid after the drop");
     check(prctl(PR_GET_DUMPABLE) == 0, "credential change makes the process non-dumpable");
-    check_err(setuid(0), EPERM, "setuid(0) after the drop");
-    check_err(setresuid(-1, 0, -1), EPERM, "setresuid(-1, 0, -1) after the drop");
-    check_err(seteuid(0), EPERM, "seteuid(0) after the drop");
-    check_err(setgid(0), EPERM, "setgid(0) after the drop");
-    check_err(setgroups(0, NULL), EPERM, "setgroups after the drop");
+    check_err_errno(setuid(0), EPERM, "setuid(0) after the drop");
+    check_err_errno(setresuid(-1, 0, -1), EPERM, "setresuid(-1, 0, -1) after the drop");
+    check_err_errno(seteuid(0), EPERM, "seteuid(0) after the drop");
+    check_err_errno(setgid(0), EPERM, "setgid(0) after the drop");
+    check_err_errno(setgroups(0, NULL), EPERM, "setgroups after the drop");
     check(setuid(65534) == 0, "setuid(own uid) after the drop");
     struct caps c;
     check(get_caps(0, &c) == 0 && c.eff == 0 && c.prm == 0 && c.inh == 0, "capget after the drop shows no caps");
     c.prm = c.eff = BIT(CAP_SETUID);
-    check_err(set_caps(&c), EPERM, "capset cannot regain CAP_SETUID");
+    check_err_errno(set_caps(&c), EPERM, "capset cannot regain CAP_SETUID");
     check(setfsuid(12345) == 65534 && setfsuid(-1) == 65534, "setfsuid to a foreign uid is refused silently");
     check(setfsgid(-1) == 65534, "setfsgid(-1) queries");
 
@@ -190,17 +161,17 @@ static void test_drop(void) {
     check(setpriority(PRIO_PROCESS, 0, 10) == 0, "unprivileged setpriority raises nice to 10");
     errno = 0;
     check(getpriority(PRIO_PROCESS, 0) == 10 && errno == 0, "getpriority = 10");
-    check_err(setpriority(PRIO_PROCESS, 0, 5), EACCES, "unprivileged setpriority lowering nice");
+    check_err_errno(setpriority(PRIO_PROCESS, 0, 5), EACCES, "unprivileged setpriority lowering nice");
     struct sched_param p = {.sched_priority = 1};
-    check_err(sched_setscheduler(0, SCHED_FIFO, &p), EPERM, "unprivileged sched_setscheduler SCHED_FIFO");
+    check_err_errno(sched_setscheduler(0, SCHED_FIFO, &p), EPERM, "unprivileged sched_setscheduler SCHED_FIFO");
     p.sched_priority = 0;
     check(sched_setscheduler(0, SCHED_BATCH, &p) == 0 && sched_getscheduler(0) == SCHED_BATCH,
           "unprivileged SCHED_BATCH round trip");
-    check_err(kill(1, 0), EPERM, "kill(1, 0) across uids");
+    check_err_errno(kill(1, 0), EPERM, "kill(1, 0) across uids");
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_max += 1;
-    check_err(setrlimit(RLIMIT_NOFILE, &rl), EPERM, "unprivileged raise of a hard limit");
+    check_err_errno(setrlimit(RLIMIT_NOFILE, &rl), EPERM, "unprivileged raise of a hard limit");
 }
 
 static void test_keepcaps(void) {
@@ -222,10 +193,10 @@ static void test_session_grandchild(void) {
     check(getpgid(0) == leader, "grandchild inherits the process group");
     check(setpgid(0, 0) == 0 && getpgid(0) == me && getpgrp() == me, "setpgid(0, 0) makes a new group");
     check(setpgid(0, leader) == 0 && getpgid(0) == leader, "setpgid back to the leader's group");
-    check_err(setpgid(0, 999999), EPERM, "setpgid to a group that does not exist");
-    check_err(setpgid(leader, leader), ESRCH, "setpgid of the parent");
+    check_err_errno(setpgid(0, 999999), EPERM, "setpgid to a group that does not exist");
+    check_err_errno(setpgid(leader, leader), ESRCH, "setpgid of the parent");
     check(setpgid(0, 0) == 0, "setpgid(0, 0) again");
-    check_err(setsid(), EPERM, "setsid as a process group leader");
+    check_err_errno(setsid(), EPERM, "setsid as a process group leader");
 }
 
 static void test_session_child(void) {
@@ -236,9 +207,9 @@ static void test_session_child(void) {
     check(getpgid(getppid()) == parent_pgrp, "getpgid of the parent");
     check(setsid() == me, "setsid returns the new session id");
     check(getsid(0) == me && getpgrp() == me && getpgid(me) == me, "session and group ids are the pid");
-    check_err(setsid(), EPERM, "setsid twice");
-    check_err(setpgid(0, 0), EPERM, "setpgid of a session leader");
-    check_err(setpgid(0, -1), EINVAL, "setpgid with a negative pgid");
+    check_err_errno(setsid(), EPERM, "setsid twice");
+    check_err_errno(setpgid(0, 0), EPERM, "setpgid of a session leader");
+    check_err_errno(setpgid(0, -1), EINVAL, "setpgid with a negative pgid");
     in_child(test_session_grandchild);
 
     // setpgid on a child from its parent.
@@ -259,9 +230,9 @@ static void test_session_child(void) {
     close(fds[1]);
     int status;
     check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw its group");
-    check_err(getpgid(c), ESRCH, "getpgid of a reaped child");
-    check_err(getsid(c), ESRCH, "getsid of a reaped child");
-    check_err(setpgid(c, 0), ESRCH, "setpgid of a reaped child");
+    check_err_errno(getpgid(c), ESRCH, "getpgid of a reaped child");
+    check_err_errno(getsid(c), ESRCH, "getsid of a reaped child");
+    check_err_errno(setpgid(c, 0), ESRCH, "setpgid of a reaped child");
 }
 
 static void test_priority(void) {
@@ -274,13 +245,13 @@ static void test_priority(void) {
     check(setpgid(0, 0) == 0, "own process group for PRIO_PGRP");
     check(setpriority(PRIO_PGRP, 0, 3) == 0 && getpriority(PRIO_PGRP, 0) == 3 && getpriority(PRIO_PROCESS, 0) == 3,
           "PRIO_PGRP set and get");
-    check_err(getpriority(3, 0), EINVAL, "getpriority with a bad which");
-    check_err(setpriority(PRIO_USER, 54321, 0), ESRCH, "setpriority for a uid without processes");
+    check_err_errno(getpriority(3, 0), EINVAL, "getpriority with a bad which");
+    check_err_errno(setpriority(PRIO_USER, 54321, 0), ESRCH, "setpriority for a uid without processes");
     pid_t c = fork();
     if (c == 0) _exit(getpriority(PRIO_PROCESS, 0) == 3 ? 0 : 1);
     int status;
     check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork inherits nice");
-    check_err(getpriority(PRIO_PROCESS, c), ESRCH, "getpriority of a reaped child");
+    check_err_errno(getpriority(PRIO_PROCESS, c), ESRCH, "getpriority of a reaped child");
 }
 
 static void test_sched(void) {
@@ -288,18 +259,18 @@ static void test_sched(void) {
     check(sched_get_priority_max(SCHED_RR) == 99 && sched_get_priority_min(SCHED_RR) == 1, "RR priorities 1..99");
     check(sched_get_priority_max(SCHED_OTHER) == 0 && sched_get_priority_min(SCHED_OTHER) == 0, "OTHER priorities 0..0");
     check(sched_get_priority_max(SCHED_BATCH) == 0 && sched_get_priority_min(SCHED_IDLE) == 0, "BATCH/IDLE priorities 0");
-    check_err(sched_get_priority_max(42), EINVAL, "sched_get_priority_max of an unknown policy");
+    check_err_errno(sched_get_priority_max(42), EINVAL, "sched_get_priority_max of an unknown policy");
     check(sched_getscheduler(0) == SCHED_OTHER, "sched_getscheduler is SCHED_OTHER");
     struct sched_param p = {.sched_priority = 0};
     check(sched_getparam(0, &p) == 0 && p.sched_priority == 0, "sched_getparam is 0");
     p.sched_priority = 5;
-    check_err(sched_setscheduler(0, SCHED_OTHER, &p), EINVAL, "SCHED_OTHER with priority 5");
+    check_err_errno(sched_setscheduler(0, SCHED_OTHER, &p), EINVAL, "SCHED_OTHER with priority 5");
     p.sched_priority = 0;
-    check_err(sched_setscheduler(0, SCHED_FIFO, &p), EINVAL, "SCHED_FIFO with priority 0");
+    check_err_errno(sched_setscheduler(0, SCHED_FIFO, &p), EINVAL, "SCHED_FIFO with priority 0");
     p.sched_priority = 100;
-    check_err(sched_setscheduler(0, SCHED_FIFO, &p), EINVAL, "SCHED_FIFO with priority 100");
-    check_err(sched_getscheduler(-1), EINVAL, "sched_getscheduler(-1)");
-    check_err(sched_setscheduler(0, SCHED_OTHER, NULL), EINVAL, "sched_setscheduler with a NULL param");
+    check_err_errno(sched_setscheduler(0, SCHED_FIFO, &p), EINVAL, "SCHED_FIFO with priority 100");
+    check_err_errno(sched_getscheduler(-1), EINVAL, "sched_getscheduler(-1)");
+    check_err_errno(sched_setscheduler(0, SCHED_OTHER, NULL), EINVAL, "sched_setscheduler with a NULL param");
     p.sched_priority = 10;
     check(sched_setscheduler(0, SCHED_FIFO, &p) == 0, "root sets SCHED_FIFO 10");
     p.sched_priority = 0;
@@ -322,7 +293,7 @@ static void test_sched(void) {
     check(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0, "RESET_ON_FORK child is SCHED_OTHER");
     p.sched_priority = 0;
     check(sched_setscheduler(0, SCHED_OTHER, &p) == 0 && sched_getscheduler(0) == SCHED_OTHER, "back to SCHED_OTHER");
-    check_err(sched_getscheduler(c), ESRCH, "sched_getscheduler of a reaped child");
+    check_err_errno(sched_getscheduler(c), ESRCH, "sched_getscheduler of a reaped child");
 }
 
 static void test_cpu(void) {
@@ -334,16 +305,16 @@ static void test_cpu(void) {
 }
 
 static void test_membarrier(void) {
-    check_err(syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), EPERM,
+    check_err_errno(syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0), EPERM,
               "membarrier PRIVATE_EXPEDITED before registering");
     long mask = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     int want = MEMBARRIER_CMD_GLOBAL | MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED;
     check(mask > 0 && (mask & want) == want, "membarrier QUERY lists GLOBAL and PRIVATE_EXPEDITED");
-    check_err(syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 1, 0), EINVAL, "membarrier QUERY with flags");
+    check_err_errno(syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 1, 0), EINVAL, "membarrier QUERY with flags");
     check(syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0, "membarrier REGISTER_PRIVATE_EXPEDITED");
     check(syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0, "membarrier PRIVATE_EXPEDITED");
     check(syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0, "membarrier GLOBAL");
-    check_err(syscall(SYS_membarrier, 1 << 20, 0, 0), EINVAL, "membarrier with an unknown command");
+    check_err_errno(syscall(SYS_membarrier, 1 << 20, 0, 0), EINVAL, "membarrier with an unknown command");
     fflush(stdout);
     pid_t c = fork();
     if (c == 0) _exit(syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0 ? 0 : 1);
@@ -360,8 +331,8 @@ static void test_close_range(void) {
     check(is_open(base) && !is_open(base + 1) && !is_open(base + 2) && is_open(base + 3), "only those two closed");
     check(close_range(base, base + 3, CLOSE_RANGE_CLOEXEC) == 0, "close_range CLOEXEC");
     check(fcntl(base, F_GETFD) == FD_CLOEXEC && fcntl(base + 3, F_GETFD) == FD_CLOEXEC, "CLOEXEC set, fds kept open");
-    check_err(close_range(5, 4, 0), EINVAL, "close_range with first > last");
-    check_err(close_range(0, 0, 0x80), EINVAL, "close_range with an unknown flag");
+    check_err_errno(close_range(5, 4, 0), EINVAL, "close_range with first > last");
+    check_err_errno(close_range(0, 0, 0x80), EINVAL, "close_range with an unknown flag");
     check(close_range(base, ~0U, CLOSE_RANGE_UNSHARE) == 0, "close_range to ~0U with UNSHARE");
     check(!is_open(base) && !is_open(base + 3) && is_open(0), "everything from base closed, stdin kept");
 }
@@ -384,19 +355,19 @@ static void test_nofile(void) {
     int e = errno;
     printf("opened %d more, last fd %d\n", opened, last);
     check(fd == -1 && e == EMFILE && last == 9, "open beyond the limit fails with EMFILE");
-    check_err(dup(0), EMFILE, "dup at the limit");
-    check_err(fcntl(0, F_DUPFD, 3), EMFILE, "F_DUPFD at the limit");
-    check_err(fcntl(0, F_DUPFD, 10), EINVAL, "F_DUPFD from the limit");
-    check_err(dup2(0, 10), EBADF, "dup2 to the limit");
+    check_err_errno(dup(0), EMFILE, "dup at the limit");
+    check_err_errno(fcntl(0, F_DUPFD, 3), EMFILE, "F_DUPFD at the limit");
+    check_err_errno(fcntl(0, F_DUPFD, 10), EINVAL, "F_DUPFD from the limit");
+    check_err_errno(dup2(0, 10), EBADF, "dup2 to the limit");
     int p[2];
-    check_err(pipe(p), EMFILE, "pipe at the limit");
+    check_err_errno(pipe(p), EMFILE, "pipe at the limit");
     close(9);
     check(dup2(0, 9) == 9, "dup2 below the limit");
     rl.rlim_cur = 5;
     check(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE lowered below open fds");
     check(is_open(9) && close(9) == 0, "an fd above the new limit stays usable");
-    check_err(dup2(0, 9), EBADF, "dup2 above the lowered limit");
-    check_err(open("/dev/null", O_RDONLY), EMFILE, "open with every fd below 5 in use");
+    check_err_errno(dup2(0, 9), EBADF, "dup2 above the lowered limit");
+    check_err_errno(open("/dev/null", O_RDONLY), EMFILE, "open with every fd below 5 in use");
 }
 
 int main(void) {
@@ -422,10 +393,5 @@ int main(void) {
     test_personality();
     in_child(test_nofile);
 
-    if (failures) {
-        printf("identity: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("identity ok\n");
-    return 0;
+    return finish_as("identity: %d checks FAILED\n", "identity ok");
 }

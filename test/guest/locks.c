@@ -10,12 +10,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static int lock(int fd, int cmd, short type, off_t start, off_t len) {
     struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
@@ -105,6 +100,5 @@ int main(int argc, char **argv) {
     unlink("f"); unlink("race"); unlink("map");
     chdir("/");
     rmdir(dir);
-    printf("%s\n", failures ? "locks FAILED" : "locks ok");
-    return failures ? 1 : 0;
+    return finish("locks");
 }

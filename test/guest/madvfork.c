@@ -14,33 +14,20 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#define CHECK_FAULTS
+#include "check.h"
 
 #define PAGE 4096UL
 
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static sigjmp_buf jump;
-static volatile int caught;
-
-static void on_fault(int sig) {
-    caught = sig;
-    siglongjmp(jump, 1);
-}
-
 // The signal a read of p raises (0 if none); *value gets the byte read.
-static int probe(volatile char *p, char *value) {
+static int probe_value(volatile char *p, char *value) {
     caught = 0;
     if (sigsetjmp(jump, 1) == 0) *value = *p;
     return caught;
 }
 
 // Runs fn(arg) in a forked child; returns its exit status (or 128 + signal).
-static int in_child(int (*fn)(char *), char *arg) {
+static int child_status(int (*fn)(char *), char *arg) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) _exit(fn(arg));
@@ -54,7 +41,7 @@ static int sees_pages(char *p) {
     int code = 0;
     for (int i = 0; i < 4; i++) {
         char v = 0;
-        int sig = probe(p + i * PAGE, &v);
+        int sig = probe_value(p + i * PAGE, &v);
         // 2 bits per page: 0 unmapped (SIGSEGV), 1 zero, 2 the parent's data (i + 1).
         int state = sig == SIGSEGV ? 0 : v == 0 ? 1 : v == (char)(i + 1) ? 2 : 3;
         code |= state << (2 * i);
@@ -64,7 +51,7 @@ static int sees_pages(char *p) {
 
 static int grandchild_sees(char *p) {
     p[0] = 5; // the child's own data...
-    return in_child(sees_pages, p);
+    return child_status(sees_pages, p);
 }
 
 static void fill(char *p) {
@@ -77,28 +64,28 @@ int main(void) {
 
     char *p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     fill(p);
-    check(in_child(sees_pages, p) == 0xaa, "without advice the child sees all four pages");
+    check(child_status(sees_pages, p) == 0xaa, "without advice the child sees all four pages");
 
     // DONTFORK on pages 1 and 2: unmapped in the child.
     check(madvise(p + PAGE, 2 * PAGE, MADV_DONTFORK) == 0, "madvise(MADV_DONTFORK)");
-    check(in_child(sees_pages, p) == 0x82, "the child has no MADV_DONTFORK pages (SIGSEGV there)");
+    check(child_status(sees_pages, p) == 0x82, "the child has no MADV_DONTFORK pages (SIGSEGV there)");
     check(p[PAGE] == 2 && p[2 * PAGE] == 3, "the parent keeps them");
     check(madvise(p + 2 * PAGE, PAGE, MADV_DOFORK) == 0, "madvise(MADV_DOFORK) on one of them");
-    check(in_child(sees_pages, p) == 0xa2, "the child sees that page again");
-    check(madvise(p, 4 * PAGE, MADV_DOFORK) == 0 && in_child(sees_pages, p) == 0xaa, "MADV_DOFORK on all: all back");
+    check(child_status(sees_pages, p) == 0xa2, "the child sees that page again");
+    check(madvise(p, 4 * PAGE, MADV_DOFORK) == 0 && child_status(sees_pages, p) == 0xaa, "MADV_DOFORK on all: all back");
 
     // WIPEONFORK on pages 0 and 3: zeros in the child, data in the parent.
     check(madvise(p, PAGE, MADV_WIPEONFORK) == 0 && madvise(p + 3 * PAGE, PAGE, MADV_WIPEONFORK) == 0,
           "madvise(MADV_WIPEONFORK)");
-    check(in_child(sees_pages, p) == 0x69, "the child reads zeros in MADV_WIPEONFORK pages");
+    check(child_status(sees_pages, p) == 0x69, "the child reads zeros in MADV_WIPEONFORK pages");
     check(p[0] == 1 && p[3 * PAGE] == 4, "the parent keeps its data");
-    check(in_child(grandchild_sees, p) == 0x69, "the child's own child gets zeros there too");
-    check(madvise(p, 4 * PAGE, MADV_KEEPONFORK) == 0 && in_child(sees_pages, p) == 0xaa,
+    check(child_status(grandchild_sees, p) == 0x69, "the child's own child gets zeros there too");
+    check(madvise(p, 4 * PAGE, MADV_KEEPONFORK) == 0 && child_status(sees_pages, p) == 0xaa,
           "MADV_KEEPONFORK: copied again");
     // Both at once: DONTFORK wins (there is nothing to wipe).
     madvise(p, PAGE, MADV_WIPEONFORK);
     madvise(p, PAGE, MADV_DONTFORK);
-    check(in_child(sees_pages, p) == 0xa8, "MADV_DONTFORK and MADV_WIPEONFORK: not mapped");
+    check(child_status(sees_pages, p) == 0xa8, "MADV_DONTFORK and MADV_WIPEONFORK: not mapped");
     madvise(p, 4 * PAGE, MADV_DOFORK);
     madvise(p, 4 * PAGE, MADV_KEEPONFORK);
 
@@ -118,7 +105,7 @@ int main(void) {
     char v;
     fflush(stdout);
     pid_t pid = fork();
-    if (pid == 0) _exit((probe(file, &v) == SIGSEGV ? 1 : 0) | (probe(shared, &v) == SIGSEGV ? 2 : 0));
+    if (pid == 0) _exit((probe_value(file, &v) == SIGSEGV ? 1 : 0) | (probe_value(shared, &v) == SIGSEGV ? 2 : 0));
     int status;
     waitpid(pid, &status, 0);
     check(WIFEXITED(status) && WEXITSTATUS(status) == 3, "neither is mapped in the child");
@@ -127,14 +114,9 @@ int main(void) {
     munmap(p + PAGE, PAGE);
     errno = 0;
     check(madvise(p, 4 * PAGE, MADV_DONTFORK) == -1 && errno == ENOMEM, "MADV_DONTFORK over a hole -> ENOMEM");
-    check(in_child(sees_pages, p) == 0x00, "but the mapped pages got it");
+    check(child_status(sees_pages, p) == 0x00, "but the mapped pages got it");
     errno = 0;
     check(madvise(p + 1, PAGE, MADV_DONTFORK) == -1 && errno == EINVAL, "unaligned -> EINVAL");
 
-    if (failures) {
-        printf("madvfork FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("madvfork ok\n");
-    return 0;
+    return finish_count("madvfork");
 }

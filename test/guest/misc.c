@@ -18,13 +18,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static long long ns(const struct timespec *t) { return t->tv_sec * 1000000000LL + t->tv_nsec; }
 
@@ -195,6 +189,5 @@ int main(void) {
     test_limits();
     test_affinity();
     test_fds();
-    printf("%s\n", failures ? "misc FAILED" : "misc ok");
-    return failures ? 1 : 0;
+    return finish("misc");
 }

@@ -10,19 +10,13 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "check.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static char *map(void *hint, size_t len, int prot, int flags) {
     return mmap(hint, len, prot, flags, -1, 0);
@@ -191,10 +185,5 @@ int main(void) {
     check(munmap(a, 16 * PAGE) == 0, "munmap a range with a hole in it");
     check(raw_write(1, a, 1) == -EFAULT, "whole range gone");
 
-    if (failures) {
-        printf("mmap FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("mmap ok\n");
-    return 0;
+    return finish_count("mmap");
 }

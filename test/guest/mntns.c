@@ -25,48 +25,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
-static int failures;
 static char base[64], dir_a[128], dir_b[128], file_f[160], link_l[128];
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-// A call that must fail with a given errno.
-static void check_err(long rc, int want, const char *what) {
-    int e = errno;
-    char buf[200];
-    snprintf(buf, sizeof buf, "%s fails with %s", what, strerrorname_np(want));
-    check(rc == -1 && e == want, buf);
-    if (!(rc == -1 && e == want)) printf("  (got rc=%ld errno=%s)\n", rc, rc == -1 ? strerrorname_np(e) : "-");
-}
-
-// A call that must succeed.
-static void check_ok(long rc, const char *what) {
-    int e = errno;
-    check(rc == 0, what);
-    if (rc != 0) printf("  (got rc=%ld errno=%s)\n", rc, strerrorname_np(e));
-}
-
-// Waits for a child whose checks printed there; its failures count here.
-static void reap(pid_t c) {
-    int status = 0;
-    if (c < 0 || waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
-}
-
-static void in_child(void (*fn)(void)) {
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        failures = 0;
-        fn();
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
-    }
-    reap(c);
-}
 
 static dev_t dev_of(const char *path) {
     struct stat st;
@@ -139,10 +100,8 @@ static void test_clone3_newns(void) {
 static void test_unshare_proc(void) {
     int up[2], down[2];
     if (pipe(up) || pipe(down)) { check(0, "pipes"); return; }
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
-        failures = 0;
         check_ok(unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS) in a child");
         check_ok(mount_tmpfs(dir_a), "the child mounts a tmpfs after unshare");
         check(mounted(dir_a) && listed("self", dir_a) == 1, "the child sees its mount and its mountinfo lists it");
@@ -373,10 +332,5 @@ int main(void) {
     rmdir(dir_a);
     check(rmdir(base) == 0, "the temporary directory is removed");
 
-    if (failures) {
-        printf("mntns: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("mntns ok\n");
-    return 0;
+    return finish_as("mntns: %d checks FAILED\n", "mntns ok");
 }

@@ -13,29 +13,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#define CHECK_FAULTS
+#include "check.h"
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static sigjmp_buf jump;
-static volatile int caught;
-
-static void on_fault(int sig) {
-    caught = sig;
-    siglongjmp(jump, 1);
-}
-
-static int probe(volatile char *p) {
-    caught = 0;
-    if (sigsetjmp(jump, 1) == 0) (void)*p;
-    return caught;
-}
 
 static char *anon(size_t pages, int flags) {
     return mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
@@ -59,7 +40,7 @@ int main(void) {
     check(mremap(a, 8 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED && errno == EFAULT,
           "a resizing move across two -> EFAULT");
     char *s = mremap(a, 8 * PAGE, 2 * PAGE, 0);
-    check(s == a && probe(a + 4 * PAGE) == SIGSEGV && probe(a + 2 * PAGE) == SIGSEGV, "shrinking across two unmaps the tail");
+    check(s == a && probe(a + 4 * PAGE, 0) == SIGSEGV && probe(a + 2 * PAGE, 0) == SIGSEGV, "shrinking across two unmaps the tail");
     munmap(a, 2 * PAGE);
     errno = 0;
     check(mremap(a, 4 * PAGE, 2 * PAGE, 0) == MAP_FAILED && errno == EFAULT, "shrinking an unmapped address -> EFAULT");
@@ -82,17 +63,17 @@ int main(void) {
     check(d2 != MAP_FAILED && strcmp(d2, "from the copy") == 0, "a duplicate from the second page starts there");
     char *d3 = mremap(sh, 0, 8 * PAGE, MREMAP_MAYMOVE);
     check(d3 != MAP_FAILED && strcmp(d3 + 3 * PAGE, "tail") == 0, "a longer duplicate");
-    check(d3 != MAP_FAILED && probe(d3 + 5 * PAGE) == SIGBUS, "past the shared object: SIGBUS");
+    check(d3 != MAP_FAILED && probe(d3 + 5 * PAGE, 0) == SIGBUS, "past the shared object: SIGBUS");
     char *target = anon(4, MAP_PRIVATE);
     char *d4 = mremap(sh, 0, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     check(d4 == target && strcmp(d4, "hello") == 0, "a duplicate at a fixed address");
-    check(probe(target + 2 * PAGE) == 0, "replacing only what it covers");
+    check(probe(target + 2 * PAGE, 0) == 0, "replacing only what it covers");
     // Split by mprotect, the object is still one: a duplicate reaches its second part.
     char *e = anon(4, MAP_SHARED);
     strcpy(e + 3 * PAGE, "end");
     mprotect(e + 2 * PAGE, 2 * PAGE, PROT_READ);
     char *d5 = mremap(e, 0, 4 * PAGE, MREMAP_MAYMOVE);
-    check(d5 != MAP_FAILED && probe(d5 + 3 * PAGE) == 0 && strcmp(d5 + 3 * PAGE, "end") == 0,
+    check(d5 != MAP_FAILED && probe(d5 + 3 * PAGE, 0) == 0 && strcmp(d5 + 3 * PAGE, "end") == 0,
           "a duplicate of a split shared mapping reaches all of it");
     char *priv = anon(2, MAP_PRIVATE);
     errno = 0;
@@ -101,13 +82,8 @@ int main(void) {
     // Growing a shared anonymous mapping: the object does not grow with it.
     char *g = anon(2, MAP_SHARED);
     char *grown = mremap(g, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
-    check(grown != MAP_FAILED && probe(grown + PAGE) == 0 && probe(grown + 3 * PAGE) == SIGBUS,
+    check(grown != MAP_FAILED && probe(grown + PAGE, 0) == 0 && probe(grown + 3 * PAGE, 0) == SIGBUS,
           "a grown shared anonymous mapping: SIGBUS past the object");
 
-    if (failures) {
-        printf("mremapdup FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("mremapdup ok\n");
-    return 0;
+    return finish_count("mremapdup");
 }

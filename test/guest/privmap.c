@@ -15,32 +15,10 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#define CHECK_FAULTS
+#include "check.h"
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static sigjmp_buf jump;
-static volatile int caught;
-
-static void on_fault(int sig) {
-    caught = sig;
-    siglongjmp(jump, 1);
-}
-
-static int probe(volatile char *p, int write) {
-    caught = 0;
-    if (sigsetjmp(jump, 1) == 0) {
-        if (write) *p = 'w';
-        else (void)*p;
-    }
-    return caught;
-}
 
 static char file_at(int fd, off_t off) {
     char c = 0;
@@ -124,10 +102,5 @@ int main(void) {
     check(late != MAP_FAILED && probe(late, 0) == 0 && probe(late + PAGE, 0) == SIGBUS,
           "a private mapping past the end of the file: SIGBUS there");
 
-    if (failures) {
-        printf("privmap FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("privmap ok\n");
-    return 0;
+    return finish_count("privmap");
 }

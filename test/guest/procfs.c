@@ -17,13 +17,7 @@
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 // Reads a whole file (proc files report size 0, so read until EOF). Returns the length or -1.
 static long slurp(const char *path, char *buf, size_t size) {
@@ -455,10 +449,5 @@ int main(int argc, char **argv) {
     test_fds();
     test_devices();
     test_system();
-    if (failures) {
-        printf("procfs: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("procfs ok\n");
-    return 0;
+    return finish_as("procfs: %d checks FAILED\n", "procfs ok");
 }

@@ -20,16 +20,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 #define MS 1000000LL
 #define SEC 1000000000LL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static long long ts_ns(struct timespec ts) { return ts.tv_sec * SEC + ts.tv_nsec; }
 static long long tv_ns(struct timeval tv) { return tv.tv_sec * SEC + tv.tv_usec * 1000LL; }
@@ -238,6 +232,5 @@ int main(void) {
     test_clocks();
     test_nproc();
     test_rlimit_cpu();
-    printf("%s\n", failures ? "rusage FAILED" : "rusage ok");
-    return failures != 0;
+    return finish("rusage");
 }

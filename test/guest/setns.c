@@ -23,28 +23,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
-static int failures;
 static char base[64], marker[128];
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static void check_err(long rc, int want, const char *what) {
-    int e = errno;
-    char buf[200];
-    snprintf(buf, sizeof buf, "%s fails with %s", what, strerrorname_np(want));
-    check(rc == -1 && e == want, buf);
-    if (!(rc == -1 && e == want)) printf("  (got rc=%ld errno=%s)\n", rc, rc == -1 ? strerrorname_np(e) : "-");
-}
-
-static void check_ok(long rc, const char *what) {
-    int e = errno;
-    check(rc == 0, what);
-    if (rc != 0) printf("  (got rc=%ld errno=%s)\n", rc, strerrorname_np(e));
-}
 
 static int sys_setns(int fd, int type) { return (int)syscall(SYS_setns, fd, type); }
 
@@ -151,20 +132,16 @@ static void test_errors(void) {
     }
 
     // Without capabilities: EPERM (a child that gave up root).
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
-        failures = 0;
         int uts = open("/proc/self/ns/uts", O_RDONLY);
         if (setresuid(65534, 65534, 65534) != 0) _exit(3);
         check_err(sys_setns(mnt, CLONE_NEWNS), EPERM, "setns(mnt) without CAP_SYS_ADMIN");
         check_err(sys_setns(uts, 0), EPERM, "setns(uts) without CAP_SYS_ADMIN");
         check_err(sys_setns(user, 0), EINVAL, "setns into our own user namespace without capabilities");
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
+        exit_checks();
     }
-    int status = 0;
-    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+    reap(c);
     close(mnt);
     close(user);
     close(dir);
@@ -238,17 +215,13 @@ static void test_mount_namespaces(void) {
     check(access(marker, F_OK) == 0, "its mount is seen again");
 
     // A child entering a namespace does not move its parent.
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
-        failures = 0;
         check_ok(sys_setns(a, CLONE_NEWNS), "a child enters the first namespace");
         check(access(marker, F_OK) != 0, "the child no longer sees the mount");
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
+        exit_checks();
     }
-    int status = 0;
-    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+    reap(c);
     check(access(marker, F_OK) == 0, "the parent still does");
 
     unlink(marker);
@@ -283,10 +256,5 @@ int main(void) {
     if (chdir("/") != 0) failures++;
     umount2(base, MNT_DETACH);
     check(rmdir(base) == 0, "the temporary directory is removed");
-    if (failures) {
-        printf("setns: %d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("setns ok\n");
-    return 0;
+    return finish_as("setns: %d checks FAILED\n", "setns ok");
 }

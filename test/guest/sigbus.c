@@ -14,15 +14,9 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static sigjmp_buf jump;
 static volatile int caught, caught_code;
@@ -117,10 +111,5 @@ int main(void) {
     munmap(m, 4 * PAGE);
     close(fd);
 
-    if (failures) {
-        printf("sigbus FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("sigbus ok\n");
-    return 0;
+    return finish_count("sigbus");
 }

@@ -11,13 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static volatile sig_atomic_t usr1_count, info_signo, info_code, info_pid;
 static volatile uintptr_t fault_addr, handler_sp;
@@ -117,6 +111,5 @@ int main(void) {
     sigprocmask(SIG_BLOCK, NULL, &now);
     check(!sigismember(&now, SIGSEGV), "signal mask restored by siglongjmp");
 
-    printf("%s\n", failures ? "signals FAILED" : "signals ok");
-    return failures ? 1 : 0;
+    return finish("signals");
 }

@@ -35,14 +35,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
-static int failures;
 static char *self;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static void msleep(int ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -52,14 +47,11 @@ static void msleep(int ms) {
 // Runs fn in a child process so a hang or a crash fails only that group of checks.
 static void group(const char *name, void (*fn)(void)) {
     printf("== %s\n", name);
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_checks();
     if (c == 0) {
         alarm(20);
-        failures = 0;
         fn();
-        fflush(stdout);
-        _exit(failures ? 1 : 0);
+        exit_checks();
     }
     int st;
     waitpid(c, &st, 0);
@@ -706,6 +698,5 @@ int main(int argc, char **argv) {
     GROUP(robust);
     GROUP(alarm_restart);
     GROUP(avx);
-    printf("%s\n", failures ? "signals2 FAILED" : "signals2 ok");
-    return failures ? 1 : 0;
+    return finish("signals2");
 }

@@ -17,37 +17,14 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#define CHECK_FAULTS
+#include "check.h"
 
 #ifndef AT_MINSIGSTKSZ
 #define AT_MINSIGSTKSZ 51
 #endif
 
 #define PAGE 4096UL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
-
-static sigjmp_buf jump;
-static volatile int caught;
-
-static void on_fault(int sig) {
-    caught = sig;
-    siglongjmp(jump, 1);
-}
-
-// The signal an access to p raises (0 if none).
-static int probe(volatile char *p, int write) {
-    caught = 0;
-    if (sigsetjmp(jump, 1) == 0) {
-        if (write) *p = 1;
-        else (void)*p;
-    }
-    return caught;
-}
 
 // Code that returns 42: mov eax, 42; ret.
 static const unsigned char ret42[] = {0xb8, 42, 0, 0, 0, 0xc3};
@@ -265,10 +242,5 @@ int main(int argc, char **argv) {
         check(1, "a frame that does not fit the alternate stack -> SIGSEGV");
     }
 
-    if (failures) {
-        printf("stack FAILED (%d)\n", failures);
-        return 1;
-    }
-    printf("stack ok\n");
-    return 0;
+    return finish_count("stack");
 }

@@ -16,12 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 // 8 threads incrementing a mutex-protected counter 100k times each.
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -283,6 +278,5 @@ int main(int argc, char **argv) {
     check(waitpid(job, &jst, 0) == job && WIFSIGNALED(jst) && WTERMSIG(jst) == SIGTERM, "waitpid sees the SIGTERM death");
     check(waitpid(job, &jst, WNOHANG) == -1 && errno == ECHILD, "a reaped child is gone: ECHILD");
 
-    printf("%s\n", failures ? "tasks FAILED" : "tasks ok");
-    return failures ? 1 : 0;
+    return finish("tasks");
 }

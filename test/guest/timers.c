@@ -19,16 +19,10 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 #define MS 1000000LL
 #define SEC 1000000000LL
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static long long now_ns(clockid_t clock) {
     struct timespec ts;

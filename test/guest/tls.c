@@ -8,18 +8,12 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "check.h"
 
 __thread int tls_init = 42;                // .tdata
 __thread long tls_big[4] = {1, 2, 3, 4};   // .tdata, several words
 __thread int tls_zero;                     // .tbss
 static __thread char tls_buf[64];          // .tbss, static
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 static uintptr_t fs_base(void) {
     uintptr_t v;
@@ -55,6 +49,5 @@ int main(void) {
     unsigned long fs = 0;
     check(syscall(SYS_arch_prctl, ARCH_GET_FS, &fs) == 0 && fs == tp, "ARCH_GET_FS == %fs:0");
 
-    printf("%s\n", failures ? "tls FAILED" : "tls ok");
-    return failures ? 1 : 0;
+    return finish("tls");
 }

@@ -12,13 +12,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-static int failures;
-
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static void pattern(unsigned char *p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 31 + (i >> 12));
@@ -80,6 +74,5 @@ int main(void) {
     check(pread(fd, got, total, 0) == (ssize_t)total, "read it all back");
     check(memcmp(got, expect, total) == 0, "the bytes are the expected ones");
     unlink(path);
-    printf("tmpfswrite %s\n", failures ? "FAILED" : "ok");
-    return failures ? 1 : 0;
+    return finish("tmpfswrite");
 }

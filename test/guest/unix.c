@@ -21,12 +21,7 @@
 #include <sys/wait.h>
 #include <linux/sockios.h>
 #include <unistd.h>
-
-static int failures;
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static const char *errname(int e) {
     switch (e) {
@@ -769,10 +764,5 @@ int main(int argc, char **argv) {
     listener_shutdown();
     mmsg();
     rmdir(dir);
-    if (failures) {
-        printf("%d checks FAILED\n", failures);
-        return 1;
-    }
-    printf("unix ok\n");
-    return 0;
+    return finish_as("%d checks FAILED\n", "unix ok");
 }

@@ -10,12 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
+#include "check.h"
 
 static long ns(struct timespec t) { return t.tv_sec * 1000000000L + t.tv_nsec; }
 
@@ -69,6 +64,5 @@ int main(void) {
     struct timespec cpu_time;
     check(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_time) == 0, "other clocks fall back to the syscall");
     test_vdso_stays_private();
-    printf("%s\n", failures ? "vdso FAILED" : "vdso ok");
-    return failures ? 1 : 0;
+    return finish("vdso");
 }

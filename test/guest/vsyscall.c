@@ -18,16 +18,11 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 
 #define VSYSCALL_GETTIMEOFDAY 0xffffffffff600000UL
 #define VSYSCALL_TIME 0xffffffffff600400UL
 #define VSYSCALL_GETCPU 0xffffffffff600800UL
-
-static int failures;
-static void check(int ok, const char *what) {
-    printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-    if (!ok) failures++;
-}
 
 // Linux lists the page as "[vsyscall]" unless booted with vsyscall=none.
 static int has_vsyscall_page(void) {
@@ -122,6 +117,5 @@ int main(void) {
         printf("int 0x80 getpid: a fault (no i386 emulation)\n");
     }
 
-    printf("%s\n", failures ? "vsyscall FAILED" : "vsyscall ok");
-    return failures ? 1 : 0;
+    return finish("vsyscall");
 }
