@@ -215,7 +215,7 @@ public static class Benchmarks
         }
     }
 
-    private static double? ParseFigure(string stdout, string key)
+    internal static double? ParseFigure(string stdout, string key)
     {
         foreach (string line in stdout.Split('\n'))
         {

@@ -9,6 +9,7 @@
 //          start, fork, fork-heap, pipe, thread, busybox-loop, fileio-tmpfs, fileio-root, fileio-lower, find, untar,
 //          cat-small, python-start, python-sum, clock, python-subprocess, gcc, git-add).
 // --no-hyperfine  time start-to-exit with a Stopwatch even when hyperfine is installed.
+// (--ptrace-floor N is internal: one measurement of the ptrace floor, see PtraceFloor.cs.)
 //
 // Sections: "core" (the getppid round trip and start-to-exit, under all four runtimes) and
 // the task, file and userland workloads of issues 4, 3 and 5 (Workloads.cs; native, gVisor
@@ -22,6 +23,10 @@ using System.Diagnostics;
 using System.Globalization;
 using Sandbox.Bench;
 
+if (args.Length == 2 && args[0] == PtraceFloor.Flag)
+{
+    return PtraceFloor.RunHere(int.Parse(args[1], CultureInfo.InvariantCulture));
+}
 var options = Options.Parse(args);
 if (options is null)
 {
@@ -68,6 +73,7 @@ int nativeIterations = 200_000;
 int sandboxIterations = options.Quick ? 10_000 : 50_000;
 
 var report = new Report();
+string? floorLine = null;
 if (options.Selected("core", "getppid"))
 {
     foreach (Runtime s in sandboxes)
@@ -78,6 +84,13 @@ if (options.Selected("core", "getppid"))
         Console.Error.WriteLine("   " + Report.Summary(m, "ns"));
         report.Add(Report.Getppid, s, m);
     }
+    Console.Error.WriteLine($"== ptrace floor ({getppidRuns} × {sandboxIterations:N0} calls)");
+    Measurement floor = PtraceFloor.NsPerCall(sandboxIterations, getppidRuns, root);
+    Console.Error.WriteLine("   " + Report.Summary(floor, "ns"));
+    floorLine = floor.Ok
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"ptrace floor, this run: {floor.Median:N0} ns per call (median of {getppidRuns} × {sandboxIterations:N0}): our ptrace platform alone, a real stub and PtraceThread.Switch serving a guest loop of getppid with no Sentry behind it ({nameof(PtraceFloor)}.cs). Our getppid figure is this plus the Sentry's own work per call. (DESIGN.md measured 8.7 µs for the bare ptrace round trip on a quieter machine.)")
+        : $"ptrace floor: not measured ({floor.Failure})";
 }
 if (options.Selected("core", "start"))
 {
@@ -91,6 +104,7 @@ if (options.Selected("core", "start"))
 }
 
 var preamble = new List<string>();
+if (floorLine is not null) preamble.Add(floorLine);
 if (options.AnyWorkload)
 {
     BenchData data = BenchData.Prepare(scratch);
