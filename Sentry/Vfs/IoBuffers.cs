@@ -45,16 +45,11 @@ public readonly ref struct IoBuffers
             return n;
         }
         int done = 0;
-        long skip = pos;
-        foreach (var v in _iovecs)
+        for (var ranges = new GuestRanges(_iovecs, pos, src.Length); ranges.Next(out ulong at, out long chunk);)
         {
-            if (done == src.Length) break;
-            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
-            int chunk = (int)Math.Min(src.Length - done, (long)v.Len - skip);
-            int copied = _mm.CopyOutPartial(v.Base + (ulong)skip, src.Slice(done, chunk));
+            int copied = _mm.CopyOutPartial(at, src.Slice(done, (int)chunk));
             done += copied;
             if (copied < chunk) break;
-            skip = 0;
         }
         return done;
     }
@@ -71,22 +66,17 @@ public readonly ref struct IoBuffers
             return length;
         }
         long done = 0;
-        long skip = pos;
-        foreach (var v in _iovecs)
+        for (var ranges = new GuestRanges(_iovecs, pos, length); ranges.Next(out ulong at, out long chunk);)
         {
-            if (done == length) break;
-            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
-            long chunk = Math.Min(length - done, (long)v.Len - skip);
             long cleared = 0;
             while (cleared < chunk)
             {
-                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)cleared, (ulong)(chunk - cleared), true, out byte* p, out ulong n)) break;
+                if (!_mm.TryTranslate(at + (ulong)cleared, (ulong)(chunk - cleared), true, out byte* p, out ulong n)) break;
                 NativeMemory.Clear(p, (nuint)n);
                 cleared += (long)n;
             }
             done += cleared;
             if (cleared < chunk) break;
-            skip = 0;
         }
         return done;
     }
@@ -103,23 +93,18 @@ public readonly ref struct IoBuffers
             fixed (byte* p = _kernel.Slice((int)pos, n)) return PwriteAll(fd, p, n, fileOffset);
         }
         int done = 0;
-        long skip = pos;
-        foreach (var v in _iovecs)
+        for (var ranges = new GuestRanges(_iovecs, pos, length); ranges.Next(out ulong at, out long chunk);)
         {
-            if (done == length) break;
-            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
-            int chunk = (int)Math.Min(length - done, (long)v.Len - skip);
             int copied = 0;
             while (copied < chunk)
             {
-                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)copied, (ulong)(chunk - copied), false, out byte* p, out ulong n)) break;
+                if (!_mm.TryTranslate(at + (ulong)copied, (ulong)(chunk - copied), false, out byte* p, out ulong n)) break;
                 int wrote = PwriteAll(fd, p, (int)n, fileOffset + done + copied);
                 copied += wrote;
                 if (wrote < (int)n) break;
             }
             done += copied;
             if (copied < chunk) break;
-            skip = 0;
         }
         return done;
     }
@@ -137,16 +122,12 @@ public readonly ref struct IoBuffers
             fixed (byte* p = _kernel.Slice((int)pos, (int)length)) return PreadAll(fd, p, (int)length, fileOffset);
         }
         long done = 0;
-        long skip = pos;
-        foreach (var v in _iovecs)
+        for (var ranges = new GuestRanges(_iovecs, pos, length); ranges.Next(out ulong at, out long chunk);)
         {
-            if (done == length) break;
-            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
-            long chunk = Math.Min(length - done, (long)v.Len - skip);
             long copied = 0;
             while (copied < chunk)
             {
-                if (!_mm.TryTranslate(v.Base + (ulong)skip + (ulong)copied, (ulong)(chunk - copied), true, out byte* p, out ulong n))
+                if (!_mm.TryTranslate(at + (ulong)copied, (ulong)(chunk - copied), true, out byte* p, out ulong n))
                     return done + copied > 0 ? done + copied : -(long)Errno.EFAULT;
                 int want = (int)Math.Min(n, 1UL << 30);
                 long got = PreadAll(fd, p, want, fileOffset + done + copied);
@@ -155,7 +136,6 @@ public readonly ref struct IoBuffers
                 if (got < want) return done + copied; // the end of the file
             }
             done += copied;
-            skip = 0;
         }
         return done;
     }
@@ -204,17 +184,42 @@ public readonly ref struct IoBuffers
             return n;
         }
         int done = 0;
-        long skip = pos;
-        foreach (var v in _iovecs)
+        for (var ranges = new GuestRanges(_iovecs, pos, dst.Length); ranges.Next(out ulong at, out long chunk);)
         {
-            if (done == dst.Length) break;
-            if (skip >= (long)v.Len) { skip -= (long)v.Len; continue; }
-            int chunk = (int)Math.Min(dst.Length - done, (long)v.Len - skip);
-            int copied = _mm.CopyInPartial(v.Base + (ulong)skip, dst.Slice(done, chunk));
+            int copied = _mm.CopyInPartial(at, dst.Slice(done, (int)chunk));
             done += copied;
             if (copied < chunk) break;
-            skip = 0;
         }
         return done;
+    }
+
+    /// <summary>The guest ranges that hold bytes [pos, pos + count) of the concatenated
+    /// iovecs, in order (empty iovecs skipped).</summary>
+    private ref struct GuestRanges(ReadOnlySpan<Iovec> iovecs, long pos, long count)
+    {
+        private readonly ReadOnlySpan<Iovec> _iovecs = iovecs;
+        private int _next;
+        private long _skip = pos, _left = count;
+
+        public bool Next(out ulong address, out long length)
+        {
+            while (_left > 0 && _next < _iovecs.Length)
+            {
+                Iovec v = _iovecs[_next++];
+                if (_skip >= (long)v.Len)
+                {
+                    _skip -= (long)v.Len;
+                    continue;
+                }
+                length = Math.Min(_left, (long)v.Len - _skip);
+                address = v.Base + (ulong)_skip;
+                _skip = 0;
+                _left -= length;
+                return true;
+            }
+            address = 0;
+            length = 0;
+            return false;
+        }
     }
 }
