@@ -120,13 +120,19 @@ public static class SentryConfinement
     /// which nothing can be added and from which nothing of the host can be named.</summary>
     private static unsafe void ChrootIntoEmptyDirectory()
     {
-        byte[] template = Encoding.UTF8.GetBytes(Path.Combine(Path.GetTempPath(), "runsc-sentry-root.XXXXXX") + "\0");
-        string dir;
-        fixed (byte* t = template)
+        // Made wherever this host lets runsc make one: TMPDIR (or /tmp), else the usual tmpfs.
+        string? dir = null;
+        foreach (string parent in (string[])[Path.GetTempPath(), "/dev/shm", "/run"])
         {
-            if (Identity.Mkdtemp(t) == null) throw Fail("mkdtemp(an empty root)");
+            byte[] template = Encoding.UTF8.GetBytes(Path.Combine(parent, "runsc-sentry-root.XXXXXX") + "\0");
+            fixed (byte* t = template)
+            {
+                if (Identity.Mkdtemp(t) == null) continue;
+            }
             dir = Encoding.UTF8.GetString(template, 0, template.Length - 1);
+            break;
         }
+        if (dir == null) throw Fail("mkdtemp(an empty root in TMPDIR, /dev/shm or /run)");
         try
         {
             if (Namespaces.Chdir(dir) != 0) throw Fail($"chdir({dir})");
