@@ -58,7 +58,6 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
 
     private readonly MemoryFile _memory;
     private readonly long _offset; // vvar at _offset, the image at _offset + Page
-    private readonly Timer _updater;
     private readonly ulong _tsc0;
     private readonly long _mono0;
     private long _lastMono;
@@ -75,7 +74,19 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
         long mono, real;
         do { (tsc, mono) = Sample(out real); } while (mono < spinUntil);
         Publish(tsc, mono, real, Mult(tsc, mono));
-        _updater = new Timer(_ => Update(), null, 10, 10);
+        // A thread of its own that sleeps between updates, not a Timer: each timer tick would
+        // wake a thread-pool worker that then spins (sched_yield) looking for more work, on
+        // whatever CPU, every 10 ms, taking time from the tracer and stub sharing that CPU.
+        new Thread(UpdateEvery10Ms) { Name = "vdso-clock", IsBackground = true }.Start();
+    }
+
+    private void UpdateEvery10Ms()
+    {
+        while (!Volatile.Read(ref _disposed))
+        {
+            Thread.Sleep(10);
+            Update();
+        }
     }
 
     /// <summary>Pages: 0 is the vvar, 1 the vDSO image.</summary>
@@ -212,8 +223,8 @@ public sealed unsafe class Vdso : IMappablePages, IDisposable
     {
         lock (_lock)
         {
+            // The updater thread sees it within 10 ms and ends; Update checks it under the lock.
             _disposed = true;
-            _updater.Dispose();
         }
     }
 }
