@@ -207,7 +207,8 @@ public sealed partial class Task
         if (Kernel.FileCache.Acquire(pos.Inode) is { } cached)
         {
             file = new LoadedFile(Kernel.FileCache, cached, resolved, pos.Inode.Ino, pos.Inode.FileSystem.DeviceId);
-            return 0;
+            if (file.FillHeaders()) return 0;
+            file.Dispose(); // unreadable: the copy below reports why
         }
         long r = pos.Inode.ReadAll(out byte[] data);
         if (r < 0) return r;

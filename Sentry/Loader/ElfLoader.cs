@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.Intrinsics.X86;
 using System.Text;
 using Sandbox.Abi;
@@ -36,7 +37,36 @@ public sealed class LoadedFile : IDisposable
     public ulong Device { get; }
     public FileCache.Entry? Cached { get; private set; }
 
+    /// <summary>The file's bytes; for a cached file only the headers are read to begin with
+    /// (<see cref="FillHeaders"/>), other parts once <see cref="Require"/>d.</summary>
     public ReadOnlySpan<byte> Data => Cached != null ? _cache!.Bytes(Cached) : _data;
+
+    /// <summary>Makes [offset, +length) of a cached file readable in <see cref="Data"/>.</summary>
+    internal bool Require(long offset, long length) => Cached?.FillRange(offset, length) ?? true;
+
+    /// <summary>Reads what the loader parses of a cached file before anything else: its first
+    /// page and, for an ELF file, its program headers and interpreter name wherever they are.
+    /// False if the file cannot be read.</summary>
+    internal bool FillHeaders()
+    {
+        if (Cached is not { } entry) return true;
+        if (!entry.FillRange(0, Math.Min(entry.Size, (long)Mm.PageSize))) return false;
+        ReadOnlySpan<byte> d = Data;
+        if (d.Length < 64 || d[0] != 0x7f || d[1] != 'E' || d[2] != 'L' || d[3] != 'F') return true;
+        ulong phoff = BinaryPrimitives.ReadUInt64LittleEndian(d[32..]);
+        ulong tableSize = (ulong)BinaryPrimitives.ReadUInt16LittleEndian(d[56..]) * 56;
+        // Out-of-range headers are left for the parser to refuse.
+        if (phoff > (ulong)d.Length || tableSize > (ulong)d.Length - phoff) return true;
+        if (!entry.FillRange((long)phoff, (long)tableSize)) return false;
+        for (ulong at = phoff; at < phoff + tableSize; at += 56)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(d[(int)at..]) != ProgramHeader.PT_INTERP) continue;
+            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(d[(int)(at + 8)..]);
+            ulong size = Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(d[(int)(at + 32)..]), 4096);
+            if (offset <= (ulong)d.Length && size <= (ulong)d.Length - offset && !entry.FillRange((long)offset, (long)size)) return false;
+        }
+        return true;
+    }
 
     /// <summary>Maps [fileOffset, +length) of the cached pages at addr (MAP_FIXED); false when
     /// the file is not cached (the caller copies instead).</summary>
@@ -197,15 +227,14 @@ public static class ElfLoader
                 if (mm.Find(start) is { } shared && (shared.Prot | prot) != shared.Prot)
                     mm.Mprotect(start, Math.Min(end, mapStart) - start, shared.Prot | prot);
             }
-            if (cached)
+            // Only the bytes copied are read here; the mapped ones on first use.
+            ulong vaddr = ph.Vaddr + bias;
+            ulong copied = cached ? (vaddr < mapStart ? Math.Min(ph.FileSize, mapStart - vaddr) : 0) : ph.FileSize;
+            if (copied > 0)
             {
-                ulong vaddr = ph.Vaddr + bias;
-                if (vaddr < mapStart)
-                    WriteKernel(mm, vaddr, file.Slice((int)ph.Offset, (int)Math.Min(ph.FileSize, mapStart - vaddr)));
-            }
-            else
-            {
-                WriteKernel(mm, ph.Vaddr + bias, file.Slice((int)ph.Offset, (int)ph.FileSize));
+                if (source != null && !source.Require((long)ph.Offset, (long)copied))
+                    throw new ElfFormatException("cannot read a segment of the file");
+                WriteKernel(mm, vaddr, file.Slice((int)ph.Offset, (int)copied));
             }
             imageEnd = Math.Max(imageEnd, end);
             if (elf.PhdrOffset >= ph.Offset && elf.PhdrOffset < ph.Offset + ph.FileSize)

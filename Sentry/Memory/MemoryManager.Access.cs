@@ -17,6 +17,8 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
+            if (i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].Lazy)
+                return !write && Accessible(_vmas[i].Prot, write) && TranslateCacheLocked(_vmas[i], addr, max, out host, out available);
             if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed)
             {
                 // Where a guest access would grow the stack or find file pages, so does ours.
@@ -61,12 +63,28 @@ public sealed unsafe partial class MemoryManager
             host = null;
             available = 0;
             int i = IndexAbove(addr);
+            if (i < _vmas.Count && _vmas[i].Start <= addr && _vmas[i].Lazy) return TranslateCacheLocked(_vmas[i], addr, max, out host, out available);
             if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
             ulong limit = write ? WritableEndLocked(ref i, addr) : _vmas[i].End;
             host = _file.Base + _vmas[i].OffsetOf(addr);
             available = Math.Min(max, limit - addr);
             return true;
         }
+    }
+
+    /// <summary>The Sentry's read of a lazy file-cache piece v at addr: the cache's pages, filled
+    /// as far as needed (the platform is left as it is: the guest's own access installs them).</summary>
+    private bool TranslateCacheLocked(Vma v, ulong addr, ulong max, out byte* host, out ulong available)
+    {
+        host = null;
+        available = 0;
+        FileCache.Entry entry = v.Cache!;
+        long page = CachePage(v, addr);
+        if (!entry.Fill(page)) return false;
+        ulong runEnd = v.Start + (ulong)(entry.FilledTo(page, CachePage(v, v.End)) - CachePage(v, v.Start)) * Mm.PageSize;
+        host = _file.Base + v.OffsetOf(addr);
+        available = Math.Min(max, runEnd - addr);
+        return true;
     }
 
     /// <summary>For a write by the Sentry at addr in piece i: pages a fork shared are never written
@@ -98,7 +116,7 @@ public sealed unsafe partial class MemoryManager
         {
             int i = IndexAbove(addr);
             offset = -1;
-            if (i == _vmas.Count || _vmas[i].Start > addr || !_vmas[i].Installed) return false;
+            if (i == _vmas.Count || _vmas[i].Start > addr || (!_vmas[i].Installed && !_vmas[i].Lazy)) return false;
             Vma v = _vmas[i];
             offset = v.Shared ? v.OffsetOf(addr) : -1 - (long)((_serial & 0xFFFF) << 47 | (addr & ((1UL << 47) - 1)));
             return true;

@@ -68,6 +68,7 @@ public sealed unsafe partial class MemoryManager
                     CopyOnWriteLocked(addr);
                     return FaultResult.Retry;
                 }
+                if (v.Lazy) return FaultCacheLocked(i, addr) ? FaultResult.Retry : FaultResult.Bus;
                 if (v.Installed)
                 {
                     // A protection fault; unless the platform lags behind the VMAs (pages another
@@ -89,7 +90,8 @@ public sealed unsafe partial class MemoryManager
     {
         if (AddressSpace is not { } space || !space.CanChangeFromThisThread) return false;
         int i = IndexAbove(addr);
-        if (i < _vmas.Count && _vmas[i].Start <= addr) return !_vmas[i].Installed && FillFilePagesLocked(i, addr);
+        if (i < _vmas.Count && _vmas[i].Start <= addr)
+            return _vmas[i].Lazy ? FaultCacheLocked(i, addr) : !_vmas[i].Installed && FillFilePagesLocked(i, addr);
         return GrowStackLocked(addr);
     }
 
@@ -333,6 +335,22 @@ public sealed unsafe partial class MemoryManager
         ulong ino = v.MapInode;
         RemoveRange(start, end); // nothing to free or unmap: the piece had no pages
         InsertFilePagesLocked(start, end - start, prot, pages, offset, name, ino, v.MapDev, v, v.Shared);
+        return true;
+    }
+
+    /// <summary>An access to a lazy piece of a file-cache mapping (piece i) at addr: the cache
+    /// reads the window around the page if it has to, then the run of filled pages around it in
+    /// the piece is installed (pages other processes filled come along at no cost). False if the
+    /// file no longer has the page (SIGBUS).</summary>
+    private bool FaultCacheLocked(int i, ulong addr)
+    {
+        Vma v = _vmas[i];
+        FileCache.Entry entry = v.Cache!;
+        long page = CachePage(v, addr);
+        if (!entry.Fill(page)) return false;
+        long floor = CachePage(v, v.Start), ceiling = CachePage(v, v.End);
+        long first = entry.FilledFrom(page, floor), end = entry.FilledTo(page, ceiling);
+        InstallCacheRunLocked(v.Start + (ulong)(first - floor) * PageSize, v.Start + (ulong)(end - floor) * PageSize);
         return true;
     }
 

@@ -316,6 +316,23 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// <summary>Implements the anonymous part of mmap(2); returns the address or -errno.</summary>
     public long Mmap(ulong addr, ulong length, int prot, int flags)
     {
+        long bad = CheckMmap(addr, length, prot, flags);
+        if (bad < 0) return bad;
+        ulong len = MemoryFile.AlignUp(length);
+        bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
+        lock (_lock)
+        {
+            long where = PlaceLocked(addr, len, flags, out _);
+            if (where < 0) return where;
+            // A stack-like mapping: a fault just below it grows it.
+            MapAnonymous((ulong)where, len, prot, shared, name: null, (flags & MAP_GROWSDOWN) != 0 ? GrowsDownLike : null);
+            return where;
+        }
+    }
+
+    /// <summary>mmap's checks of its arguments: 0 or -errno.</summary>
+    private long CheckMmap(ulong addr, ulong length, int prot, int flags)
+    {
         if (length == 0) return -(long)Errno.EINVAL;
         if ((addr & (PageSize - 1)) != 0 && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0) return -(long)Errno.EINVAL;
         ulong len = MemoryFile.AlignUp(length);
@@ -323,33 +340,32 @@ public sealed unsafe partial class MemoryManager : IDisposable
         int type = flags & MAP_TYPE;
         if (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) return -(long)Errno.EINVAL;
         if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) return -(long)Errno.EINVAL;
-        bool shared = type != MAP_PRIVATE;
-        if (shared && (flags & MAP_GROWSDOWN) != 0) return -(long)Errno.EINVAL;
+        if (type != MAP_PRIVATE && (flags & MAP_GROWSDOWN) != 0) return -(long)Errno.EINVAL;
+        return 0;
+    }
 
-        lock (_lock)
+    /// <summary>Where a new mapping of len bytes goes (MAP_FIXED rules, the hint, or a free
+    /// range), with what was there removed; -errno if nowhere. <paramref name="replaced"/>: pages
+    /// were installed there (the caller must replace or unmap them in the platform).</summary>
+    private long PlaceLocked(ulong addr, ulong len, int flags, out bool replaced)
+    {
+        replaced = false;
+        if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0)
         {
-            ulong where;
-            if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0)
-            {
-                if (addr < MinAddress && addr + len > 0) return -(long)Errno.EPERM;
-                if (addr + len > MaxAddress || addr + len < addr) return -(long)Errno.ENOMEM;
-                if ((flags & MAP_FIXED_NOREPLACE) != 0 && !RangeIsFree(addr, addr + len))
-                    return -(long)Errno.EEXIST;
-                RemoveRange(addr, addr + len); // the new mmap replaces the old pages in the stub
-                where = addr;
-            }
-            else
-            {
-                ulong hint = addr & ~(PageSize - 1);
-                if (hint >= MinAddress && hint + len <= MaxAddress && hint + len > hint && RangeIsFreeWithGaps(hint, hint + len))
-                    where = hint;
-                else if ((where = FindFree(len)) == 0)
-                    return -(long)Errno.ENOMEM;
-            }
-            // A stack-like mapping: a fault just below it grows it.
-            MapAnonymous(where, len, prot, shared, name: null, (flags & MAP_GROWSDOWN) != 0 ? GrowsDownLike : null);
-            return (long)where;
+            if (addr < MinAddress && addr + len > 0) return -(long)Errno.EPERM;
+            if (addr + len > MaxAddress || addr + len < addr) return -(long)Errno.ENOMEM;
+            if ((flags & MAP_FIXED_NOREPLACE) != 0 && !RangeIsFree(addr, addr + len))
+                return -(long)Errno.EEXIST;
+            for (int i = IndexAbove(addr); i < _vmas.Count && _vmas[i].Start < addr + len && !replaced; i++)
+                replaced = _vmas[i].Installed;
+            RemoveRange(addr, addr + len);
+            return (long)addr;
         }
+        ulong hint = addr & ~(PageSize - 1);
+        if (hint >= MinAddress && hint + len <= MaxAddress && hint + len > hint && RangeIsFreeWithGaps(hint, hint + len))
+            return (long)hint;
+        ulong where = FindFree(len);
+        return where == 0 ? -(long)Errno.ENOMEM : (long)where;
     }
 
     /// <summary>Maps a file. A file kept in MemoryFile pages (tmpfs) is mapped by its own pages
@@ -414,30 +430,33 @@ public sealed unsafe partial class MemoryManager : IDisposable
     /// as a private mapping that is never written in place (prot must not include PROT_WRITE;
     /// mprotect makes a private copy first). Takes over the caller's reference on the entry,
     /// also when it fails. A mapping longer than the file gets zero pages past the end (ld.so
-    /// reserves a library's whole span with its first mmap). Returns the address or -errno.</summary>
+    /// reserves a library's whole span with its first mmap). Pages already in the cache are
+    /// installed now, the others on first access (<see cref="FaultCacheLocked"/>). Returns the
+    /// address or -errno.</summary>
     public long MapFromCache(ulong addr, ulong length, int prot, int flags, FileCache.Entry entry, FileCache cache,
         long fileOffset, string name, ulong ino, ulong dev = 0)
     {
         ulong len = MemoryFile.AlignUp(length);
-        if ((prot & PROT_WRITE) != 0 || fileOffset < 0 || (fileOffset & (long)(PageSize - 1)) != 0
+        flags = (flags & ~MAP_TYPE) | MAP_PRIVATE;
+        long bad = CheckMmap(addr, length, prot, flags);
+        if (bad < 0 || (prot & PROT_WRITE) != 0 || fileOffset < 0 || (fileOffset & (long)(PageSize - 1)) != 0
             || fileOffset >= entry.Pages.Length)
         {
             cache.Release(entry);
-            return -(long)Errno.EINVAL;
+            return bad < 0 ? bad : -(long)Errno.EINVAL;
         }
-        // Reserve the range as an ordinary mapping (placement, MAP_FIXED rules), then put the
-        // cached pages in its place.
-        long r = Mmap(addr, length, prot, (flags & ~MAP_TYPE) | MAP_PRIVATE);
-        if (r < 0)
-        {
-            cache.Release(entry);
-            return r;
-        }
-        ulong start = (ulong)r;
-        ulong cachedLen = Math.Min(len, (ulong)(entry.Pages.Length - fileOffset));
         lock (_lock)
         {
-            RemoveRange(start, start + cachedLen);
+            long r = PlaceLocked(addr, len, flags, out bool replaced);
+            if (r < 0)
+            {
+                cache.Release(entry);
+                return r;
+            }
+            ulong start = (ulong)r;
+            ulong cachedLen = Math.Min(len, (ulong)(entry.Pages.Length - fileOffset));
+            // What was mapped here leaves the platform; the cached pages come in as they are filled.
+            if (replaced) AddressSpace.Unmap(start, cachedLen);
             var vma = new Vma
             {
                 Start = start,
@@ -447,14 +466,80 @@ public sealed unsafe partial class MemoryManager : IDisposable
                 FileOffset = entry.Pages.Offset + fileOffset,
                 Backing = entry.Pages,
                 FromFileCache = true,
+                Cache = entry,
+                Lazy = true,
                 MapInode = ino,
                 MapDev = dev,
                 MapOffset = fileOffset,
             };
             Insert(vma);
-            AddressSpace.Map(start, cachedLen, vma.FileOffset, prot);
+            if (cachedLen < len) MapAnonymous(start + cachedLen, len - cachedLen, prot, shared: false, name: null);
+            InstallFilledLocked(start, start + cachedLen);
+            return r;
         }
-        return r;
+    }
+
+    /// <summary>The page of its file cache entry that address addr of piece v maps.</summary>
+    private static long CachePage(Vma v, ulong addr) => (v.OffsetOf(addr) - v.Cache!.Pages.Offset) / (long)PageSize;
+
+    /// <summary>Installs the runs of already filled cache pages of the lazy pieces in [start, end).</summary>
+    private void InstallFilledLocked(ulong start, ulong end)
+    {
+        ulong at = start;
+        while (at < end)
+        {
+            int i = IndexAbove(at);
+            if (i == _vmas.Count || _vmas[i].Start >= end) return;
+            Vma v = _vmas[i];
+            at = Math.Max(at, v.Start);
+            ulong pieceEnd = Math.Min(v.End, end);
+            if (!v.Lazy)
+            {
+                at = pieceEnd;
+                continue;
+            }
+            long first = CachePage(v, at), last = CachePage(v, pieceEnd), p = first;
+            while (p < last && !v.Cache!.IsFilled(p)) p++;
+            if (p == last)
+            {
+                at = pieceEnd;
+                continue;
+            }
+            ulong s = at + (ulong)(p - first) * PageSize;
+            ulong e = s + (ulong)(v.Cache!.FilledTo(p, last) - p) * PageSize;
+            InstallCacheRunLocked(s, e);
+            at = e;
+        }
+    }
+
+    /// <summary>Installs [start, end) of a lazy cache piece (pages filled) and joins it with the
+    /// installed pieces of the same mapping around it.</summary>
+    private void InstallCacheRunLocked(ulong start, ulong end)
+    {
+        SplitAt(start);
+        SplitAt(end);
+        int i = IndexAbove(start);
+        Vma v = _vmas[i];
+        v.Lazy = false;
+        AddressSpace.Map(start, end - start, v.FileOffset, v.InstalledProt);
+        if (i + 1 < _vmas.Count && CacheJoinable(v, _vmas[i + 1])) JoinNext(i);
+        if (i > 0 && CacheJoinable(_vmas[i - 1], v)) JoinNext(i - 1);
+    }
+
+    /// <summary>Two adjacent pieces of one mapping of the file cache's pages, alike in all but size.</summary>
+    private static bool CacheJoinable(Vma a, Vma b) =>
+        a.End == b.Start && a.FromFileCache && b.FromFileCache && a.Backing == b.Backing && a.Lazy == b.Lazy
+        && a.OffsetOf(a.End) == b.FileOffset && a.Prot == b.Prot && a.Name == b.Name && a.MapInode == b.MapInode
+        && a.MapDev == b.MapDev && a.DontFork == b.DontFork && a.WipeOnFork == b.WipeOnFork && a.GrowsDown == b.GrowsDown
+        && a.WriteDenied == b.WriteDenied && !a.Cow && !b.Cow && !a.Shared && !b.Shared;
+
+    /// <summary>Joins piece i+1 into piece i (their references on the cache pages become one).</summary>
+    private void JoinNext(int i)
+    {
+        Vma next = _vmas[i + 1];
+        _vmas[i].End = next.End;
+        _vmas.RemoveAt(i + 1);
+        Unref(next.Backing!);
     }
 
     /// <summary>Gives the file-cache pages in [addr, +length) private copies (the loader writes
@@ -471,14 +556,18 @@ public sealed unsafe partial class MemoryManager : IDisposable
         }
     }
 
-    /// <summary>Replaces a file-cache piece by a private copy of its pages, installed with prot.</summary>
+    /// <summary>Replaces a file-cache piece by a private copy of its pages, installed with prot.
+    /// (Pages the file no longer has, when it shrank on the host, are copied as zeros.)</summary>
     private void MakePrivateLocked(Vma v, int prot)
     {
+        for (long p = CachePage(v, v.Start), last = CachePage(v, v.End); p < last; p++) v.Cache!.Fill(p);
         long copy = _file.Allocate((long)v.Length);
         Buffer.MemoryCopy(_file.Base + v.FileOffset, _file.Base + copy, (long)v.Length, (long)v.Length);
         v.CacheOrigin = v.Backing; // the piece's reference moves over
         v.Backing = null;
         v.FromFileCache = false;
+        v.Cache = null;
+        v.Lazy = false;
         v.FileOffset = copy;
         AddressSpace.Map(v.Start, v.Length, copy, prot);
     }
@@ -585,6 +674,8 @@ public sealed unsafe partial class MemoryManager : IDisposable
             v.Cow = false;
             v.FileOwned = false;
             v.FromFileCache = false;
+            v.Cache = null;
+            v.Lazy = false;
             v.Backing = null;
             v.CacheOrigin = null;
             v.FileOffset = 0;

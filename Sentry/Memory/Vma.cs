@@ -56,6 +56,14 @@ public sealed class Vma
     /// reference). Made private before anything writes to it.</summary>
     public bool FromFileCache;
 
+    /// <summary>For <see cref="FromFileCache"/> pieces: the entry, which reads the file's pages
+    /// as they are first used.</summary>
+    public FileCache.Entry? Cache;
+
+    /// <summary>A <see cref="FromFileCache"/> piece not installed in the platform yet: the first
+    /// access fills the cache's pages around it and installs those filled.</summary>
+    public bool Lazy;
+
     /// <summary>For a private copy of file-cache pages (made when the mapping became writable):
     /// the cache pages it was copied from (one reference per piece), which MADV_DONTNEED reverts
     /// to, as Linux drops a private file page back to the file's bytes.</summary>
@@ -72,7 +80,7 @@ public sealed class Vma
     public ulong Length => End - Start;
 
     /// <summary>Pages are installed in the platform for this piece.</summary>
-    public bool Installed => !BeyondEof;
+    public bool Installed => !BeyondEof && !Lazy;
 
     /// <summary>A private mapping's pages that are still the file's: they show later changes to
     /// the file, and are installed without PROT_WRITE; a write copies the page first.</summary>
@@ -113,6 +121,8 @@ public sealed class Vma
         FileOwned = FileOwned,
         WriteDenied = WriteDenied,
         FromFileCache = FromFileCache,
+        Cache = Cache,
+        Lazy = Lazy,
         Cow = Cow,
     };
 
@@ -123,5 +133,5 @@ public sealed class Vma
     }
 
     public override string ToString() =>
-        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}{(Cow ? " cow" : "")}";
+        $"{Start:x}-{End:x} prot={Prot} off={FileOffset:x} {Name}{(GrowsDown ? " growsdown" : "")}{(DontFork ? " dontfork" : "")}{(WipeOnFork ? " wipeonfork" : "")}{(BeyondEof ? " beyond-eof" : "")}{(Cow ? " cow" : "")}{(Lazy ? " lazy" : "")}";
 }

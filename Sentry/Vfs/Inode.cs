@@ -226,6 +226,11 @@ public abstract class Inode
     /// and mapped from there.</summary>
     public virtual bool ContentIsStable => false;
 
+    /// <summary>Where the <see cref="Memory.FileCache"/> reads a stable file's pages later on (it
+    /// reads them as they are used): the inode that holds this content for good, even if this
+    /// one changes (an overlay file's lower file, which a copy-up leaves as it is).</summary>
+    public virtual Inode StableContent => this;
+
     /// <summary>Creates the open file description for this inode.</summary>
     public abstract long Open(Task task, PathPos path, int flags, out FileDescription? file);
 

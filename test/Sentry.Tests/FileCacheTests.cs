@@ -95,6 +95,8 @@ public sealed unsafe class FileCacheTests : IDisposable
         Assert.Equal((long)A, Map(mm2, cache, inode, A, 4 * P));
         long allocated = _file.Allocated;
         Assert.Equal(content, Peek(mm1, A, content.Length));
+        Assert.Equal(FaultResult.Retry, mm1.HandleFault(A));
+        Assert.Equal(FaultResult.Retry, mm2.HandleFault(A));
         Assert.Equal(space1.Pages[A].Offset, space2.Pages[A].Offset); // the very same page
 
         // A guest write needs PROT_WRITE: mprotect makes the pages private first.
@@ -134,6 +136,7 @@ public sealed unsafe class FileCacheTests : IDisposable
         var parentSpace = new FakeAddressSpace();
         var parent = NewMm(parentSpace);
         Map(parent, cache, inode, A, 5 * P);
+        Assert.Equal(FaultResult.Retry, parent.HandleFault(A)); // installed, so the child installs it too
         Assert.Equal(0, parent.Mmap(A + 8 * P, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED) - (long)(A + 8 * P));
 
         var child = parent.ForkCopy();
@@ -150,14 +153,17 @@ public sealed unsafe class FileCacheTests : IDisposable
         Assert.Equal(0, _file.Allocated);
     }
 
+    /// <summary>The pages an old mapping has read stay as they were (pages it has not read yet
+    /// are read from the file as it is then, as Linux's page cache would show them).</summary>
     [Fact]
-    public void AChangedFile_GetsANewEntry_OldMappingsKeepTheirBytes()
+    public void AChangedFile_GetsANewEntry_OldMappingsKeepTheBytesTheyRead()
     {
         byte[] before = Pattern((int)P, 1), after = Pattern((int)P, 2);
         var inode = new StableFile(before);
         var cache = new FileCache(_file, budget: 0);
         using var mm = NewMm(new FakeAddressSpace());
         Map(mm, cache, inode, A, P);
+        Assert.Equal(FaultResult.Retry, mm.HandleFault(A));
         inode.Replace(after);
         Map(mm, cache, inode, A + 4 * P, P);
         Assert.Equal(before, Peek(mm, A, (int)P));

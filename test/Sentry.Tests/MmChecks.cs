@@ -34,9 +34,9 @@ public static class MmChecks
             if (v.Shared && v.Backing is { } obj && objects.Add(obj)) mapped += (ulong)obj.Length;
             for (ulong a = v.Start; a < v.End; a += Page)
             {
-                // Only shared pages (an mremap duplicate) and a file's may back two guest pages.
+                // Only shared pages (an mremap duplicate) and a file's (its own, or the file cache's) may back two guest pages.
                 if (offsets.Add(v.OffsetOf(a))) mapped += v.Shared && v.Backing != null ? 0 : Page;
-                else if (!v.Shared && !v.FileOwned) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
+                else if (!v.Shared && !v.FileOwned && !v.FromFileCache) return $"file page {v.OffsetOf(a):x} backs two guest pages (at {a:x})";
                 expected[a] = (v.OffsetOf(a), v.InstalledProt);
             }
         }

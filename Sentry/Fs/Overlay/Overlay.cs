@@ -106,6 +106,9 @@ public sealed class OverlayInode : Inode
     /// <summary>Until copied up, the content is the lower file's.</summary>
     public override bool ContentIsStable => Upper == null && Lower is { ContentIsStable: true };
 
+    /// <summary>Mappings made before a copy-up keep reading the lower file, as on Linux.</summary>
+    public override Inode StableContent => Lower?.StableContent ?? this;
+
     public override long WriteData(long offset, ReadOnlySpan<byte> src)
     {
         long r = CopyUp();
