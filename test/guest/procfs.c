@@ -185,7 +185,7 @@ static void test_maps(void) {
     snprintf(needle, sizeof needle, " %s\n", exe);
     check(strstr(buf, needle) != NULL, "maps names the executable");
     // Every line: start-end perms offset dev inode [name], the name at column 73.
-    int good = 1;
+    int good = 1, special_at_zero = 1;
     for (char *line = buf; *line; ) {
         char *end = strchr(line, '\n');
         if (!end) { good = 0; break; }
@@ -195,9 +195,12 @@ static void test_maps(void) {
         if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &s, &e, perms, &off, &maj, &min, &ino) != 7 || s >= e)
             good = 0;
         if (end - line > 73 && line[72] != ' ') good = 0;
+        // Mappings of no file ([vdso], [vvar], [heap], [stack], anonymous) show offset 0.
+        if (ino == 0 && off != 0) special_at_zero = 0;
         line = end + 1;
     }
     check(good, "maps lines are well formed");
+    check(special_at_zero, "maps shows offset 0 for mappings of no file ([vdso] included)");
     free(q);
     free(p);
 

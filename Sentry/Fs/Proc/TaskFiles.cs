@@ -274,7 +274,10 @@ internal static class TaskFiles
         sb.Append(v.Shared ? 's' : 'p');
         // The device as stat's st_dev gives it for the file, in hex as Linux prints it.
         var (major, minor) = DeviceRegistry.Split(v.MapDev);
-        sb.Append(Inv, $" {v.MapOffset:x8} {major:x2}:{minor:x2} {v.MapInode} ");
+        // Only a file's mapping has an offset to show; Linux prints 0 for the rest ([vdso]
+        // included, though its image sits a page into what backs it here).
+        long offset = v.MapInode == 0 ? 0 : v.MapOffset;
+        sb.Append(Inv, $" {offset:x8} {major:x2}:{minor:x2} {v.MapInode} ");
         if (v.Name != null)
         {
             int width = sb.Length - lineStart;
