@@ -49,7 +49,7 @@ public sealed unsafe class Gofer : IDisposable
                 KeepFds = [GoferSocketFd],
                 DieWithParent = true,
                 // runsc, the Sentry, drops to this uid once started (SentryConfinement).
-                RealUid = Identity.GetEuid() == 0 ? SentryConfinement.UnprivilegedId : null,
+                RealUid = Files.GetEuid() == 0 ? SentryConfinement.UnprivilegedId : null,
             };
             try
             {

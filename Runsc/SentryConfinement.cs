@@ -75,7 +75,7 @@ public static class SentryConfinement
         // Read once now: later they would need files (/etc/localtime) the chroot hides.
         _ = TimeZoneInfo.Local;
         Sentry.SandboxRunner.CaptureHostFacts();
-        bool root = Identity.GetEuid() == 0;
+        bool root = Files.GetEuid() == 0;
         var account = new StringBuilder("sentry confined:");
         RemoveDiagnosticsSocket();
         if (root)
@@ -158,7 +158,7 @@ public static class SentryConfinement
     /// call outside the allowlist is refused.</summary>
     private static void CheckInForce(bool root)
     {
-        if (root && (Unistd.GetUid() != UnprivilegedId || Identity.GetEuid() != UnprivilegedId))
+        if (root && (Unistd.GetUid() != UnprivilegedId || Files.GetEuid() != UnprivilegedId))
             throw new ConfinementException("the Sentry still has its host identity after setresuid");
         var caps = Capabilities.Get();
         if (root && (caps.Effective | caps.Permitted) != 0)

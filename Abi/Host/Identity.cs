@@ -17,9 +17,6 @@ public static unsafe partial class Identity
     [LibraryImport("libc", EntryPoint = "setgroups", SetLastError = true)]
     public static partial int SetGroups(nuint size, uint* list);
 
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    public static partial uint GetEuid();
-
     /// <summary>chroot(2); the root directory is shared by every thread (CLONE_FS).</summary>
     [LibraryImport("libc", EntryPoint = "chroot", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Chroot(string path);

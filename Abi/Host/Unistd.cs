@@ -17,6 +17,43 @@ public static unsafe partial class Unistd
     [LibraryImport("libc", EntryPoint = "pwrite64", SetLastError = true)]
     public static partial nint Pwrite(int fd, byte* buf, nuint count, long offset);
 
+    /// <summary>pread until count bytes are in, the end of the file, or an error (EINTR
+    /// retried): the bytes read, or -errno when an error came before any byte.</summary>
+    public static long PreadFully(int fd, byte* buf, int count, long offset)
+    {
+        int done = 0;
+        while (done < count)
+        {
+            nint n = Pread(fd, buf + done, (nuint)(count - done), offset + done);
+            if (n < 0)
+            {
+                int errno = HostError.Last;
+                if (errno == (int)Errno.EINTR) continue;
+                return done > 0 ? done : -errno;
+            }
+            if (n == 0) break;
+            done += (int)n;
+        }
+        return done;
+    }
+
+    /// <summary>pwrite until count bytes are out or an error (EINTR retried): the bytes written.</summary>
+    public static int PwriteFully(int fd, byte* buf, int count, long offset)
+    {
+        int done = 0;
+        while (done < count)
+        {
+            nint n = Pwrite(fd, buf + done, (nuint)(count - done), offset + done);
+            if (n <= 0)
+            {
+                if (n < 0 && HostError.Last == (int)Errno.EINTR) continue;
+                break;
+            }
+            done += (int)n;
+        }
+        return done;
+    }
+
     [LibraryImport("libc", EntryPoint = "readv", SetLastError = true)]
     public static partial nint Readv(int fd, Iovec* iov, int iovcnt);
 

@@ -90,7 +90,7 @@ public readonly ref struct IoBuffers
         if (_mm == null)
         {
             int n = (int)Math.Min(length, Length - pos);
-            fixed (byte* p = _kernel.Slice((int)pos, n)) return PwriteAll(fd, p, n, fileOffset);
+            fixed (byte* p = _kernel.Slice((int)pos, n)) return Sandbox.Abi.Host.Unistd.PwriteFully(fd, p, n, fileOffset);
         }
         int done = 0;
         for (var ranges = new GuestRanges(_iovecs, pos, length); ranges.Next(out ulong at, out long chunk);)
@@ -99,7 +99,7 @@ public readonly ref struct IoBuffers
             while (copied < chunk)
             {
                 if (!_mm.TryTranslate(at + (ulong)copied, (ulong)(chunk - copied), false, out byte* p, out ulong n)) break;
-                int wrote = PwriteAll(fd, p, (int)n, fileOffset + done + copied);
+                int wrote = Sandbox.Abi.Host.Unistd.PwriteFully(fd, p, (int)n, fileOffset + done + copied);
                 copied += wrote;
                 if (wrote < (int)n) break;
             }
@@ -119,7 +119,7 @@ public readonly ref struct IoBuffers
         if (length <= 0) return 0;
         if (_mm == null)
         {
-            fixed (byte* p = _kernel.Slice((int)pos, (int)length)) return PreadAll(fd, p, (int)length, fileOffset);
+            fixed (byte* p = _kernel.Slice((int)pos, (int)length)) return Sandbox.Abi.Host.Unistd.PreadFully(fd, p, (int)length, fileOffset);
         }
         long done = 0;
         for (var ranges = new GuestRanges(_iovecs, pos, length); ranges.Next(out ulong at, out long chunk);)
@@ -130,46 +130,12 @@ public readonly ref struct IoBuffers
                 if (!_mm.TryTranslate(at + (ulong)copied, (ulong)(chunk - copied), true, out byte* p, out ulong n))
                     return done + copied > 0 ? done + copied : -(long)Errno.EFAULT;
                 int want = (int)Math.Min(n, 1UL << 30);
-                long got = PreadAll(fd, p, want, fileOffset + done + copied);
+                long got = Sandbox.Abi.Host.Unistd.PreadFully(fd, p, want, fileOffset + done + copied);
                 if (got < 0) return done + copied > 0 ? done + copied : got;
                 copied += got;
                 if (got < want) return done + copied; // the end of the file
             }
             done += copied;
-        }
-        return done;
-    }
-
-    private static unsafe long PreadAll(int fd, byte* p, int length, long offset)
-    {
-        int done = 0;
-        while (done < length)
-        {
-            nint n = Sandbox.Abi.Host.Unistd.Pread(fd, p + done, (nuint)(length - done), offset + done);
-            if (n < 0)
-            {
-                int errno = Sandbox.Abi.Host.HostError.Last;
-                if (errno == (int)Errno.EINTR) continue;
-                return done > 0 ? done : -errno;
-            }
-            if (n == 0) break;
-            done += (int)n;
-        }
-        return done;
-    }
-
-    private static unsafe int PwriteAll(int fd, byte* p, int length, long offset)
-    {
-        int done = 0;
-        while (done < length)
-        {
-            nint n = Sandbox.Abi.Host.Unistd.Pwrite(fd, p + done, (nuint)(length - done), offset + done);
-            if (n <= 0)
-            {
-                if (n < 0 && Sandbox.Abi.Host.HostError.Last == (int)Errno.EINTR) continue;
-                break;
-            }
-            done += (int)n;
         }
         return done;
     }

@@ -31,14 +31,8 @@ public sealed partial class GoferProcessTests
             string runscExe = new FileInfo(runsc[0]).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(runsc[0]);
             Assert.Equal(runscExe, new FileInfo($"/proc/{gofer}/exe").LinkTarget);
 
-            string[] tasks = Directory.GetDirectories($"/proc/{gofer}/task");
-            Assert.True(tasks.Length > 1, "the gofer runs a .NET runtime: several threads");
-            foreach (string task in tasks)
+            foreach (var (what, status) in SeccompedThreads(gofer, "gofer"))
             {
-                string status = File.ReadAllText(Path.Combine(task, "status"));
-                string what = $"gofer thread {Path.GetFileName(task)}";
-                Assert.True(Field(status, "Seccomp") == "2", $"{what}: Seccomp {Field(status, "Seccomp")}");
-                Assert.True(Field(status, "NoNewPrivs") == "1", $"{what}: NoNewPrivs {Field(status, "NoNewPrivs")}");
                 foreach (string set in new[] { "CapInh", "CapPrm", "CapEff", "CapAmb" })
                 {
                     ulong caps = Convert.ToUInt64(Field(status, set), 16);
@@ -131,6 +125,22 @@ public sealed partial class GoferProcessTests
         catch (IOException)
         {
             return "";
+        }
+    }
+
+    /// <summary>The /proc status of every thread of a .NET process (several, or the test is
+    /// wrong), each checked to be under a seccomp filter with no_new_privs.</summary>
+    internal static IEnumerable<(string What, string Status)> SeccompedThreads(int pid, string who)
+    {
+        string[] tasks = Directory.GetDirectories($"/proc/{pid}/task");
+        Assert.True(tasks.Length > 1, $"the {who} runs a .NET runtime: several threads");
+        foreach (string task in tasks)
+        {
+            string status = File.ReadAllText(Path.Combine(task, "status"));
+            string what = $"{who} thread {Path.GetFileName(task)}";
+            Assert.True(Field(status, "Seccomp") == "2", $"{what}: Seccomp {Field(status, "Seccomp")}");
+            Assert.True(Field(status, "NoNewPrivs") == "1", $"{what}: NoNewPrivs {Field(status, "NoNewPrivs")}");
+            yield return (what, status);
         }
     }
 

@@ -21,37 +21,6 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
 
     public void Dispose() => _file.Dispose();
 
-    /// <summary>A lower-layer file that counts the bytes read from it; Truncate plays the host
-    /// shrinking it before the sandbox has revalidated (size and mtime still the old ones).</summary>
-    private sealed class CountingFile(byte[] content) : Inode(new NoFs(), StatMode.S_IFREG | 0x1ed, 0, 0, 9)
-    {
-        private readonly long _size = content.Length;
-        private byte[] _content = content;
-        public long BytesRead;
-        public override long Size => _size;
-        public override bool ContentIsStable => true;
-
-        public override long ReadData(long offset, Span<byte> dst)
-        {
-            if (offset >= _content.Length) return 0;
-            int n = Math.Min(dst.Length, _content.Length - (int)offset);
-            _content.AsSpan((int)offset, n).CopyTo(dst);
-            BytesRead += n;
-            return n;
-        }
-
-        public void Truncate(int length) => _content = _content[..length];
-
-        public override long Open(Kernel.Task task, PathPos path, int flags, out FileDescription? file) => throw new NotSupportedException();
-    }
-
-    private sealed class NoFs : FileSystem
-    {
-        public override string Type => "test";
-        public override long Magic => 0;
-        public override Inode Root => throw new NotSupportedException();
-    }
-
     private static byte[] Pattern(int length, byte seed)
     {
         var b = new byte[length];
@@ -84,7 +53,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
     {
         int pages = 5 * FileCache.FillWindowPages + 3;
         byte[] content = Pattern(pages * (int)P - 100, 1);
-        var inode = new CountingFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file);
         var space = new FakeAddressSpace();
         using var mm = NewMm(space);
@@ -117,7 +86,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
     {
         int pages = 3 * FileCache.FillWindowPages;
         byte[] content = Pattern(pages * (int)P, 2);
-        var inode = new CountingFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file);
         var space1 = new FakeAddressSpace();
         var space2 = new FakeAddressSpace();
@@ -150,7 +119,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
     public void APrivateWrite_IsNotSeenByOtherMappings_NorByAForkedParent()
     {
         byte[] content = Pattern(2 * FileCache.FillWindowPages * (int)P, 3);
-        var inode = new CountingFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file);
         var space1 = new FakeAddressSpace();
         var space2 = new FakeAddressSpace();
@@ -192,7 +161,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
         var cache = new FileCache(_file);
         var space = new FakeAddressSpace();
         using var mm = NewMm(space);
-        Map(mm, cache, new CountingFile(content), A, 4 * P);
+        Map(mm, cache, new LowerLayerFile(content), A, 4 * P);
         Assert.Equal(0, mm.Mprotect(A, 4 * P, PROT_READ | PROT_EXEC)); // nothing installed to change yet
         Assert.Equal(FaultResult.Retry, mm.HandleFault(A + P));
         Assert.Equal(PROT_READ | PROT_EXEC, space.Pages[A + P].Prot);
@@ -207,7 +176,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
     {
         int pages = 2 * FileCache.FillWindowPages;
         byte[] content = Pattern(pages * (int)P, 5);
-        var inode = new CountingFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file);
         var space = new FakeAddressSpace();
         using var mm = NewMm(space);
@@ -230,7 +199,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
     public void AReplacedFile_NeverServesStalePagesToANewMapping()
     {
         byte[] before = Pattern(3 * FileCache.FillWindowPages * (int)P, 6);
-        var inode = new StableFileWithMtime(before);
+        var inode = new LowerLayerFile(before);
         var cache = new FileCache(_file, budget: 0);
         var space = new FakeAddressSpace();
         using var mm = NewMm(space);
@@ -257,7 +226,7 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
         var cache = new FileCache(_file, budget: 0);
         var space = new FakeAddressSpace();
         using var mm = NewMm(space);
-        Map(mm, cache, new CountingFile(content), A, (ulong)pages * P);
+        Map(mm, cache, new LowerLayerFile(content), A, (ulong)pages * P);
         Assert.Equal(FaultResult.Retry, mm.HandleFault(A));
         Assert.Equal(0, mm.Munmap(A + 4 * P, P)); // splits the installed run
         Assert.Equal((long)B, mm.Mremap(A + 5 * P, (ulong)pages * P - 5 * P, (ulong)pages * P - 5 * P, MREMAP_MAYMOVE | MREMAP_FIXED, B));
@@ -270,29 +239,5 @@ public sealed unsafe class FileCacheLazyTests : IDisposable
         Assert.Equal(0, mm.Munmap(A, (ulong)pages * P));
         Assert.Equal(0, mm.Munmap(B, (ulong)pages * P));
         Assert.Equal(0, _file.Allocated);
-    }
-
-    /// <summary>A file changed in place (new bytes, new mtime).</summary>
-    private sealed class StableFileWithMtime(byte[] content) : Inode(new NoFs(), StatMode.S_IFREG | 0x1ed, 0, 0, 11)
-    {
-        private byte[] _content = content;
-        public override long Size => _content.Length;
-        public override bool ContentIsStable => true;
-
-        public override long ReadData(long offset, Span<byte> dst)
-        {
-            if (offset >= _content.Length) return 0;
-            int n = Math.Min(dst.Length, _content.Length - (int)offset);
-            _content.AsSpan((int)offset, n).CopyTo(dst);
-            return n;
-        }
-
-        public void Replace(byte[] content)
-        {
-            _content = content;
-            Mtime = new Timespec(Mtime.Sec + 1, 0);
-        }
-
-        public override long Open(Kernel.Task task, PathPos path, int flags, out FileDescription? file) => throw new NotSupportedException();
     }
 }

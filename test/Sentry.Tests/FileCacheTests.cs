@@ -20,37 +20,6 @@ public sealed unsafe class FileCacheTests : IDisposable
 
     public void Dispose() => _file.Dispose();
 
-    /// <summary>A lower-layer file: content changes only together with its mtime.</summary>
-    private sealed class StableFile(byte[] content) : Inode(new NoFs(), StatMode.S_IFREG | 0x1ed, 0, 0, 7)
-    {
-        public byte[] Content { get; private set; } = content;
-        public override long Size => Content.Length;
-        public override bool ContentIsStable => true;
-
-        public override long ReadData(long offset, Span<byte> dst)
-        {
-            if (offset >= Content.Length) return 0;
-            int n = Math.Min(dst.Length, Content.Length - (int)offset);
-            Content.AsSpan((int)offset, n).CopyTo(dst);
-            return n;
-        }
-
-        public void Replace(byte[] content)
-        {
-            Content = content;
-            Mtime = new Timespec(Mtime.Sec + 1, 0);
-        }
-
-        public override long Open(Kernel.Task task, PathPos path, int flags, out FileDescription? file) => throw new NotSupportedException();
-    }
-
-    private sealed class NoFs : FileSystem
-    {
-        public override string Type => "test";
-        public override long Magic => 0;
-        public override Inode Root => throw new NotSupportedException();
-    }
-
     private static byte[] Pattern(int length, byte seed)
     {
         var b = new byte[length];
@@ -84,7 +53,7 @@ public sealed unsafe class FileCacheTests : IDisposable
     public void TwoProcesses_MapTheSamePages_AndAWriterGetsItsOwnCopy()
     {
         byte[] content = Pattern(3 * (int)P + 100, 1);
-        var inode = new StableFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file);
         var space1 = new FakeAddressSpace();
         var space2 = new FakeAddressSpace();
@@ -115,7 +84,7 @@ public sealed unsafe class FileCacheTests : IDisposable
         byte[] content = Pattern(2 * (int)P, 3);
         var cache = new FileCache(_file);
         using var mm = NewMm(new FakeAddressSpace());
-        var inode = new StableFile(content);
+        var inode = new LowerLayerFile(content);
         Map(mm, cache, inode, A, 2 * P);
         Assert.Equal(0, mm.Madvise(A, 2 * P, MADV_DONTNEED));
         Assert.Equal(content, Peek(mm, A, content.Length));
@@ -131,7 +100,7 @@ public sealed unsafe class FileCacheTests : IDisposable
     public void Fork_SharesTheCachedPages_AndEverythingIsFreedAtTheEnd()
     {
         byte[] content = Pattern(5 * (int)P, 9);
-        var inode = new StableFile(content);
+        var inode = new LowerLayerFile(content);
         var cache = new FileCache(_file, budget: 0); // keeps nothing nobody maps
         var parentSpace = new FakeAddressSpace();
         var parent = NewMm(parentSpace);
@@ -159,7 +128,7 @@ public sealed unsafe class FileCacheTests : IDisposable
     public void AChangedFile_GetsANewEntry_OldMappingsKeepTheBytesTheyRead()
     {
         byte[] before = Pattern((int)P, 1), after = Pattern((int)P, 2);
-        var inode = new StableFile(before);
+        var inode = new LowerLayerFile(before);
         var cache = new FileCache(_file, budget: 0);
         using var mm = NewMm(new FakeAddressSpace());
         Map(mm, cache, inode, A, P);
@@ -178,7 +147,7 @@ public sealed unsafe class FileCacheTests : IDisposable
         byte[] content = Pattern((int)P + 10, 5);
         var cache = new FileCache(_file, budget: 0);
         using var mm = NewMm(new FakeAddressSpace());
-        Assert.Equal((long)A, Map(mm, cache, new StableFile(content), A, 4 * P));
+        Assert.Equal((long)A, Map(mm, cache, new LowerLayerFile(content), A, 4 * P));
         Assert.Equal(content, Peek(mm, A, content.Length));
         Assert.True(Peek(mm, A + 2 * P, 2 * (int)P).All(b => b == 0));
         Assert.Equal(0, mm.Munmap(A, 4 * P));
@@ -188,7 +157,7 @@ public sealed unsafe class FileCacheTests : IDisposable
     [Fact]
     public void WritableOrPastTheEnd_IsRefused()
     {
-        var inode = new StableFile(Pattern((int)P, 1));
+        var inode = new LowerLayerFile(Pattern((int)P, 1));
         var cache = new FileCache(_file, budget: 0);
         using var mm = NewMm(new FakeAddressSpace());
         Assert.Equal(-(long)Errno.EINVAL, mm.MapFromCache(A, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, cache.Acquire(inode)!, cache, 0, "f", 7));
@@ -205,6 +174,6 @@ public sealed unsafe class FileCacheTests : IDisposable
         Assert.Equal(0, tmpfs.Root.CreateChild("f", StatMode.S_IFREG | 0x1a4, 0, Credentials.For(0, 0), out Inode? f));
         Assert.Equal(3, f!.WriteData(0, "abc"u8));
         Assert.Null(cache.Acquire(f)); // tmpfs files change without notice: never cached
-        Assert.Null(cache.Acquire(new StableFile([]))); // nothing to map
+        Assert.Null(cache.Acquire(new LowerLayerFile([]))); // nothing to map
     }
 }

@@ -577,24 +577,7 @@ public sealed class GoferInode : Inode
     /// changes made on the host are seen at once.</summary>
     private static unsafe long ReadHost(SafeFileHandle file, long offset, Span<byte> dst)
     {
-        int fd = (int)file.DangerousGetHandle();
-        int done = 0;
-        fixed (byte* p = dst)
-        {
-            while (done < dst.Length)
-            {
-                nint n = Sandbox.Abi.Host.Unistd.Pread(fd, p + done, (nuint)(dst.Length - done), offset + done);
-                if (n < 0)
-                {
-                    int errno = Sandbox.Abi.Host.HostError.Last;
-                    if (errno == (int)Errno.EINTR) continue;
-                    return done > 0 ? done : -errno;
-                }
-                if (n == 0) break;
-                done += (int)n;
-            }
-        }
-        return done;
+        fixed (byte* p = dst) return Sandbox.Abi.Host.Unistd.PreadFully((int)file.DangerousGetHandle(), p, dst.Length, offset);
     }
 
     private long ReadThrough(uint fid, long offset, Span<byte> dst)
